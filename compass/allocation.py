@@ -1,0 +1,89 @@
+"""How COMPASS spends a sampling budget over target clusters: gap weights and their rounding.
+
+Two readings of "under-represented", both offered by name (DESIGN.md §1):
+
+- ``coverage_gap``: w(c) = max(0, p_target(c) - p_train(c)), the share of target usage a cluster
+  has beyond what the existing training data already covers. Clean and scale-free; the default.
+- ``inverse_count``: w(c) = 1 / (|c ∩ D_aux| + eps) · 1[|c ∩ D_aux| < tau], the weight one
+  secondary source reconstructs from the paper. It favours clusters the auxiliary pool covers
+  thinly, regardless of how much target usage they carry.
+
+Allocation is proportional with largest-remainder (Hamilton) rounding, capped by the items each
+cluster can supply; what a full cluster cannot take moves on to the others.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+GAPS = ("coverage_gap", "inverse_count")
+
+
+class AllocationError(ValueError):
+    """A budget the eligible items cannot fill."""
+
+
+def shares(labels: np.ndarray, k: int) -> np.ndarray:
+    """Fraction of items in each of ``k`` clusters (zeros for an empty set)."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=k).astype(float)
+    total = counts.sum()
+    return counts / total if total else counts
+
+
+def coverage_gap_weights(p_target: np.ndarray, p_train: np.ndarray) -> np.ndarray:
+    """max(0, p_target - p_train); when nothing is missing, fall back to p_target."""
+    w = np.maximum(0.0, np.asarray(p_target, float) - np.asarray(p_train, float))
+    return w if w.sum() > 0 else np.asarray(p_target, float).copy()
+
+
+def inverse_count_weights(aux_counts: np.ndarray, tau: int, eps: float = 1.0) -> np.ndarray:
+    """1 / (n_aux + eps) for clusters with fewer than ``tau`` auxiliary items, else 0."""
+    n = np.asarray(aux_counts, float)
+    return np.where(n < tau, 1.0 / (n + eps), 0.0)
+
+
+def largest_remainder(weights: np.ndarray, seats: int) -> np.ndarray:
+    """Integer split of ``seats`` proportional to ``weights`` (Hamilton; ties to lower index)."""
+    w = np.asarray(weights, float)
+    if seats == 0 or w.sum() <= 0:
+        return np.zeros(len(w), dtype=np.int64)
+    quotas = seats * w / w.sum()
+    base = np.floor(quotas).astype(np.int64)
+    left = seats - int(base.sum())
+    order = sorted(range(len(w)), key=lambda i: (-(quotas[i] - base[i]), i))
+    for i in order[:left]:
+        base[i] += 1
+    return base
+
+
+def allocate(weights: np.ndarray, budget: int, capacity: np.ndarray,
+             fallback: np.ndarray | None = None) -> np.ndarray:
+    """Seats per cluster: proportional to ``weights``, never above ``capacity``.
+
+    A cluster that fills up passes its excess on to the clusters that still have room, in
+    proportion to their weights. When the positively weighted clusters are all full, the rest goes
+    by ``fallback`` weights (e.g. the target share), then by remaining capacity.
+    """
+    weights = np.asarray(weights, float)
+    capacity = np.asarray(capacity, dtype=np.int64)
+    if np.any(weights < 0):
+        raise AllocationError(f"weights must be non-negative, got {weights.tolist()}")
+    if budget > capacity.sum():
+        raise AllocationError(
+            f"budget {budget} is larger than the eligible pool ({int(capacity.sum())} items)"
+        )
+    alloc = np.zeros(len(weights), dtype=np.int64)
+    tiers = [weights]
+    if fallback is not None:
+        tiers.append(np.asarray(fallback, float))
+    tiers.append(capacity.astype(float))
+    for tier in tiers:
+        while alloc.sum() < budget:
+            room = capacity - alloc
+            w = np.where(room > 0, tier, 0.0)
+            if w.sum() <= 0:
+                break
+            extra = np.minimum(largest_remainder(w, budget - int(alloc.sum())), room)
+            if extra.sum() == 0:
+                break
+            alloc += extra
+    return alloc

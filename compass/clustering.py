@@ -1,0 +1,107 @@
+"""Clustering of the target usage sample E_t and assignment of other items to its clusters.
+
+K-Means with K chosen by silhouette over a range (the paper reports K = 80-120 on Global-MMLU;
+the tiny profile's few hundred dev items want far fewer), or HDBSCAN. Vectors are expected to be
+L2-normalised (and usually centred per language), so Euclidean K-Means follows cosine geometry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import HDBSCAN, KMeans
+from sklearn.metrics import silhouette_score
+
+
+class ClusteringError(ValueError):
+    """A clustering request the data cannot satisfy (e.g. more clusters than items)."""
+
+
+@dataclass
+class TargetClusters:
+    """Clusters of the target sample: unit centroids, member labels, per-cluster radius."""
+
+    centroids: np.ndarray  # (K, d), L2-normalised
+    labels: np.ndarray  # (n_target,) cluster of each target item
+    radius: np.ndarray  # (K,) cosine distance within which an item is eligible
+    k: int
+    selection_table: pd.DataFrame  # K tried and its silhouette (kmeans) or cluster sizes
+
+    def assign(self, vectors: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest centroid of each row and its cosine distance (chunked: 1M rows fit in RAM)."""
+        labels = np.empty(len(vectors), dtype=np.int32)
+        dist = np.empty(len(vectors), dtype=np.float32)
+        for start in range(0, len(vectors), chunk):
+            sims = vectors[start:start + chunk] @ self.centroids.T
+            best = sims.argmax(axis=1)
+            labels[start:start + chunk] = best
+            dist[start:start + chunk] = 1.0 - sims[np.arange(len(best)), best]
+        return labels, dist
+
+    def eligible(self, labels: np.ndarray, dist: np.ndarray) -> np.ndarray:
+        """Items no farther from their centroid than the cluster's radius."""
+        return dist <= self.radius[labels]
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _finish(vectors, labels, k, quantile, table) -> TargetClusters:
+    centroids = _unit(np.stack([vectors[labels == c].mean(axis=0) for c in range(k)]))
+    dist = 1.0 - np.einsum("ij,ij->i", vectors, centroids[labels])
+    radius = np.array([np.quantile(dist[labels == c], quantile) for c in range(k)], dtype=np.float32)
+    return TargetClusters(centroids.astype(np.float32), labels.astype(np.int32), radius, k, table)
+
+
+def kmeans_by_silhouette(vectors: np.ndarray, k_min: int, k_max: int, seed: int,
+                         eligibility_quantile: float = 0.95) -> TargetClusters:
+    """K-Means for every K in [k_min, k_max]; keep the K with the best silhouette."""
+    n = len(vectors)
+    if k_max >= n:
+        raise ClusteringError(
+            f"clustering range k_max = {k_max} is not below the number of target items ({n}); "
+            f"set clustering.k_max to at most {n - 1}"
+        )
+    rows, best = [], None
+    for k in range(k_min, k_max + 1):
+        model = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(vectors)
+        score = float(silhouette_score(vectors, model.labels_, metric="cosine"))
+        rows.append({"k": k, "silhouette": score})
+        if best is None or score > best[0]:
+            best = (score, k, model.labels_)
+    table = pd.DataFrame(rows)
+    _, k, labels = best
+    return _finish(vectors, labels, k, eligibility_quantile, table)
+
+
+def hdbscan_clusters(vectors: np.ndarray, min_cluster_size: int,
+                     eligibility_quantile: float = 0.95) -> TargetClusters:
+    """HDBSCAN; noise points are attached to the nearest cluster so every target item counts."""
+    labels = HDBSCAN(min_cluster_size=min_cluster_size, metric="euclidean").fit_predict(vectors)
+    found = sorted(set(labels) - {-1})
+    if len(found) < 2:
+        raise ClusteringError(
+            f"HDBSCAN with min_cluster_size = {min_cluster_size} found {len(found)} cluster(s) in "
+            f"{len(vectors)} items; lower clustering.min_cluster_size or use kmeans"
+        )
+    remap = {old: new for new, old in enumerate(found)}
+    k = len(found)
+    core = _unit(np.stack([vectors[labels == old].mean(axis=0) for old in found]))
+    labels = np.array([remap.get(l, -1) for l in labels])
+    noise = labels == -1
+    if noise.any():
+        labels[noise] = (vectors[noise] @ core.T).argmax(axis=1)
+    table = pd.DataFrame({"cluster": range(k), "size": np.bincount(labels, minlength=k)})
+    table.attrs["noise_points"] = int(noise.sum())
+    return _finish(vectors, labels, k, eligibility_quantile, table)
+
+
+def cluster_target(vectors: np.ndarray, cfg, seed: int) -> TargetClusters:
+    """Cluster per the ClusteringConfig ``cfg``."""
+    if cfg.algorithm == "kmeans":
+        return kmeans_by_silhouette(vectors, cfg.k_min, cfg.k_max, seed, cfg.eligibility_quantile)
+    if cfg.algorithm == "hdbscan":
+        return hdbscan_clusters(vectors, cfg.min_cluster_size, cfg.eligibility_quantile)
+    raise ClusteringError(f"clustering.algorithm = {cfg.algorithm!r}; use 'kmeans' or 'hdbscan'")

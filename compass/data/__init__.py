@@ -1,0 +1,27 @@
+"""Data of both profiles in the project's schemas (compass.schemas)."""
+from __future__ import annotations
+
+from collections import Counter
+
+from compass import io, paths
+from compass.schemas import PAIR_FIELDS
+
+
+def load_profile_pairs(cfg) -> list[dict]:
+    """Every pair of the configured profile (tiny: chatterbot-corpus; paper: the Aya Dataset)."""
+    if cfg.profile == "tiny":
+        from compass.data.tiny import load_pairs
+
+        return load_pairs()
+    from compass.data.paper import load_aya
+
+    return load_aya(cfg.data.aux_dataset)
+
+
+def read_pool() -> list[dict]:
+    """The pool written by the `pool` stage (checked against the PAIR schema)."""
+    return io.read_jsonl(paths.pool_file(), required=PAIR_FIELDS)
+
+
+def language_counts(pairs: list[dict]) -> dict[str, int]:
+    return dict(sorted(Counter(p["language"] for p in pairs).items()))

@@ -1,0 +1,568 @@
+"""Loaders for the `paper` profile: Aya Dataset, Global-MMLU (full and Lite) and MMLU-ProX (full and Lite).
+
+Each loader takes either the real Hugging Face hub name (read with ``datasets.load_dataset``; the
+config name is the language code) or a local path, so the same code runs offline on saved copies
+and on the test fixtures. Local forms understood:
+
+* a single file: ``.csv``, ``.tsv``, ``.jsonl`` / ``.json``, ``.parquet``, ``.arrow``;
+* a folder written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``;
+* a folder holding ``<lang>.<ext>``, ``<lang>/``, ``<split>/<lang>.<ext>`` or ``<split>.<ext>``;
+* a folder of per-subject files (the Global-MMLU ``<lang>/<subject>.csv`` layout);
+* for MMLU-ProX, the two-column "flattened" TSV (see :func:`parse_flattened_prox_tsv`).
+
+Every loader checks the columns it needs before mapping a single row and raises
+:class:`~compass.schemas.SchemaError` naming the missing columns and the file or source; a bad
+answer label raises naming the row. A corrupt or foreign file therefore never yields a half-result.
+Rows map to the PAIR and MC_ITEM schemas of :mod:`compass.schemas`.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Iterable
+
+from compass.languages import UnknownLanguageError, normalize, require_available
+from compass.schemas import MC_FIELDS, SchemaError, check_record
+
+AYA_HUB = "CohereForAI/aya_dataset"
+GLOBAL_MMLU_HUB = "CohereForAI/Global-MMLU"
+GLOBAL_MMLU_LITE_HUB = "CohereForAI/Global-MMLU-Lite"
+MMLU_PROX_HUB = "li-lab/MMLU-ProX"
+MMLU_PROX_LITE_HUB = "li-lab/MMLU-ProX-Lite"
+
+AYA_SPLITS = ("train", "test")
+GLOBAL_MMLU_SPLITS = ("dev", "test")
+MMLU_PROX_SPLITS = ("test", "validation")
+ALL_SPLITS = ("train", "dev", "validation", "test")
+
+AYA_COLUMNS = ("inputs", "targets", "language_code")  # needed; annotation_type is used when present
+GLOBAL_MMLU_OPTIONS = ("option_a", "option_b", "option_c", "option_d")
+GLOBAL_MMLU_COLUMNS = ("sample_id", "subject", "subject_category", "question",
+                       *GLOBAL_MMLU_OPTIONS, "answer")
+PROX_OPTIONS = tuple(f"option_{i}" for i in range(10))
+PROX_COLUMNS = ("question_id", "question", *PROX_OPTIONS, "answer", "answer_index", "category")
+# src (e.g. 'ori_mmlu-business_ethics') is used as the topic when present, else category
+
+LETTERS = "ABCDEFGHIJ"
+# option cells that mean "no option here" in MMLU-ProX (the Arrow copy stores None)
+_MISSING_OPTION = {"", "N/A"}
+DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".arrow")
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_LANG_STEM = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+# the flattened TSV's option markers: a literal backslash-n, the letter, '. '
+_FLAT_MARK = "\\n{letter}. "
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _hf():
+    """The `datasets` module, imported on first use (it is slow to import and only this profile needs it)."""
+    try:
+        import datasets
+    except ImportError:
+        raise ImportError(
+            "the paper profile needs the package 'datasets' (pip install datasets); "
+            "the tiny profile does not"
+        ) from None
+    return datasets
+
+
+def _check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what} {value!r} is not allowed; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _is_local(source) -> bool:
+    """True for an existing path; False for a hub name 'owner/name'; an error for anything else."""
+    if Path(source).exists():
+        return True
+    if isinstance(source, str) and _HUB_NAME.match(source):
+        return False
+    raise FileNotFoundError(
+        f"source {str(source)!r} is neither an existing file/folder nor a hub data set name 'owner/name'"
+    )
+
+
+def _require_columns(columns: Iterable[str], required: Iterable[str], where: str, what: str) -> None:
+    columns = list(columns)
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise SchemaError(
+            f"{where}: not a {what} file/source: missing column(s) {missing}; has {columns}"
+        )
+
+
+def _text(value) -> str:
+    """A cell as stripped text; None (a null cell) becomes ''."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value != value:  # NaN
+        return ""
+    return str(value).strip()
+
+
+def _csv_header(path: Path, delimiter: str) -> list[str]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        try:
+            header = next(csv.reader(handle, delimiter=delimiter))
+        except StopIteration:
+            raise SchemaError(f"{path} is empty (no header row)") from None
+        except (csv.Error, UnicodeDecodeError) as err:
+            raise SchemaError(f"{path}: cannot read a header row ({err})") from None
+    return header
+
+
+def _load_file(path: Path, required: tuple[str, ...], what: str, cache_dir=None) -> list[dict]:
+    """Rows of one local data file, read with the `datasets` packaged builders.
+
+    CSV/TSV cells are read as strings with NA detection off: pandas' defaults would turn an option
+    'None' or 'N/A' into a missing value and '1.50' into 1.5.
+    """
+    hf = _hf()
+    ext = path.suffix.lower()
+    kwargs = {"data_files": [str(path)], "split": "train", "cache_dir": cache_dir}
+    if ext in (".csv", ".tsv"):
+        sep = "\t" if ext == ".tsv" else ","
+        header = _csv_header(path, sep)
+        _require_columns(header, required, str(path), what)
+        builder = "csv"
+        features = hf.Features({name: hf.Value("string") for name in header})
+        kwargs.update(sep=sep, features=features, na_filter=False)
+    elif ext in (".jsonl", ".json"):
+        builder = "json"
+    elif ext == ".parquet":
+        builder = "parquet"
+    elif ext == ".arrow":
+        builder = "arrow"
+    else:
+        raise SchemaError(
+            f"{path}: unsupported file type {ext!r}; allowed: {', '.join(DATA_EXTENSIONS)}"
+        )
+    try:
+        dataset = hf.load_dataset(builder, **kwargs)
+    except Exception as err:  # any parse failure of a local file is a corrupt/foreign file
+        raise SchemaError(f"{path}: cannot be read as {builder} ({type(err).__name__}: {err})") from err
+    _require_columns(dataset.column_names, required, str(path), what)
+    return dataset.to_list()
+
+
+def _is_saved_dataset(folder: Path) -> bool:
+    return folder.is_dir() and (
+        (folder / "dataset_dict.json").exists()
+        or ((folder / "state.json").exists() and (folder / "dataset_info.json").exists())
+    )
+
+
+def _load_saved(folder: Path, split: str, required: tuple[str, ...], what: str) -> list[dict]:
+    """Rows of a `save_to_disk` folder (a Dataset, or the requested split of a DatasetDict)."""
+    hf = _hf()
+    try:
+        dataset = hf.load_from_disk(str(folder))
+    except Exception as err:
+        raise SchemaError(f"{folder}: cannot be read with datasets.load_from_disk ({err})") from err
+    if isinstance(dataset, hf.DatasetDict):
+        if split not in dataset:
+            raise SchemaError(f"{folder}: has no split {split!r}; splits: {sorted(dataset)}")
+        dataset = dataset[split]
+    _require_columns(dataset.column_names, required, str(folder), what)
+    return dataset.to_list()
+
+
+def _load_hub(source: str, config: str | None, split: str, required: tuple[str, ...], what: str,
+              cache_dir=None, revision=None) -> list[dict]:
+    hf = _hf()
+    args = (source,) if config is None else (source, config)
+    dataset = hf.load_dataset(*args, split=split, cache_dir=cache_dir, revision=revision)
+    where = f"hub data set {source!r}" + (f" config {config!r}" if config else "") + f" split {split!r}"
+    _require_columns(dataset.column_names, required, where, what)
+    return dataset.to_list()
+
+
+def _data_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DATA_EXTENSIONS)
+
+
+def _stem_language(name: str) -> str | None:
+    """The language a file/folder name stands for ('en', 'zh-CN'), or None ('anatomy', 'dev')."""
+    if name in ALL_SPLITS or not _LANG_STEM.match(name):
+        return None
+    try:
+        return normalize(name.replace("_", "-"))
+    except UnknownLanguageError:
+        return None
+
+
+def _resolve(root: Path, tag: str, split: str, what: str):
+    """Where the rows of language ``tag`` / ``split`` live under ``root``.
+
+    Returns ``("saved", folder)`` or ``("files", [paths])``; raises naming what the folder has.
+    """
+    if root.is_file():
+        return "files", [root]
+    if _is_saved_dataset(root):
+        return "saved", root
+    files = _data_files(root)
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    by_lang_file = {p: _stem_language(p.stem) for p in files}
+    by_lang_dir = {p: _stem_language(p.name) for p in folders}
+    for path, lang in by_lang_file.items():
+        if lang == tag:
+            return "files", [path]
+    for path, lang in by_lang_dir.items():
+        if lang == tag:
+            return _resolve_language_folder(path, split, what)
+    split_dir = root / split
+    if split_dir.is_dir():
+        return _resolve(split_dir, tag, split, what)
+    split_files = [p for p in files if p.stem == split]
+    if split_files:
+        return "files", split_files[:1]
+    languages = sorted({l for l in [*by_lang_file.values(), *by_lang_dir.values()] if l})
+    if languages:
+        raise UnknownLanguageError(
+            f"{root}: no {what} data for language {tag!r}; available: {', '.join(languages)}"
+        )
+    other_splits = [p.name for p in files if p.stem in ALL_SPLITS]
+    if other_splits:
+        raise SchemaError(f"{root}: no {split!r} split file; has {other_splits}")
+    if not files:
+        raise SchemaError(
+            f"{root}: no {what} data files ({', '.join(DATA_EXTENSIONS)}) for language {tag!r} "
+            f"split {split!r}"
+        )
+    named = _stem_language(root.name)
+    if named is not None and named != tag:
+        raise UnknownLanguageError(
+            f"{root}: this folder holds language {named!r} data, not {tag!r}; available: {named}"
+        )
+    return "files", files  # per-subject files of one language (the language is the caller's)
+
+
+def _resolve_language_folder(folder: Path, split: str, what: str):
+    """A folder holding one language: a saved dataset, ``<split>.<ext>`` or per-subject files."""
+    if _is_saved_dataset(folder):
+        return "saved", folder
+    split_dir = folder / split
+    if _is_saved_dataset(split_dir):
+        return "saved", split_dir
+    files = _data_files(folder)
+    split_files = [p for p in files if p.stem == split]
+    if split_files:
+        return "files", split_files[:1]
+    other_splits = [p.name for p in files if p.stem in ALL_SPLITS]
+    if other_splits:
+        raise SchemaError(f"{folder}: no {split!r} split file; has {other_splits}")
+    if not files:
+        raise SchemaError(f"{folder}: no {what} data files ({', '.join(DATA_EXTENSIONS)})")
+    return "files", files
+
+
+def _rows(source, tag: str, split: str, required, what: str, cache_dir=None, revision=None,
+          config: str | None = None):
+    """``[(where, row_index, row), ...]`` from a hub name or a local path."""
+    if not _is_local(source):
+        rows = _load_hub(source, config, split, required, what, cache_dir, revision)
+        where = f"{source}[{config or 'default'}/{split}]"
+        return [(where, i, row) for i, row in enumerate(rows)]
+    kind, found = _resolve(Path(source), tag, split, what)
+    if kind == "saved":
+        return [(str(found), i, row) for i, row in enumerate(_load_saved(found, split, required, what))]
+    out = []
+    for path in found:
+        out.extend((str(path), i, row) for i, row in enumerate(_load_file(path, required, what, cache_dir)))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Aya Dataset
+
+
+def load_aya(source: str | Path = AYA_HUB, split: str = "train", languages: Iterable[str] | None = None,
+             *, cache_dir=None, revision=None) -> list[dict]:
+    """Aya Dataset prompt/response pairs (the auxiliary pool of the paper profile) as PAIR records.
+
+    Aya labels rows with 3-letter codes ('eng', 'ukr', 'pes'); they are normalised to the project's
+    ISO 639-1 tags so the pool joins with the target languages. Ids are '<lang>/aya/<row index>'
+    with the index in the unfiltered split, so they do not move when ``languages`` changes. Rows
+    whose prompt or response is empty are skipped (they carry no pair). ``languages`` keeps only
+    those languages; a code that is not in the data raises, listing the available ones.
+    """
+    _check_choice(split, AYA_SPLITS, "Aya split")
+    if _is_local(source):
+        path = Path(source)
+        kind, found = ("files", [path]) if path.is_file() else _resolve_language_folder(path, split, "Aya")
+        if kind == "saved":
+            rows = [(str(found), i, r) for i, r in enumerate(_load_saved(found, split, AYA_COLUMNS, "Aya"))]
+        else:
+            rows = []
+            for f in found:
+                rows.extend((str(f), i, r) for i, r in enumerate(_load_file(f, AYA_COLUMNS, "Aya", cache_dir)))
+    else:
+        rows = [(f"{source}[{split}]", i, r)
+                for i, r in enumerate(_load_hub(source, None, split, AYA_COLUMNS, "Aya", cache_dir, revision))]
+    codes: dict[str, str] = {}
+    pairs = []
+    for n, (where, i, row) in enumerate(rows):
+        code = _text(row["language_code"])
+        if code not in codes:
+            try:
+                codes[code] = normalize(code)
+            except UnknownLanguageError as err:
+                raise SchemaError(f"{where} row {i}: bad language_code {code!r} ({err})") from None
+        lang = codes[code]
+        prompt, response = _text(row["inputs"]), _text(row["targets"])
+        if not prompt or not response:
+            continue
+        pairs.append({
+            "id": f"{lang}/aya/{n}",
+            "language": lang,
+            "topic": _text(row.get("annotation_type")) or "aya",
+            "prompt": prompt,
+            "response": response,
+            "source": "aya_dataset",
+        })
+    if languages is not None:
+        if isinstance(languages, str):
+            languages = [languages]
+        available = sorted({p["language"] for p in pairs})
+        wanted = {require_available(code, available, "Aya language") for code in languages}
+        pairs = [p for p in pairs if p["language"] in wanted]
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------
+# Global-MMLU
+
+
+def _answer_index(letter, n_letters: int, where: str) -> int:
+    text = _text(letter)
+    allowed = LETTERS[:n_letters]
+    if len(text) != 1 or text not in allowed:
+        raise SchemaError(f"{where}: answer {letter!r} is not one of {', '.join(allowed)}")
+    return allowed.index(text)
+
+
+def load_global_mmlu(lang: str, split: str = "dev", source: str | Path = GLOBAL_MMLU_HUB,
+                     subjects: Iterable[str] | None = None, *, cache_dir=None, revision=None) -> list[dict]:
+    """Global-MMLU items of one language as MC_ITEM records.
+
+    The dev split (5 per subject) is the target usage sample E_t (see
+    :func:`global_mmlu_dev_as_pairs`); test is the evaluation. ``cultural_sensitivity_label``
+    (CS / CA / '-') is kept as ``cs_label`` so results can be split by cultural sensitivity.
+    ``split`` is used for hub and folder sources; a single file is taken as given.
+    ``subjects`` keeps only those subjects (an unknown subject raises, listing the available ones).
+    """
+    _check_choice(split, GLOBAL_MMLU_SPLITS, "Global-MMLU split")
+    tag = normalize(lang)
+    rows = _rows(source, tag, split, GLOBAL_MMLU_COLUMNS, "Global-MMLU", cache_dir, revision, config=tag)
+    items = []
+    for where, i, row in rows:
+        at = f"{where} row {i} (sample_id {_text(row['sample_id'])!r})"
+        answer = _answer_index(row["answer"], 4, at)
+        choices = [_text(row[c]) for c in GLOBAL_MMLU_OPTIONS]
+        question = _text(row["question"])
+        if not question or not choices[answer]:
+            raise SchemaError(f"{at}: empty question or empty correct option")
+        item = {
+            "id": _text(row["sample_id"]),
+            "language": tag,
+            "topic": _text(row["subject"]),
+            "category": _text(row["subject_category"]),
+            "question": question,
+            "choices": choices,
+            "answer": answer,
+        }
+        if "cultural_sensitivity_label" in row:
+            item["cs_label"] = _text(row["cultural_sensitivity_label"])
+        items.append(item)
+    if not items:
+        raise SchemaError(f"{source}: no Global-MMLU rows for {tag!r} split {split!r}")
+    return _filter_subjects(items, subjects, f"Global-MMLU {tag}/{split}")
+
+
+def load_global_mmlu_lite(lang: str, split: str = "test", source: str | Path = GLOBAL_MMLU_LITE_HUB,
+                          subjects: Iterable[str] | None = None, *, cache_dir=None,
+                          revision=None) -> list[dict]:
+    """Global-MMLU-Lite (400 test items per language, half culturally sensitive): same schema."""
+    return load_global_mmlu(lang, split=split, source=source, subjects=subjects,
+                            cache_dir=cache_dir, revision=revision)
+
+
+def _filter_subjects(items: list[dict], subjects, what: str) -> list[dict]:
+    if subjects is None:
+        return items
+    if isinstance(subjects, str):
+        subjects = [subjects]
+    available = sorted({item["topic"] for item in items})
+    unknown = [s for s in subjects if s not in available]
+    if unknown:
+        raise ValueError(f"{what}: unknown subject(s) {unknown}; available: {', '.join(available)}")
+    keep = set(subjects)
+    return [item for item in items if item["topic"] in keep]
+
+
+def global_mmlu_dev_as_pairs(items: Iterable[dict], source: str = "global_mmlu") -> list[dict]:
+    """MC items as PAIR records, so the Global-MMLU dev split can serve as the usage sample E_t.
+
+    The prompt is the question with its lettered options (how the model sees it at test time), the
+    response the text of the correct option. Ids are '<lang>/<source>/<item id>'.
+    """
+    pairs = []
+    for item in items:
+        check_record(item, MC_FIELDS, f"MC item {item.get('id', '?')!r}")
+        choices, answer = item["choices"], item["answer"]
+        if not isinstance(answer, int) or not 0 <= answer < len(choices):
+            raise SchemaError(f"MC item {item['id']!r}: answer {answer!r} is not an index of its "
+                              f"{len(choices)} choices")
+        options = "\n".join(f"{LETTERS[k]}. {choice}" for k, choice in enumerate(choices))
+        pairs.append({
+            "id": f"{item['language']}/{source}/{item['id']}",
+            "language": item["language"],
+            "topic": item["topic"],
+            "prompt": f"{item['question']}\n{options}",
+            "response": choices[answer],
+            "source": source,
+        })
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------
+# MMLU-ProX
+
+
+def load_mmlu_prox(lang: str, split: str = "test", source: str | Path = MMLU_PROX_HUB, *,
+                   cache_dir=None, revision=None) -> list[dict]:
+    """MMLU-ProX items of one language (up to 10 options) as MC_ITEM records.
+
+    Missing options (None, '' or 'N/A' in some rows) are dropped and the answer index is moved to
+    the kept options. Also reads a ``save_to_disk`` folder and the flattened two-column TSV
+    (:func:`parse_flattened_prox_tsv`), detected by its lack of a header.
+    """
+    _check_choice(split, MMLU_PROX_SPLITS, "MMLU-ProX split")
+    tag = normalize(lang)
+    if _is_local(source):
+        kind, found = _resolve(Path(source), tag, split, "MMLU-ProX")
+        if kind == "files" and len(found) == 1 and found[0].suffix.lower() == ".tsv" \
+                and not _has_header(found[0], "question_id"):
+            return parse_flattened_prox_tsv(found[0], tag)
+    rows = _rows(source, tag, split, PROX_COLUMNS, "MMLU-ProX", cache_dir, revision, config=tag)
+    items = [_prox_item(where, i, row, tag) for where, i, row in rows]
+    if not items:
+        raise SchemaError(f"{source}: no MMLU-ProX rows for {tag!r} split {split!r}")
+    return items
+
+
+def load_mmlu_prox_lite(lang: str, split: str = "test", source: str | Path = MMLU_PROX_LITE_HUB, *,
+                        cache_dir=None, revision=None) -> list[dict]:
+    """MMLU-ProX-Lite (588 test items per language): same schema as :func:`load_mmlu_prox`."""
+    return load_mmlu_prox(lang, split=split, source=source, cache_dir=cache_dir, revision=revision)
+
+
+def _has_header(path: Path, column: str) -> bool:
+    return column in _csv_header(path, "\t")
+
+
+def _prox_item(where: str, i: int, row: dict, tag: str) -> dict:
+    at = f"{where} row {i} (question_id {row['question_id']!r})"
+    letter = _text(row["answer"])
+    letter_index = _answer_index(letter, 10, at)
+    try:
+        index = int(row["answer_index"])
+    except (TypeError, ValueError):
+        raise SchemaError(f"{at}: answer_index {row['answer_index']!r} is not an integer") from None
+    if index != letter_index:
+        raise SchemaError(f"{at}: answer {letter!r} disagrees with answer_index {index}")
+    choices, answer = [], None
+    for k, column in enumerate(PROX_OPTIONS):
+        text = _text(row[column])
+        if text in _MISSING_OPTION:
+            continue
+        if k == index:
+            answer = len(choices)
+        choices.append(text)
+    if answer is None:
+        raise SchemaError(f"{at}: the correct option {PROX_OPTIONS[index]} is missing "
+                          f"({row[PROX_OPTIONS[index]]!r})")
+    question = _text(row["question"])
+    if not question:
+        raise SchemaError(f"{at}: empty question")
+    category = _text(row["category"])
+    return {
+        "id": str(row["question_id"]),
+        "language": tag,
+        "topic": _text(row.get("src")) or category,
+        "category": category,
+        "question": question,
+        "choices": choices,
+        "answer": answer,
+    }
+
+
+def parse_flattened_prox_tsv(path: str | Path, lang: str) -> list[dict]:
+    """MC items from the flattened MMLU-ProX TSV (no header; question+options, answer letter).
+
+    Column 1 is the question followed by ``\\nA. ...\\nB. ...`` (up to J) where ``\\n`` is a
+    literal backslash-n; column 2 is the answer letter. Fields holding quotes are CSV-quoted. The
+    literal ``\\n`` is the flattening's escape for a newline and is decoded back to one (this
+    reproduces the original questions exactly); other backslash sequences are LaTeX and are kept.
+    The layout has no ids, subjects or categories: ids are '<file stem>/<row>' (the row order is
+    the original's, so rows can be zipped with it) and topic / category are ''.
+    """
+    path = Path(path)
+    tag = normalize(lang)
+    if not path.is_file():
+        raise FileNotFoundError(f"flattened MMLU-ProX TSV {str(path)!r} does not exist")
+    items = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        try:
+            rows = list(csv.reader(handle, delimiter="\t"))
+        except (csv.Error, UnicodeDecodeError) as err:
+            raise SchemaError(f"{path}: not a readable TSV ({err})") from None
+    for i, row in enumerate(rows):
+        at = f"{path} row {i}"
+        if len(row) != 2:
+            raise SchemaError(f"{at}: expected 2 tab-separated columns (question+options, answer "
+                              f"letter), got {len(row)}; is this the flattened MMLU-ProX layout?")
+        question, choices = _split_flattened(row[0], at)
+        answer = _answer_index(row[1], len(choices), at)
+        items.append({
+            "id": f"{path.stem}/{i}",
+            "language": tag,
+            "topic": "",
+            "category": "",
+            "question": question,
+            "choices": choices,
+            "answer": answer,
+        })
+    if not items:
+        raise SchemaError(f"{path}: no rows")
+    return items
+
+
+def _split_flattened(text: str, at: str) -> tuple[str, list[str]]:
+    """Split 'question\\nA. a\\nB. b...' at consecutive option markers A, B, C, ..."""
+    start = text.find(_FLAT_MARK.format(letter="A"))
+    if start < 0:
+        raise SchemaError(f"{at}: no option marker '\\nA. ' in column 1")
+    question = text[:start]
+    bounds = [start]
+    for letter in LETTERS[1:]:
+        nxt = text.find(_FLAT_MARK.format(letter=letter), bounds[-1] + 1)
+        if nxt < 0:
+            break
+        bounds.append(nxt)
+    bounds.append(len(text))
+    mark = len(_FLAT_MARK.format(letter="A"))
+    choices = [_unescape(text[a + mark:b]) for a, b in zip(bounds, bounds[1:])]
+    question = _unescape(question)
+    if not question or any(not c for c in choices):
+        raise SchemaError(f"{at}: empty question or option in column 1")
+    return question, choices
+
+
+def _unescape(text: str) -> str:
+    return text.replace("\\n", "\n").strip()

@@ -1,0 +1,103 @@
+"""Every path the project reads or writes, in one place (showyourwork style).
+
+The data root can be moved with the environment variable ``COMPASS_DATA_DIR`` (tests use this to
+work in a temporary folder); everything else hangs off the repository root.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PARAMS = ROOT / "params.yaml"
+NOTEBOOKS = ROOT / "notebooks"
+BOOK = ROOT / "book"
+BOOK_BUILD = BOOK / "_build"
+
+
+def data_root() -> Path:
+    """The folder holding all inputs and intermediate artifacts (DVC outputs)."""
+    return Path(os.environ.get("COMPASS_DATA_DIR", ROOT / "data"))
+
+
+def cache_dir() -> Path:
+    """Caches that are not DVC outputs (embedding store): survive `dvc repro`."""
+    return data_root() / "cache"
+
+
+def embedding_store(encoder_name: str) -> Path:
+    safe = encoder_name.replace("/", "__")
+    return cache_dir() / "embeddings" / f"{safe}.sqlite"
+
+
+def pool_file() -> Path:
+    """Every prompt/response pair of the profile, one JSON record per line."""
+    return data_root() / "pool" / "pairs.jsonl"
+
+
+def pool_summary() -> Path:
+    return data_root() / "pool" / "summary.json"
+
+
+def pool_embeddings() -> Path:
+    """Embeddings of every pool pair, aligned with :func:`pool_file` by id."""
+    return data_root() / "pool" / "embeddings.npz"
+
+
+def language_dir(lang: str) -> Path:
+    return data_root() / "languages" / lang
+
+
+def splits_file(lang: str) -> Path:
+    return language_dir(lang) / "data" / "splits.csv"
+
+
+def test_items_file(lang: str) -> Path:
+    return language_dir(lang) / "data" / "test_items.jsonl"
+
+
+def data_metrics(lang: str) -> Path:
+    return language_dir(lang) / "data" / "metrics.json"
+
+
+def data_stage_dir(lang: str) -> Path:
+    return language_dir(lang) / "data"
+
+
+def sampling_dir(lang: str) -> Path:
+    return language_dir(lang) / "sampling"
+
+
+def selection_dir(lang: str, method: str) -> Path:
+    return sampling_dir(lang) / method
+
+
+def manifest_file(lang: str, method: str) -> Path:
+    return selection_dir(lang, method) / "manifest.csv"
+
+
+def cluster_report_file(lang: str, method: str) -> Path:
+    return selection_dir(lang, method) / "cluster_report.csv"
+
+
+def sampling_metrics(lang: str) -> Path:
+    return sampling_dir(lang) / "metrics.json"
+
+
+def figures_dir(lang: str) -> Path:
+    return language_dir(lang) / "figures"
+
+
+def executed_notebooks_dir() -> Path:
+    """Executed notebooks (papermill outputs): rendered by the book, never a dependency of data."""
+    return data_root() / "executed"
+
+
+def executed_notebook(name: str, lang: str | None = None) -> Path:
+    stem = Path(name).stem
+    suffix = f"_{lang}" if lang else ""
+    return executed_notebooks_dir() / f"{stem}{suffix}.ipynb"
+
+
+def notebook(name: str) -> Path:
+    return NOTEBOOKS / name

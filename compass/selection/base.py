@@ -1,0 +1,93 @@
+"""What every selector returns, and the pieces they share (dedup-aware taking, reports)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from compass.allocation import shares
+
+MANIFEST_COLUMNS = ("id", "language", "cluster", "score")
+REPORT_COLUMNS = ("cluster", "target_share", "train_share", "aux_available", "allocated", "selected")
+
+
+class SelectionError(ValueError):
+    """A selection the pool cannot satisfy (budget larger than the eligible pool, ...)."""
+
+
+@dataclass
+class Selection:
+    method: str
+    manifest: pd.DataFrame  # MANIFEST_COLUMNS, in selection order
+    report: pd.DataFrame  # REPORT_COLUMNS, one row per target cluster
+    info: dict = field(default_factory=dict)  # method-specific facts (languages chosen, K, ...)
+
+    @property
+    def size(self) -> int:
+        return len(self.manifest)
+
+
+def require_budget(budget: int, available: int, what: str) -> None:
+    if budget > available:
+        raise SelectionError(
+            f"budget {budget} is larger than the eligible pool ({available} {what}); "
+            f"lower sampling.budget to at most {available}"
+        )
+
+
+class DedupTaker:
+    """Takes items in a given priority order, skipping near-duplicates of items already taken."""
+
+    def __init__(self, vectors: np.ndarray, threshold: float):
+        self.vectors = vectors
+        self.threshold = threshold
+        self.taken: list[int] = []
+        self._kept = np.zeros((0, vectors.shape[1]), dtype=vectors.dtype)
+        self.skipped = 0
+
+    def offer(self, index: int) -> bool:
+        v = self.vectors[index]
+        if len(self._kept) and float((self._kept @ v).max()) > self.threshold:
+            self.skipped += 1
+            return False
+        self.taken.append(int(index))
+        self._kept = np.vstack([self._kept, v[None, :]])
+        return True
+
+    def take(self, order, k: int) -> list[int]:
+        """Offer items from ``order`` until ``k`` are taken or ``order`` runs out."""
+        got = []
+        for index in order:
+            if len(got) == k:
+                break
+            if self.offer(index):
+                got.append(int(index))
+        return got
+
+
+def manifest_from(pool, indices, scores) -> pd.DataFrame:
+    rows = pool.aux.iloc[list(indices)]
+    return pd.DataFrame({
+        "id": rows["id"].to_numpy(), "language": rows["language"].to_numpy(),
+        "cluster": rows["cluster"].to_numpy(), "score": np.asarray(scores, dtype=float),
+    })
+
+
+def cluster_report(pool, manifest: pd.DataFrame, allocated: np.ndarray | None = None,
+                   available: np.ndarray | None = None) -> pd.DataFrame:
+    k = pool.k
+    if available is None:
+        available = np.bincount(pool.aux.loc[pool.aux["eligible"], "cluster"], minlength=k)
+    return pd.DataFrame({
+        "cluster": np.arange(k),
+        "target_share": pool.p_target(),
+        "train_share": pool.p_train(),
+        "aux_available": available,
+        "allocated": allocated if allocated is not None else np.full(k, np.nan),
+        "selected": np.bincount(manifest["cluster"].to_numpy(dtype=np.int64), minlength=k),
+    })
+
+
+def selection_shares(selection: Selection, k: int) -> np.ndarray:
+    return shares(selection.manifest["cluster"].to_numpy(dtype=np.int64), k)

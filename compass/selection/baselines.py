@@ -1,0 +1,92 @@
+"""Baselines behind the same interface and budget as COMPASS.
+
+- ``random``: uniform over the (decontaminated) auxiliary pool.
+- ``all``: all-data mixing, every decontaminated auxiliary item (the budget does not apply).
+- ``langsim``: items of the auxiliary languages most similar to the target by URIEL typology
+  (lang2vec); the next most similar language is added while the chosen ones hold too few items.
+- ``dsir``: hashed n-gram importance resampling toward E_t (Xie et al. 2023); importance weights
+  from the authors' `data-selection` package, seeded Gumbel top-k sampling here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from compass.data.splits import rng_for
+from compass.schemas import pair_text
+from compass.selection.base import (DedupTaker, Selection, cluster_report, manifest_from,
+                                    require_budget)
+
+
+def _take(pool, cfg, order, budget, what):
+    taker = DedupTaker(pool.aux_vectors, cfg.sampling.dedup_threshold)
+    picked = taker.take(order, budget)
+    require_budget(budget, len(picked), what)
+    return picked, taker.skipped
+
+
+def select_random(pool, cfg, seed: int) -> Selection:
+    budget = cfg.sampling.budget
+    require_budget(budget, len(pool.aux), "decontaminated auxiliary items")
+    rng = rng_for(seed, pool.target, "random")
+    keys = rng.random(len(pool.aux))
+    picked, skipped = _take(pool, cfg, np.argsort(keys, kind="stable"), budget,
+                            "non-duplicate auxiliary items")
+    manifest = manifest_from(pool, picked, keys[picked])
+    return Selection("random", manifest, cluster_report(pool, manifest),
+                     {"duplicates_skipped": skipped})
+
+
+def select_all(pool, cfg, seed: int) -> Selection:
+    picked = np.arange(len(pool.aux))
+    manifest = manifest_from(pool, picked, 1.0 - pool.aux["distance"].to_numpy())
+    return Selection("all", manifest, cluster_report(pool, manifest),
+                     {"note": "all-data mixing: every decontaminated auxiliary item, no budget"})
+
+
+def select_langsim(pool, cfg, seed: int) -> Selection:
+    from compass.typology import rank_languages
+
+    budget = cfg.sampling.budget
+    require_budget(budget, len(pool.aux), "decontaminated auxiliary items")
+    present = sorted(pool.aux["language"].unique())
+    ranking = rank_languages(pool.target, present, features=cfg.sampling.langsim.features)
+    counts = pool.aux["language"].value_counts()
+    chosen, held = [], 0
+    for lang in ranking["language"]:
+        if len(chosen) >= cfg.sampling.langsim.n_languages and held >= budget:
+            break
+        chosen.append(lang)
+        held += int(counts.get(lang, 0))
+    if held < budget:
+        raise ValueError(
+            f"langsim: the {len(chosen)} auxiliary languages with URIEL data hold {held} items, "
+            f"fewer than the budget {budget}"
+        )
+    rng = rng_for(seed, pool.target, "langsim")
+    in_chosen = pool.aux["language"].isin(chosen).to_numpy()
+    keys = np.where(in_chosen, rng.random(len(pool.aux)), np.inf)
+    order = np.argsort(keys, kind="stable")[: int(in_chosen.sum())]
+    picked, skipped = _take(pool, cfg, order, budget, "non-duplicate items in the chosen languages")
+    sim = dict(zip(ranking["language"], ranking["similarity"]))
+    scores = [sim[l] for l in pool.aux["language"].to_numpy()[picked]]
+    manifest = manifest_from(pool, picked, scores)
+    info = {"languages": chosen, "ranking": ranking.to_dict("records"), "duplicates_skipped": skipped}
+    return Selection("langsim", manifest, cluster_report(pool, manifest), info)
+
+
+def select_dsir(pool, cfg, seed: int) -> Selection:
+    from compass.dsir import gumbel_top_k, log_importance_weights
+
+    budget = cfg.sampling.budget
+    require_budget(budget, len(pool.aux), "decontaminated auxiliary items")
+    weights = log_importance_weights(
+        [pair_text(r) for r in pool.dev.to_dict("records")],
+        [pair_text(r) for r in pool.aux.to_dict("records")],
+        ngrams=cfg.sampling.dsir.ngrams, num_buckets=cfg.sampling.dsir.num_buckets,
+    )
+    rng = rng_for(seed, pool.target, "dsir")
+    order = gumbel_top_k(weights, len(pool.aux), rng)
+    picked, skipped = _take(pool, cfg, order, budget, "non-duplicate auxiliary items")
+    manifest = manifest_from(pool, picked, weights[picked])
+    return Selection("dsir", manifest, cluster_report(pool, manifest),
+                     {"duplicates_skipped": skipped})

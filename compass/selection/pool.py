@@ -1,0 +1,98 @@
+"""Everything one target language's selection needs, built once and shared by every method.
+
+Order of operations (each method then sees the same candidates and budget):
+1. decontaminate: drop auxiliary items whose cosine to any test item exceeds the threshold
+   (raw embeddings: a translation of a test item in another language is leakage too);
+2. centre embeddings per language (the target's mean from dev+train only, never test);
+3. cluster the target usage sample E_t (dev) and assign train and auxiliary items to its clusters,
+   marking auxiliary items beyond a cluster's radius as not eligible for COMPASS.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from compass.allocation import shares
+from compass.clustering import TargetClusters, cluster_target
+from compass.embed import center_by_language
+
+
+@dataclass
+class TargetPool:
+    target: str
+    dev: pd.DataFrame  # PAIR rows of the target usage sample E_t
+    train: pd.DataFrame  # PAIR rows of the existing target training data
+    aux: pd.DataFrame  # candidate PAIR rows + cluster, distance, eligible (after decontamination)
+    aux_vectors: np.ndarray  # centred, aligned with ``aux``
+    dev_vectors: np.ndarray
+    train_vectors: np.ndarray
+    clusters: TargetClusters
+    dev_labels: np.ndarray
+    train_labels: np.ndarray
+    decontamination: pd.DataFrame  # per auxiliary language: candidates, dropped, kept
+    aux_raw_vectors: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def k(self) -> int:
+        return self.clusters.k
+
+    def p_target(self) -> np.ndarray:
+        return shares(self.dev_labels, self.k)
+
+    def p_train(self) -> np.ndarray:
+        return shares(self.train_labels, self.k)
+
+
+def max_cosine(queries: np.ndarray, keys: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """For each query row, its largest cosine to any key row (rows L2-normalised)."""
+    if len(keys) == 0:
+        return np.full(len(queries), -1.0, dtype=np.float32)
+    out = np.empty(len(queries), dtype=np.float32)
+    for start in range(0, len(queries), chunk):
+        out[start:start + chunk] = (queries[start:start + chunk] @ keys.T).max(axis=1)
+    return out
+
+
+def decontaminate(aux: pd.DataFrame, aux_raw: np.ndarray, test_raw: np.ndarray,
+                  threshold: float) -> tuple[np.ndarray, pd.DataFrame]:
+    """Mask of auxiliary items to keep, and per-language counts of what was dropped."""
+    nearest = max_cosine(aux_raw, test_raw)
+    keep = nearest <= threshold
+    report = (pd.DataFrame({"language": aux["language"].to_numpy(), "dropped": ~keep})
+              .groupby("language")["dropped"].agg(candidates="size", dropped="sum").reset_index())
+    report["kept"] = report["candidates"] - report["dropped"]
+    return keep, report
+
+
+def build_target_pool(cfg, target: str, dev: pd.DataFrame, train: pd.DataFrame,
+                      aux: pd.DataFrame, vectors_of, test_ids: list[str],
+                      language_means: dict[str, np.ndarray] | None = None) -> TargetPool:
+    """Build the shared pool. ``vectors_of(ids)`` returns raw L2-normalised rows for pair ids."""
+    aux = aux.reset_index(drop=True)
+    aux_raw = vectors_of(aux["id"].tolist())
+    test_raw = vectors_of(test_ids)
+    keep, decontam = decontaminate(aux, aux_raw, test_raw, cfg.sampling.decontam_threshold)
+    aux = aux[keep].reset_index(drop=True)
+    aux_raw = aux_raw[keep]
+
+    dev_raw = vectors_of(dev["id"].tolist())
+    train_raw = vectors_of(train["id"].tolist())
+    if cfg.encoder.center_per_language:
+        means = dict(language_means or {})
+        means[target] = np.concatenate([dev_raw, train_raw]).mean(axis=0)
+        dev_vec, means = center_by_language(dev_raw, [target] * len(dev_raw), means)
+        train_vec, _ = center_by_language(train_raw, [target] * len(train_raw), means)
+        aux_vec, _ = center_by_language(aux_raw, aux["language"].tolist(), means)
+    else:
+        dev_vec, train_vec, aux_vec = dev_raw, train_raw, aux_raw
+
+    clusters = cluster_target(dev_vec, cfg.clustering, cfg.seed)
+    train_labels, _ = clusters.assign(train_vec)
+    aux_labels, aux_dist = clusters.assign(aux_vec)
+    aux = aux.assign(cluster=aux_labels, distance=aux_dist,
+                     eligible=clusters.eligible(aux_labels, aux_dist))
+    return TargetPool(target, dev.reset_index(drop=True), train.reset_index(drop=True), aux,
+                      aux_vec, dev_vec, train_vec, clusters, clusters.labels, train_labels,
+                      decontam, aux_raw)
