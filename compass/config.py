@@ -261,7 +261,7 @@ def validate_against_data(cfg: Config, available: dict[str, int], target: str | 
     ``available`` maps language code -> number of pairs in the profile's pool.
     """
     offered = {lang for lang, n in available.items() if n >= cfg.data.min_pairs_per_language}
-    for code in cfg.targets:
+    for code in [target] if target else cfg.targets:
         try:
             languages.require_available(code, offered, role="target language")
         except languages.UnknownLanguageError as err:

@@ -54,6 +54,25 @@ def _library_progress(show: bool):
             mod.tqdm = original
 
 
+@functools.lru_cache(maxsize=None)
+def _wordpunct():
+    from nltk.tokenize import WordPunctTokenizer
+
+    return WordPunctTokenizer()
+
+
+def wordpunct_tokenize(text: str) -> list[str]:
+    """The library's default tokenizer (nltk ``WordPunctTokenizer``), as a module-level function.
+
+    ``HashedNgramDSIR`` holds a module-level ``WordPunctTokenizer`` instance, and joblib ships it to
+    worker processes (num_proc > 1) by pickling. With nltk >= 3.10 that breaks: the tokenizer's
+    ``nltk.redos.TimedPattern`` keeps a module-private ``_UNSET = object()`` sentinel, which does
+    not survive pickling, so every worker fails with ``ValueError: timeout not float or None``.
+    This function pickles by reference and builds the tokenizer inside each process instead.
+    """
+    return _wordpunct().tokenize(text)
+
+
 def _write_jsonl(path: Path, texts: list[str]) -> None:
     # ensure_ascii keeps every record on one line whatever characters the text holds (the
     # library reads the file with the platform's default encoding and universal newlines)
@@ -101,7 +120,9 @@ def log_importance_weights(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} = {value!r} must be an integer >= 1")
     if not target_texts or not any(t.strip() for t in target_texts):
-        raise ValueError("target_texts is empty (or holds only blank texts): nothing to fit DSIR on")
+        raise ValueError(
+            "target_texts is empty (or holds only blank texts): nothing to fit DSIR on"
+        )
     if not candidate_texts:
         return np.empty(0, dtype=float)
 
@@ -123,6 +144,7 @@ def log_importance_weights(
             num_buckets=num_buckets,
             min_example_length=0,  # only used by the library's resample(), which we do not call
         )
+        dsir.tokenizer = wordpunct_tokenize  # same tokens; picklable for num_proc > 1
         with _library_progress(progress):
             dsir.fit_importance_estimator(num_tokens_to_fit="all")
             dsir.compute_importance_weights()

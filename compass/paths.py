@@ -60,16 +60,16 @@ def data_metrics(lang: str) -> Path:
     return language_dir(lang) / "data" / "metrics.json"
 
 
-def data_stage_dir(lang: str) -> Path:
-    return language_dir(lang) / "data"
-
-
 def sampling_dir(lang: str) -> Path:
     return language_dir(lang) / "sampling"
 
 
+def selections_dir(lang: str) -> Path:
+    return sampling_dir(lang) / "selections"
+
+
 def selection_dir(lang: str, method: str) -> Path:
-    return sampling_dir(lang) / method
+    return selections_dir(lang) / method
 
 
 def manifest_file(lang: str, method: str) -> Path:
@@ -84,8 +84,9 @@ def sampling_metrics(lang: str) -> Path:
     return sampling_dir(lang) / "metrics.json"
 
 
-def figures_dir(lang: str) -> Path:
-    return language_dir(lang) / "figures"
+def figures_dir(lang: str, stage: str) -> Path:
+    """Figures of one stage ('data' or 'sampling') of one language."""
+    return language_dir(lang) / stage / "figures"
 
 
 def executed_notebooks_dir() -> Path:

@@ -33,6 +33,7 @@ import sys
 import types
 import warnings
 
+import langcodes
 import numpy as np
 import pandas as pd
 
@@ -116,7 +117,9 @@ def _import_lang2vec() -> types.ModuleType:
     if stray is not None and not hasattr(stray, "__path__"):
         del sys.modules["lang2vec"]
     saved = list(sys.path)
-    sys.path[:] = [p for p in saved if not os.path.isfile(os.path.join(p or os.curdir, "lang2vec.py"))]
+    sys.path[:] = [
+        p for p in saved if not os.path.isfile(os.path.join(p or os.curdir, "lang2vec.py"))
+    ]
     try:
         import lang2vec.lang2vec as l2v
     finally:
@@ -129,7 +132,9 @@ def _lang2vec() -> types.ModuleType:
     """Import ``lang2vec.lang2vec`` once, with a ``pkg_resources`` shim when setuptools lacks it."""
     with warnings.catch_warnings():
         # setuptools 67-80 warn that pkg_resources is deprecated on every import
-        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message="pkg_resources is deprecated", category=UserWarning
+        )
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="pkg_resources")
         try:
             import pkg_resources  # noqa: F401
@@ -218,8 +223,6 @@ def _candidates(code: str) -> list[str]:
         raise NoURIELDataError(f"language {code!r} has no URIEL entry: {err}") from None
     out = []
     try:  # the code as written, before macrolanguage normalisation ('pes' stays 'pes')
-        import langcodes
-
         out.append(langcodes.Language.get(code.strip()).to_alpha3())
     except (ValueError, LookupError):
         pass
@@ -243,7 +246,10 @@ def _resolve(code: str, features: str) -> tuple[str, np.ndarray]:
 
 
 def uriel_code(code: str, features: str = DEFAULT_FEATURES) -> str:
-    """The ISO 639-3 code whose URIEL entry stands for ``code`` ('fa' -> 'fas', 'zh-Hant' -> 'zho')."""
+    """The ISO 639-3 code whose URIEL entry stands for ``code``.
+
+    'fa' -> 'fas', 'zh-Hant' -> 'zho', 'pes' -> 'pes'.
+    """
     return _resolve(code, features)[0]
 
 

@@ -10,7 +10,9 @@ import pytest
 
 from compass import typology
 
-PAPER_LANGUAGES = "bn zh nl en fr de he hi id it ja ko mr or fa pt ru es sv ta te th tr uk ur yo".split()
+PAPER_LANGUAGES = (
+    "bn zh nl en fr de he hi id it ja ko mr or fa pt ru es sv ta te th tr uk ur yo".split()
+)
 
 
 def test_russian_closer_to_ukrainian_than_japanese():
@@ -40,8 +42,10 @@ def test_script_subtags_and_iso3_codes():
     assert typology.uriel_code("zh-Hant") == "zho"
     assert typology.uriel_code("hi-Latn") == "hin"
     assert typology.uriel_code("ukr") == "ukr"
-    assert typology.uriel_code("cmn") == "cmn"  # a specific code is not widened to its macrolanguage
-    np.testing.assert_array_equal(typology.language_vector("hi-Latn"), typology.language_vector("hi"))
+    assert typology.uriel_code("cmn") == "cmn"  # not widened to its macrolanguage
+    np.testing.assert_array_equal(
+        typology.language_vector("hi-Latn"), typology.language_vector("hi")
+    )
 
 
 def test_macrolanguage_fallback(monkeypatch):
@@ -122,6 +126,8 @@ def test_pkg_resources_shim_when_setuptools_lacks_it(tmp_path):
         print("shim ok")
         """
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert "shim ok" in result.stdout

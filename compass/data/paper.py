@@ -168,6 +168,8 @@ def _load_saved(folder: Path, split: str, required: tuple[str, ...], what: str) 
         if split not in dataset:
             raise SchemaError(f"{folder}: has no split {split!r}; splits: {sorted(dataset)}")
         dataset = dataset[split]
+    elif dataset.split is not None and str(dataset.split) != split:
+        raise SchemaError(f"{folder}: holds split {str(dataset.split)!r}, not the requested {split!r}")
     _require_columns(dataset.column_names, required, str(folder), what)
     return dataset.to_list()
 

@@ -1,0 +1,34 @@
+"""Entry points of the non-notebook pipeline stages: `python -m compass.cli {pool,book}`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from compass import config
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m compass.cli")
+    parser.add_argument("command", choices=["pool", "book"])
+    parser.add_argument("--params", default=None, help="params.yaml to read (default: the repo's)")
+    args = parser.parse_args(argv)
+    try:
+        cfg = config.load(args.params)
+    except config.ConfigError as err:
+        print(f"error in params: {err}", file=sys.stderr)
+        return 2
+    if args.command == "pool":
+        from compass.stages import build_pool
+
+        summary = build_pool(cfg)
+        print(json.dumps({k: v for k, v in summary.items() if k != "languages"}))
+    else:
+        from compass.book import build
+
+        print(f"book: {build(cfg)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Figures shared by the notebooks. Each returns a matplotlib Figure; ``save`` writes it
+atomically with a caption naming the notebook that made it."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from compass.allocation import shares
+from compass.io import atomic_path
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def save(fig, path, made_by: str) -> None:
+    """Write ``fig`` as PNG; the footer says which notebook made it (figures are outputs)."""
+    fig.text(0.99, 0.005, f"made by notebooks/{made_by}", ha="right", va="bottom",
+             fontsize=7, color="grey")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+
+
+def split_sizes(topic_table: pd.DataFrame, lang: str):
+    """Pairs per topic and split: where the existing train data is missing, the gap shows."""
+    long = topic_table.melt(id_vars="topic", var_name="split", value_name="pairs")
+    fig, ax = plt.subplots(figsize=(8, max(3, 0.28 * topic_table["topic"].nunique())))
+    sns.barplot(long, y="topic", x="pairs", hue="split", ax=ax,
+                hue_order=[s for s in ("dev", "train", "test") if s in set(long["split"])])
+    ax.set_title(f"{lang}: pairs per topic and split")
+    return fig
+
+
+def cluster_occupancy(pool, selections: dict):
+    """Share of each target cluster in the target sample, existing train and each selection."""
+    rows = {"target (E_t)": pool.p_target(), "existing train": pool.p_train()}
+    for method, sel in selections.items():
+        rows[method] = shares(sel.manifest["cluster"].to_numpy(dtype=np.int64), pool.k)
+    table = pd.DataFrame(rows, index=[f"c{c}" for c in range(pool.k)]).T
+    fig, ax = plt.subplots(figsize=(1.0 + 0.5 * pool.k, 0.6 * len(rows) + 1.2))
+    sns.heatmap(table, annot=True, fmt=".2f", cmap="mako_r", cbar_kws={"label": "share"}, ax=ax,
+                annot_kws={"fontsize": 7})
+    ax.set_xlabel("target cluster")
+    ax.set_title(f"{pool.target}: cluster occupancy of target, existing train and selections")
+    return fig, table
+
+
+def cluster_map(pool, selections: dict, seed: int, methods=("compass", "random")):
+    """2-D t-SNE map of the target sample's clusters with where selected items land."""
+    from sklearn.manifold import TSNE
+
+    blocks = [("target (E_t)", pool.dev_vectors, pool.dev_labels)]
+    blocks.append(("existing train", pool.train_vectors, pool.train_labels))
+    index = {pid: i for i, pid in enumerate(pool.aux["id"])}
+    for method in methods:
+        if method in selections:
+            rows = [index[i] for i in selections[method].manifest["id"]]
+            blocks.append((method, pool.aux_vectors[rows], pool.aux["cluster"].to_numpy()[rows]))
+    vectors = np.concatenate([b[1] for b in blocks])
+    perplexity = float(min(30, max(5, (len(vectors) - 1) // 3)))
+    xy = TSNE(n_components=2, random_state=seed, init="pca", perplexity=perplexity).fit_transform(vectors)
+    frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1],
+                          "source": np.concatenate([[b[0]] * len(b[1]) for b in blocks]),
+                          "cluster": np.concatenate([b[2] for b in blocks]).astype(str)})
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    markers = {"target (E_t)": "o", "existing train": "s", "compass": "X", "random": "."}
+    sns.scatterplot(frame, x="x", y="y", hue="cluster", style="source", markers=markers,
+                    palette="tab20", s=28, alpha=0.8, ax=ax, legend="brief")
+    ax.set(xticks=[], yticks=[], xlabel="", ylabel="")
+    ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=7, ncol=2)
+    ax.set_title(f"{pool.target}: t-SNE of target clusters and selected auxiliary items")
+    return fig
+
+
+def selection_languages(selections: dict, lang: str):
+    """Which auxiliary languages each method drew from."""
+    frame = pd.concat([s.manifest.assign(method=m) for m, s in selections.items() if m != "all"])
+    table = frame.groupby(["language", "method"]).size().unstack(fill_value=0)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * table.shape[1], 0.3 * len(table) + 1.5))
+    sns.heatmap(table, annot=True, fmt="d", cmap="rocket_r", ax=ax, annot_kws={"fontsize": 7})
+    ax.set_title(f"{lang}: auxiliary items selected per language")
+    return fig, table

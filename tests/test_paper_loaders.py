@@ -1,0 +1,416 @@
+"""Loaders of the paper profile (compass.data.paper) on real-format rows, offline.
+
+The real rows live outside the repository in ``shared/fixtures`` beside it (or wherever
+``COMPASS_FIXTURES`` points); the tests that need them are skipped when it is absent. The Aya
+loader and the error paths are tested on small files written into ``tmp_path``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from compass.data import paper
+from compass.languages import UnknownLanguageError
+from compass.schemas import MC_FIELDS, PAIR_FIELDS, SchemaError
+
+FIXTURES = Path(
+    os.environ.get("COMPASS_FIXTURES")
+    or Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+)
+needs_fixtures = pytest.mark.skipif(
+    not (FIXTURES / "README.md").is_file(),
+    reason=f"real-format fixtures not found at {FIXTURES} (set COMPASS_FIXTURES to the "
+           "shared/fixtures folder to run these tests)",
+)
+GMMLU = FIXTURES / "global_mmlu"
+PROX = FIXTURES / "mmlu_prox_lite"
+
+
+@pytest.fixture(scope="session")
+def hf_cache(tmp_path_factory):
+    """A private `datasets` cache, so the tests leave nothing in ~/.cache."""
+    return str(tmp_path_factory.mktemp("hf_cache"))
+
+
+def _check_mc(items, n_choices_max, lang):
+    for item in items:
+        assert set(MC_FIELDS) <= set(item)
+        assert item["language"] == lang
+        assert isinstance(item["answer"], int)
+        assert 0 <= item["answer"] < len(item["choices"]) <= n_choices_max
+        assert item["question"] and item["choices"][item["answer"]]
+    assert len({item["id"] for item in items}) == len(items)
+
+
+# --------------------------------------------------------------------------------------------
+# Global-MMLU
+
+
+@needs_fixtures
+@pytest.mark.parametrize("lang", ["en", "de", "ja", "zh", "ar"])
+def test_global_mmlu_lite_each_language(lang, hf_cache):
+    items = paper.load_global_mmlu_lite(lang, source=GMMLU / "lite_test", cache_dir=hf_cache)
+    assert len(items) == 400
+    _check_mc(items, 4, lang)
+    assert all(len(item["choices"]) == 4 for item in items)
+    assert Counter(item["cs_label"] for item in items) == {"CS": 200, "CA": 200}
+    first = items[0]
+    assert first["id"] == "astronomy/test/58"
+    assert (first["topic"], first["category"], first["answer"]) == ("astronomy", "STEM", 2)
+
+
+@needs_fixtures
+def test_global_mmlu_lite_single_file_equals_folder(hf_cache):
+    via_folder = paper.load_global_mmlu_lite("de", source=GMMLU / "lite_test", cache_dir=hf_cache)
+    via_file = paper.load_global_mmlu_lite("de", source=GMMLU / "lite_test" / "de.csv",
+                                           cache_dir=hf_cache)
+    assert via_file == via_folder
+
+
+@needs_fixtures
+@pytest.mark.parametrize("lang", ["en", "es", "fr"])
+def test_global_mmlu_dev_each_language(lang, hf_cache):
+    # the fixture root holds dev/<lang>.jsonl: the <split>/<lang> layout
+    items = paper.load_global_mmlu(lang, "dev", source=GMMLU, cache_dir=hf_cache)
+    assert len(items) == 285
+    _check_mc(items, 4, lang)
+    per_subject = Counter(item["topic"] for item in items)
+    assert len(per_subject) == 57 and set(per_subject.values()) == {5}
+    assert items[0]["id"] == "abstract_algebra/dev/0" and items[0]["answer"] == 1  # 'B'
+
+
+@needs_fixtures
+def test_global_mmlu_dev_answers_agree_across_languages(hf_cache):
+    en = paper.load_global_mmlu("en", "dev", source=GMMLU / "dev", cache_dir=hf_cache)
+    fr = paper.load_global_mmlu("fr", "dev", source=GMMLU / "dev", cache_dir=hf_cache)
+    assert [i["id"] for i in en] == [i["id"] for i in fr]
+    assert [i["answer"] for i in en] == [i["answer"] for i in fr]
+    assert en[0]["question"] != fr[0]["question"]
+
+
+@needs_fixtures
+def test_global_mmlu_subject_files(hf_cache):
+    folder = GMMLU / "full_test_en"
+    items = paper.load_global_mmlu("en", "test", source=folder, cache_dir=hf_cache)
+    assert Counter(item["topic"] for item in items) == {"astronomy": 152, "anatomy": 135,
+                                                         "marketing": 234}
+    _check_mc(items, 4, "en")
+    # the full test split marks items nobody annotated with '-'
+    assert Counter(item["cs_label"] for item in items)["-"] == 85 + 102 + 184
+    only = paper.load_global_mmlu("en", "test", source=folder, subjects=["anatomy"],
+                                  cache_dir=hf_cache)
+    assert len(only) == 135 and {item["topic"] for item in only} == {"anatomy"}
+    single = paper.load_global_mmlu("en", "test", source=folder / "marketing.csv",
+                                    cache_dir=hf_cache)
+    assert len(single) == 234
+    with pytest.raises(ValueError, match=r"unknown subject\(s\) \['virology'\].*anatomy"):
+        paper.load_global_mmlu("en", "test", source=folder, subjects=["virology"],
+                               cache_dir=hf_cache)
+
+
+@needs_fixtures
+def test_global_mmlu_dev_as_pairs(hf_cache):
+    items = paper.load_global_mmlu("es", "dev", source=GMMLU / "dev", cache_dir=hf_cache)
+    pairs = paper.global_mmlu_dev_as_pairs(items)
+    assert len(pairs) == 285 and len({p["id"] for p in pairs}) == 285
+    for pair, item in zip(pairs, items):
+        assert set(PAIR_FIELDS) <= set(pair)
+        assert pair["response"] == item["choices"][item["answer"]]
+        assert pair["prompt"].startswith(item["question"] + "\nA. ")
+        assert f"\nD. {item['choices'][3]}" in pair["prompt"]
+    assert pairs[0]["id"] == "es/global_mmlu/abstract_algebra/dev/0"
+    assert pairs[0]["language"] == "es" and pairs[0]["source"] == "global_mmlu"
+
+
+def test_global_mmlu_dev_as_pairs_rejects_bad_index():
+    item = {"id": "x/dev/0", "language": "en", "topic": "x", "category": "", "question": "q",
+            "choices": ["a", "b"], "answer": 2}
+    with pytest.raises(SchemaError, match=r"'x/dev/0'.*answer 2"):
+        paper.global_mmlu_dev_as_pairs([item])
+
+
+@needs_fixtures
+def test_global_mmlu_unknown_language_lists_available(hf_cache):
+    with pytest.raises(UnknownLanguageError, match=r"'fr'.*available: ar, de, en, ja, zh"):
+        paper.load_global_mmlu_lite("fr", source=GMMLU / "lite_test", cache_dir=hf_cache)
+    with pytest.raises(UnknownLanguageError, match="xx-not-a-language|not a known language"):
+        paper.load_global_mmlu_lite("xx-not-a-language", source=GMMLU / "lite_test")
+
+
+def test_bad_split_and_source():
+    with pytest.raises(ValueError, match=r"split 'train' is not allowed; allowed: dev, test"):
+        paper.load_global_mmlu("en", "train")
+    with pytest.raises(ValueError, match=r"split 'dev' is not allowed; allowed: test, validation"):
+        paper.load_mmlu_prox("en", "dev")
+    with pytest.raises(FileNotFoundError, match="neither an existing file/folder nor a hub"):
+        paper.load_global_mmlu("en", "dev", source="no such folder")
+
+
+GMMLU_HEADER = ["sample_id", "subject", "subject_category", "question", "option_a", "option_b",
+                "option_c", "option_d", "answer", "cultural_sensitivity_label"]
+
+
+def _write_csv(path, header, rows):
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_global_mmlu_missing_column_names_it_and_the_file(tmp_path, hf_cache):
+    header = [c for c in GMMLU_HEADER if c != "option_c"]
+    path = _write_csv(tmp_path / "en.csv", header,
+                      [["s/test/0", "s", "STEM", "q?", "a", "b", "d", "A", "CA"]])
+    with pytest.raises(SchemaError, match=r"en\.csv.*missing column\(s\) \['option_c'\]"):
+        paper.load_global_mmlu("en", "test", source=tmp_path, cache_dir=hf_cache)
+
+
+def test_global_mmlu_bad_answer_letter_names_the_row(tmp_path, hf_cache):
+    rows = [["s/test/0", "s", "STEM", "q0", "a", "b", "c", "d", "D", "CA"],
+            ["s/test/1", "s", "STEM", "q1", "a", "b", "c", "d", "E", "CS"]]
+    path = _write_csv(tmp_path / "de.csv", GMMLU_HEADER, rows)
+    with pytest.raises(SchemaError, match=r"de\.csv row 1 \(sample_id 's/test/1'\).*'E'.*A, B, C, D"):
+        paper.load_global_mmlu("de", "test", source=path, cache_dir=hf_cache)
+
+
+def test_global_mmlu_csv_keeps_na_like_and_numeric_text(tmp_path, hf_cache):
+    # pandas' defaults would read 'None'/'N/A' as missing and '1.50' as 1.5
+    rows = [["s/dev/0", "s", "Other", "Which?", "None", "N/A", "1.50", "007", "C", "-"]]
+    path = _write_csv(tmp_path / "fr.csv", GMMLU_HEADER, rows)
+    [item] = paper.load_global_mmlu("fr", "dev", source=path, cache_dir=hf_cache)
+    assert item["choices"] == ["None", "N/A", "1.50", "007"]
+    assert item["answer"] == 2 and item["cs_label"] == "-" and item["language"] == "fr"
+
+
+# --------------------------------------------------------------------------------------------
+# MMLU-ProX
+
+
+@needs_fixtures
+def test_mmlu_prox_arrow(hf_cache):
+    items = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", cache_dir=hf_cache)
+    assert len(items) == 588
+    _check_mc(items, 10, "en")
+    counts = Counter(len(item["choices"]) for item in items)
+    assert counts[10] == 485 and min(counts) == 4  # missing options are dropped
+    first = items[0]
+    assert first["id"] == "70" and first["topic"] == "ori_mmlu-business_ethics"
+    assert first["category"] == "business" and first["answer"] == 8  # 'I' of 9 options
+    assert len(first["choices"]) == 9
+
+
+@needs_fixtures
+@pytest.mark.parametrize("lang", ["en", "de", "ja", "zh"])
+@pytest.mark.parametrize("split,rows", [("test", 588), ("validation", 70)])
+def test_mmlu_prox_flattened_tsv(lang, split, rows):
+    items = paper.load_mmlu_prox_lite(lang, split, source=PROX / "flattened_tsv")
+    assert len(items) == rows
+    _check_mc(items, 10, lang)
+    assert all("\\n" not in c for item in items for c in item["choices"])
+    direct = paper.parse_flattened_prox_tsv(PROX / "flattened_tsv" / lang / f"{split}.tsv", lang)
+    assert direct == items
+
+
+def _plain(text: str) -> str:
+    # the Arrow copy holds '\r', '\t' where MMLU-Pro's LaTeX lost its backslash ('\rho',
+    # '\textphi'); the flattened TSV writes those back as backslash sequences
+    return text.replace("\r", "\\r").replace("\t", "\\t")
+
+
+@needs_fixtures
+def test_mmlu_prox_arrow_and_tsv_agree_row_by_row(hf_cache):
+    arrow = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", cache_dir=hf_cache)
+    tsv = paper.load_mmlu_prox_lite("en", source=PROX / "flattened_tsv" / "en")
+    assert len(arrow) == len(tsv) == 588
+    for a, t in zip(arrow, tsv):
+        assert a["answer"] == t["answer"]
+        assert [_plain(c) for c in a["choices"]] == t["choices"]
+        assert _plain(a["choices"][a["answer"]]) == t["choices"][t["answer"]]
+        assert _plain(a["question"]) == t["question"]  # literal \n decoded back to newlines
+    assert sum("\n" in t["question"] for t in tsv) > 0
+
+
+@needs_fixtures
+@pytest.mark.parametrize("lang", ["de", "ja", "zh"])
+def test_mmlu_prox_translations_follow_english_order(lang, hf_cache):
+    arrow = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", cache_dir=hf_cache)
+    items = paper.load_mmlu_prox_lite(lang, source=PROX / "flattened_tsv")
+    assert [i["answer"] for i in items] == [a["answer"] for a in arrow]
+    assert [len(i["choices"]) for i in items] == [len(a["choices"]) for a in arrow]
+
+
+@needs_fixtures
+def test_mmlu_prox_unknown_language_lists_available():
+    with pytest.raises(UnknownLanguageError, match=r"'fr'.*available: de, en, ja, zh"):
+        paper.load_mmlu_prox_lite("fr", source=PROX / "flattened_tsv")
+
+
+def _prox_row(qid, answer_index, options, letter=None, **extra):
+    row = {"question_id": qid, "question": f"question {qid}?",
+           **{f"option_{k}": (options[k] if k < len(options) else None) for k in range(10)},
+           "answer": letter or "ABCDEFGHIJ"[answer_index], "answer_index": answer_index,
+           "cot_content": "", "category": "math", "src": "stemez-Math"}
+    row.update(extra)
+    return row
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_mmlu_prox_missing_options_keep_the_answer(tmp_path, hf_cache):
+    rows = [_prox_row(1, 3, ["a", "N/A", "c", "right", "", "f"]),
+            _prox_row(2, 0, ["right", "b", "c", "d"], src="")]
+    path = _write_jsonl(tmp_path / "test.jsonl", rows)
+    first, second = paper.load_mmlu_prox("uk", "test", source=path, cache_dir=hf_cache)
+    assert first["choices"] == ["a", "c", "right", "f"] and first["answer"] == 2
+    assert first["id"] == "1" and first["topic"] == "stemez-Math" and first["language"] == "uk"
+    assert second["choices"][second["answer"]] == "right"
+    assert second["topic"] == "math"  # no src: the category is the topic
+
+
+@pytest.mark.parametrize("row,message", [
+    (_prox_row(7, 1, ["a", "N/A", "c", "d"]), r"row 1 \(question_id 7\).*option_1 is missing"),
+    (_prox_row(7, 1, ["a", "b", "c", "d"], letter="C"), r"row 1 \(question_id 7\).*disagrees"),
+    (_prox_row(7, 1, ["a", "b", "c", "d"], letter="K"), r"row 1 \(question_id 7\).*'K'"),
+])
+def test_mmlu_prox_bad_rows_name_the_row(tmp_path, hf_cache, row, message):
+    path = _write_jsonl(tmp_path / "validation.jsonl", [_prox_row(6, 0, ["a", "b"]), row])
+    with pytest.raises(SchemaError, match=message):
+        paper.load_mmlu_prox("en", "validation", source=tmp_path, cache_dir=hf_cache)
+
+
+def test_mmlu_prox_missing_column(tmp_path, hf_cache):
+    row = _prox_row(1, 0, ["a", "b"])
+    del row["answer_index"]
+    path = _write_jsonl(tmp_path / "test.jsonl", [row])
+    with pytest.raises(SchemaError, match=r"test\.jsonl.*missing column\(s\) \['answer_index'\]"):
+        paper.load_mmlu_prox("en", source=path, cache_dir=hf_cache)
+
+
+def test_flattened_tsv_errors(tmp_path):
+    good = "What?\\nA. one\\nB. two\\nC. three"
+    path = tmp_path / "test.tsv"
+    path.write_text(f"{good}\tB\n{good}\tD\n", encoding="utf-8")  # D: only 3 options
+    with pytest.raises(SchemaError, match=r"test\.tsv row 1: answer 'D' is not one of A, B, C"):
+        paper.parse_flattened_prox_tsv(path, "en")
+    path.write_text(f"{good}\tB\textra\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"row 0: expected 2 tab-separated columns"):
+        paper.parse_flattened_prox_tsv(path, "en")
+    path.write_text("no options here\tA\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"row 0: no option marker"):
+        paper.parse_flattened_prox_tsv(path, "en")
+    path.write_text(f"Line one\\nline two\\nA. x\\nB. y\tA\n", encoding="utf-8")
+    [item] = paper.parse_flattened_prox_tsv(path, "eng")
+    assert item == {"id": "test/0", "language": "en", "topic": "", "category": "",
+                    "question": "Line one\nline two", "choices": ["x", "y"], "answer": 0}
+
+
+# --------------------------------------------------------------------------------------------
+# Aya Dataset
+
+
+AYA_ROWS = [
+    {"inputs": "What is the capital of France?", "targets": "Paris.", "language": "English",
+     "language_code": "eng", "annotation_type": "original-annotations", "user_id": "u1"},
+    {"inputs": "Яка столиця України?", "targets": "Київ.", "language": "Ukrainian",
+     "language_code": "ukr", "annotation_type": "re-annotations", "user_id": "u2"},
+    {"inputs": "پایتخت ایران کجاست؟", "targets": "تهران", "language": "Western Persian",
+     "language_code": "pes", "annotation_type": "original-annotations", "user_id": "u3"},
+    {"inputs": "  ", "targets": "no prompt", "language": "English", "language_code": "eng",
+     "annotation_type": "original-annotations", "user_id": "u4"},
+    {"inputs": "Name a colour.", "targets": "Blue", "language": "English", "language_code": "eng",
+     "annotation_type": "", "user_id": "u5"},
+]
+
+
+def test_aya_mapping(tmp_path, hf_cache):
+    path = _write_jsonl(tmp_path / "aya.jsonl", AYA_ROWS)
+    pairs = paper.load_aya(path, cache_dir=hf_cache)
+    assert [p["id"] for p in pairs] == ["en/aya/0", "uk/aya/1", "fa/aya/2", "en/aya/4"]
+    assert [p["language"] for p in pairs] == ["en", "uk", "fa", "en"]
+    assert all(set(PAIR_FIELDS) == set(p) and p["source"] == "aya_dataset" for p in pairs)
+    assert pairs[1]["prompt"] == "Яка столиця України?" and pairs[1]["response"] == "Київ."
+    assert pairs[1]["topic"] == "re-annotations" and pairs[3]["topic"] == "aya"
+    # the filter takes 639-3 or 639-1 codes; ids do not move
+    subset = paper.load_aya(path, languages=["ukr", "fa"], cache_dir=hf_cache)
+    assert [p["id"] for p in subset] == ["uk/aya/1", "fa/aya/2"]
+    # a folder with a <split> file works too
+    (tmp_path / "folder").mkdir()
+    _write_jsonl(tmp_path / "folder" / "train.jsonl", AYA_ROWS)
+    assert paper.load_aya(tmp_path / "folder", cache_dir=hf_cache) == pairs
+
+
+def test_aya_errors(tmp_path, hf_cache):
+    path = _write_jsonl(tmp_path / "aya.jsonl", AYA_ROWS)
+    with pytest.raises(UnknownLanguageError, match=r"'deu'.*available: en, fa, uk"):
+        paper.load_aya(path, languages=["deu"], cache_dir=hf_cache)
+    broken = _write_jsonl(tmp_path / "broken.jsonl",
+                          [{k: v for k, v in r.items() if k != "targets"} for r in AYA_ROWS])
+    with pytest.raises(SchemaError, match=r"broken\.jsonl.*missing column\(s\) \['targets'\]"):
+        paper.load_aya(broken, cache_dir=hf_cache)
+    bad_code = _write_jsonl(tmp_path / "bad_code.jsonl", [{**AYA_ROWS[0], "language_code": "12"}])
+    with pytest.raises(SchemaError, match=r"bad_code\.jsonl row 0: bad language_code '12'"):
+        paper.load_aya(bad_code, cache_dir=hf_cache)
+    with pytest.raises(ValueError, match=r"Aya split 'dev' is not allowed; allowed: train, test"):
+        paper.load_aya(path, split="dev")
+
+
+# --------------------------------------------------------------------------------------------
+# hub names and config names (load_dataset replaced: no network)
+
+
+def test_hub_calls_use_real_names(monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    calls = []
+    gm_row = dict(zip(GMMLU_HEADER, ["s/dev/0", "s", "STEM", "q", "a", "b", "c", "d", "B", "-"]))
+    prox_row = _prox_row(3, 2, ["a", "b", "c"])
+    aya_row = AYA_ROWS[1]
+
+    def fake_load_dataset(*args, split=None, **kwargs):
+        calls.append((args, split))
+        name = args[0]
+        row = aya_row if "aya" in name else prox_row if "ProX" in name else gm_row
+        return datasets.Dataset.from_list([row])
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    [item] = paper.load_global_mmlu("spa", "dev")
+    assert item["language"] == "es" and item["answer"] == 1
+    paper.load_global_mmlu_lite("ja")
+    [prox] = paper.load_mmlu_prox_lite("de", "validation")
+    assert prox["answer"] == 2
+    paper.load_mmlu_prox("sw")
+    [pair] = paper.load_aya(languages=["uk"])
+    assert pair["id"] == "uk/aya/0"
+    assert calls == [
+        (("CohereForAI/Global-MMLU", "es"), "dev"),
+        (("CohereForAI/Global-MMLU-Lite", "ja"), "test"),
+        (("li-lab/MMLU-ProX-Lite", "de"), "validation"),
+        (("li-lab/MMLU-ProX", "sw"), "test"),
+        (("CohereForAI/aya_dataset",), "train"),
+    ]
+    monkeypatch.setattr(datasets, "load_dataset",
+                        lambda *a, **k: datasets.Dataset.from_list([{"question": "q"}]))
+    with pytest.raises(SchemaError, match=r"'CohereForAI/Global-MMLU' config 'en' split 'test'.*"
+                                          r"missing column\(s\)"):
+        paper.load_global_mmlu("en", "test")
+
+
+def test_saved_to_disk_splits(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    rows = [_prox_row(1, 1, ["a", "b", "c"]), _prox_row(2, 0, ["x", "y"])]
+    test = datasets.Dataset.from_list(rows, split=datasets.NamedSplit("test"))
+    datasets.DatasetDict({"test": test, "validation": test.select([1])}).save_to_disk(tmp_path / "dd")
+    assert len(paper.load_mmlu_prox("de", "validation", source=tmp_path / "dd")) == 1
+    assert [i["id"] for i in paper.load_mmlu_prox("de", "test", source=tmp_path / "dd")] == ["1", "2"]
+    test.save_to_disk(tmp_path / "ds")
+    assert len(paper.load_mmlu_prox("de", "test", source=tmp_path / "ds")) == 2
+    with pytest.raises(SchemaError, match=r"holds split 'test', not the requested 'validation'"):
+        paper.load_mmlu_prox("de", "validation", source=tmp_path / "ds")
