@@ -8,6 +8,11 @@ Two readings of "under-represented", both offered by name (DESIGN.md §1):
   secondary source reconstructs from the paper. It favours clusters the auxiliary pool covers
   thinly, regardless of how much target usage they carry.
 
+- ``fill_to_target``: w(c) = max(0, p_target(c) · (N_train + B) - n_train(c)), the number of
+  items cluster c lacks for existing train plus selection (size N_train + B) to have the target's
+  mix. ``coverage_gap`` spends the budget in the *shape* of the gap, which overshoots the gap
+  clusters whenever B is larger than the existing train data; this reading fills it.
+
 Allocation is proportional with largest-remainder (Hamilton) rounding, capped by the items each
 cluster can supply; what a full cluster cannot take moves on to the others.
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GAPS = ("coverage_gap", "inverse_count")
+GAPS = ("coverage_gap", "inverse_count", "fill_to_target")
 
 
 class AllocationError(ValueError):
@@ -32,6 +37,13 @@ def shares(labels: np.ndarray, k: int) -> np.ndarray:
 def coverage_gap_weights(p_target: np.ndarray, p_train: np.ndarray) -> np.ndarray:
     """max(0, p_target - p_train); when nothing is missing, fall back to p_target."""
     w = np.maximum(0.0, np.asarray(p_target, float) - np.asarray(p_train, float))
+    return w if w.sum() > 0 else np.asarray(p_target, float).copy()
+
+
+def fill_to_target_weights(p_target: np.ndarray, train_counts: np.ndarray, budget: int) -> np.ndarray:
+    """Items each cluster lacks so that train + selection matches p_target; p_target if none."""
+    n = np.asarray(train_counts, float)
+    w = np.maximum(0.0, np.asarray(p_target, float) * (n.sum() + budget) - n)
     return w if w.sum() > 0 else np.asarray(p_target, float).copy()
 
 

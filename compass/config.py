@@ -87,7 +87,8 @@ class DsirConfig:
 @dataclass(frozen=True)
 class SamplingConfig:
     budget: int = 300  # auxiliary items each method selects
-    methods: tuple[str, ...] = ("random", "all", "langsim", "dsir", "compass", "compass_inverse")
+    methods: tuple[str, ...] = ("random", "all", "langsim", "dsir", "compass", "compass_inverse",
+                                  "compass_fill")
     within_cluster: str = "nearest"  # 'nearest' to centroid or 'diverse' (farthest-point)
     dedup_threshold: float = 0.97  # cosine above which two selected aux items are duplicates
     decontam_threshold: float = 0.9  # cosine to any test item above which an aux item is dropped

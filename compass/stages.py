@@ -19,9 +19,11 @@ from compass.schemas import MC_FIELDS, SPLIT_FIELDS, pair_text
 
 
 # ---- pool: every pair of the profile, embedded once -------------------------------------------
-def build_pool(cfg, show_progress_bar: bool = True) -> dict:
-    """Write the pool and the embedding of every pair (cached by text, so reruns are free)."""
-    pairs = data_mod.load_profile_pairs(cfg)
+def build_pool(cfg, show_progress_bar: bool = True, pairs: list[dict] | None = None) -> dict:
+    """Write the pool and the embedding of every pair (cached by text, so reruns are free).
+
+    ``pairs`` replaces the profile's pairs (tests use a small subset)."""
+    pairs = data_mod.load_profile_pairs(cfg) if pairs is None else pairs
     start = time.perf_counter()
     vectors = embed_texts([pair_text(p) for p in pairs], cfg.encoder.name, cfg.encoder.prefix,
                           cfg.encoder.batch_size, show_progress_bar=show_progress_bar)

@@ -17,10 +17,11 @@ def _registry():
         "dsir": baselines.select_dsir,
         "compass": partial(select_compass, gap="coverage_gap", method="compass"),
         "compass_inverse": partial(select_compass, gap="inverse_count", method="compass_inverse"),
+        "compass_fill": partial(select_compass, gap="fill_to_target", method="compass_fill"),
     }
 
 
-METHODS = ("random", "all", "langsim", "dsir", "compass", "compass_inverse")
+METHODS = ("random", "all", "langsim", "dsir", "compass", "compass_inverse", "compass_fill")
 
 
 def select(method: str, pool, cfg, seed: int | None = None) -> Selection:

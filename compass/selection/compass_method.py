@@ -3,18 +3,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from compass.allocation import allocate, coverage_gap_weights, inverse_count_weights
+from compass.allocation import GAPS
+from compass.allocation import (allocate, coverage_gap_weights, fill_to_target_weights,
+                                inverse_count_weights)
 from compass.selection.base import (DedupTaker, Selection, cluster_report, manifest_from,
                                     require_budget)
 
 
-def cluster_weights(pool, gap: str, tau: int, eps: float) -> np.ndarray:
+def cluster_weights(pool, gap: str, tau: int, eps: float, budget: int = 0) -> np.ndarray:
+    if gap == "fill_to_target":
+        train_counts = np.bincount(pool.train_labels, minlength=pool.k)
+        return fill_to_target_weights(pool.p_target(), train_counts, budget)
     if gap == "coverage_gap":
         return coverage_gap_weights(pool.p_target(), pool.p_train())
     if gap == "inverse_count":
         counts = np.bincount(pool.aux.loc[pool.aux["eligible"], "cluster"], minlength=pool.k)
         return inverse_count_weights(counts, tau, eps)
-    raise ValueError(f"gap reading {gap!r} is unknown; use 'coverage_gap' or 'inverse_count'")
+    raise ValueError(f"gap reading {gap!r} is unknown; use one of {list(GAPS)}")
 
 
 def _cluster_order(pool, members: np.ndarray, cluster: int, mode: str) -> list[int]:
@@ -43,7 +48,7 @@ def select_compass(pool, cfg, seed: int, gap: str = "coverage_gap", method: str 
     eligible = pool.aux["eligible"].to_numpy()
     clusters = pool.aux["cluster"].to_numpy()
     require_budget(budget, int(eligible.sum()), "auxiliary items within a target cluster's radius")
-    weights = cluster_weights(pool, gap, sm.inverse_count.tau, sm.inverse_count.eps)
+    weights = cluster_weights(pool, gap, sm.inverse_count.tau, sm.inverse_count.eps, budget)
     orders = [
         _cluster_order(pool, np.flatnonzero(eligible & (clusters == c)), c, sm.within_cluster)
         for c in range(pool.k)

@@ -1,0 +1,35 @@
+# Two commands set up a fresh machine:  `make repro` (install + dvc repro)  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: install repro test test-fast lab bench clean
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name compass --display-name "Python (compass)"
+	rm -f $(VENV)/.installed-* && touch $@
+
+repro: install          ## run the whole pipeline (tiny profile by default); the book ends in book/_build/html
+	$(BIN)/dvc repro
+
+test: install           ## the full test suite (what .ci/run runs)
+	$(BIN)/python -m pytest
+
+test-fast: install      ## unit tests only, no notebook smoke runs or slow tests
+	$(BIN)/python -m pytest -m "not slow and not notebook"
+
+lab: install            ## explore the notebooks
+	$(BIN)/jupyter lab notebooks/
+
+bench: install          ## selection and encoder benchmarks (prints tables)
+	$(BIN)/python benchmarks/bench_selection.py
+
+clean:
+	rm -rf book/_build book/_src data/pool data/languages data/executed

