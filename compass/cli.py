@@ -1,4 +1,4 @@
-"""Entry points of the non-notebook pipeline stages: `python -m compass.cli {pool,book}`."""
+"""Entry points of the non-notebook pipeline stages: `python -m compass.cli {pool,model,book}`."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,7 @@ from compass import config
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compass.cli")
-    parser.add_argument("command", choices=["pool", "book"])
+    parser.add_argument("command", choices=["pool", "model", "book"])
     parser.add_argument("--params", default=None, help="params.yaml to read (default: the repo's)")
     args = parser.parse_args(argv)
     try:
@@ -23,6 +23,10 @@ def main(argv=None) -> int:
 
         summary = build_pool(cfg)
         print(json.dumps({k: v for k, v in summary.items() if k != "languages"}))
+    elif args.command == "model":
+        from compass.stages import convert_model
+
+        print(json.dumps(convert_model(cfg)))
     else:
         from compass.book import build
 

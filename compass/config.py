@@ -98,6 +98,38 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    """One LoRA (or DoRA) adapter per (target language, selection method)."""
+
+    model: str = "gemma-3-270m"  # offline default, or a paper model name / hub id
+    methods: tuple[str, ...] = ("random", "all", "langsim", "dsir", "compass")
+    dora: bool = False  # peft use_dora
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    learning_rate: float = 5e-4
+    steps: int = 12  # optimizer steps (same for every method: equal compute)
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 64  # tokens per example (prompt + response), longer ones are cut
+    warmup_steps: int = 2
+    mix_target_train: bool = True  # add the existing target-language train split
+    save_every: int = 4  # checkpoint interval (steps) for resuming an interrupted run
+    trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    max_items: int = 120  # test items scored per language (tiny profile: CPU time)
+    n_permutations: int = 10000
+    n_bootstrap: int = 10000
+    confidence: float = 0.95
+    lm_eval_check_items: int = 20  # items re-scored through lm-eval to confirm the choices
+    num_fewshot: int = 0  # paper profile: shots for global_mmlu / mmlu_prox
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str = "tiny"
     seed: int = 0
@@ -107,6 +139,8 @@ class Config:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
 
     def aux_languages(self, available: list[str], target: str) -> list[str]:
         """The auxiliary languages for one target: never the target itself."""
@@ -198,9 +232,26 @@ def _validate(cfg: Config) -> Config:
     _positive_int(sm.langsim.n_languages, "sampling.langsim.n_languages")
     _positive_int(sm.dsir.ngrams, "sampling.dsir.ngrams")
     _positive_int(sm.dsir.num_buckets, "sampling.dsir.num_buckets")
+    t = cfg.train
+    for method in t.methods:
+        _choice(method, METHODS, "train.methods entry")
+    for name in ("rank", "alpha", "steps", "batch_size", "grad_accum", "max_length", "save_every"):
+        _positive_int(getattr(t, name), f"train.{name}")
+    _positive_int(t.warmup_steps, "train.warmup_steps", minimum=0)
+    _fraction(t.dropout, "train.dropout")
+    _fraction(t.learning_rate, "train.learning_rate", 1e-12, 1.0)
+    if not t.target_modules:
+        raise ConfigError("train.target_modules is empty; name the modules LoRA adapts, e.g. [q_proj, v_proj]")
+    e = cfg.evaluation
+    for name in ("max_items", "n_permutations", "n_bootstrap"):
+        _positive_int(getattr(e, name), f"evaluation.{name}")
+    _positive_int(e.lm_eval_check_items, "evaluation.lm_eval_check_items", minimum=0)
+    _positive_int(e.num_fewshot, "evaluation.num_fewshot", minimum=0)
+    _fraction(e.confidence, "evaluation.confidence", 0.5, 0.999)
     return Config(
         profile=cfg.profile, seed=cfg.seed, targets=targets, auxiliary=aux, data=cfg.data,
-        encoder=cfg.encoder, clustering=cfg.clustering, sampling=cfg.sampling,
+        encoder=cfg.encoder, clustering=cfg.clustering, sampling=cfg.sampling, train=cfg.train,
+        evaluation=cfg.evaluation,
     )
 
 
@@ -225,7 +276,7 @@ def from_dict(raw: dict) -> Config:
     for key in ("targets", "auxiliary"):
         if key in langs:
             raw[key] = langs[key]
-    raw.pop("train", None), raw.pop("evaluation", None), raw.pop("ecda", None)  # later stages
+    raw.pop("ecda", None)  # read by compass.ecda
     if isinstance(raw.get("targets"), str):
         raw["targets"] = [raw["targets"]]
     return _validate(_build(Config, raw, "params"))

@@ -85,11 +85,12 @@ def write_csv(path, frame: pd.DataFrame) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def read_csv(path, required: tuple[str, ...] = ()) -> pd.DataFrame:
+def read_csv(path, required: tuple[str, ...] = (), numeric: bool = False) -> pd.DataFrame:
+    """Read a CSV; text files keep empty strings as text, ``numeric`` ones read blanks as NaN."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; run the stage that writes it (dvc repro)")
-    frame = pd.read_csv(path, keep_default_na=False)
+    frame = pd.read_csv(path, keep_default_na=numeric)
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise SchemaError(f"{path} lacks column(s) {missing}; has {list(frame.columns)}")

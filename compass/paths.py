@@ -44,6 +44,28 @@ def pool_embeddings() -> Path:
     return data_root() / "pool" / "embeddings.npz"
 
 
+def models_dir() -> Path:
+    return data_root() / "models"
+
+
+def model_dir(name: str) -> Path:
+    """A converted base model (plain Hugging Face folder)."""
+    return models_dir() / name.replace("/", "__")
+
+
+def adapter_dir(lang: str, method: str) -> Path:
+    """Registry layout: data/languages/<lang>/adapters/<method>/ (adapter + logs)."""
+    return language_dir(lang) / "adapters" / method
+
+
+def evaluation_dir(lang: str) -> Path:
+    return language_dir(lang) / "evaluation"
+
+
+def evaluation_metrics(lang: str) -> Path:
+    return language_dir(lang) / "evaluation_metrics.json"
+
+
 def language_dir(lang: str) -> Path:
     return data_root() / "languages" / lang
 
@@ -94,9 +116,9 @@ def executed_notebooks_dir() -> Path:
     return data_root() / "executed"
 
 
-def executed_notebook(name: str, lang: str | None = None) -> Path:
+def executed_notebook(name: str, lang: str | None = None, method: str | None = None) -> Path:
     stem = Path(name).stem
-    suffix = f"_{lang}" if lang else ""
+    suffix = "".join(f"_{part}" for part in (lang, method) if part)
     return executed_notebooks_dir() / f"{stem}{suffix}.ipynb"
 
 

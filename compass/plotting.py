@@ -80,3 +80,57 @@ def selection_languages(selections: dict, lang: str):
     sns.heatmap(table, annot=True, fmt="d", cmap="rocket_r", ax=ax, annot_kws={"fontsize": 7})
     ax.set_title(f"{lang}: auxiliary items selected per language")
     return fig, table
+
+
+def training_curve(log: pd.DataFrame, title: str):
+    """Completion loss per optimizer step."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    sns.lineplot(log, x="step", y="loss", marker="o", ax=ax)
+    ax.set(title=f"training loss: {title}", ylabel="completion cross-entropy")
+    return fig
+
+
+def accuracy_intervals(summary: pd.DataFrame, lang: str):
+    """Accuracy per method with its bootstrap CI; the zero-shot level as a reference line."""
+    frame = summary.reset_index().rename(columns={"index": "method"})
+    frame = frame.sort_values("accuracy")
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(frame) + 1.2))
+    y = np.arange(len(frame))
+    ax.errorbar(frame["accuracy"], y, xerr=[frame["accuracy"] - frame["ci_low"],
+                                            frame["ci_high"] - frame["accuracy"]],
+                fmt="o", capsize=3)
+    ax.set_yticks(y, frame["method"])
+    if "zero_shot" in set(frame["method"]):
+        ax.axvline(float(frame.loc[frame["method"] == "zero_shot", "accuracy"].iloc[0]),
+                   color="grey", ls="--", lw=1, label="zero-shot")
+        ax.legend(loc="lower right")
+    ax.set(xlabel="accuracy (95% bootstrap CI)", title=f"{lang}: multiple-choice accuracy")
+    return fig
+
+
+def results_overview(frame: pd.DataFrame):
+    """Gain over zero-shot (pp) per language and method, with CIs."""
+    g = sns.FacetGrid(frame, col="language", sharex=True, height=3.2, aspect=1.0)
+
+    def draw(data, **_):
+        ax = plt.gca()
+        data = data.sort_values("gain_pp")
+        y = np.arange(len(data))
+        ax.errorbar(data["gain_pp"], y, xerr=[data["gain_pp"] - data["gain_ci_low_pp"],
+                                              data["gain_ci_high_pp"] - data["gain_pp"]],
+                    fmt="o", capsize=3)
+        ax.set_yticks(y, data["method"])
+        ax.axvline(0, color="grey", lw=1, ls="--")
+
+    g.map_dataframe(draw)
+    g.set_axis_labels("gain over zero-shot (pp, 95% CI)", "")
+    return g.figure
+
+
+def training_curves(logs: dict[str, pd.DataFrame], lang: str):
+    """Completion loss per step of every adapter of one language, on one axis."""
+    frame = pd.concat([log.assign(method=m) for m, log in logs.items()], ignore_index=True)
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    sns.lineplot(frame, x="step", y="loss", hue="method", marker="o", ax=ax)
+    ax.set(title=f"{lang}: training loss per adapter", ylabel="completion cross-entropy")
+    return fig

@@ -147,3 +147,104 @@ def sampling_metrics(pool, selections, timings) -> dict:
             **{k: v for k, v in sel.info.items() if k in ("languages", "gap", "duplicates_skipped")},
         }
     return out
+
+
+# ---- model: the offline base model, converted once ---------------------------------------------
+def convert_model(cfg) -> dict:
+    from compass import models
+
+    if cfg.train.model != models.OFFLINE_MODEL:
+        return {"model": cfg.train.model, "note": "hub model: nothing to convert"}
+    report = models.convert_offline_model()
+    io.write_json(paths.models_dir() / "conversion_check.json", report)
+    return report
+
+
+# ---- train: one adapter per (language, method) -------------------------------------------------
+def training_examples(cfg, lang: str, method: str) -> list[dict]:
+    """The selected auxiliary pairs of ``method``, plus the existing target train split."""
+    pairs = {p["id"]: p for p in data_mod.read_pool()}
+    manifest = io.read_csv(paths.manifest_file(lang, method), required=("id",))
+    chosen = [pairs[i] for i in manifest["id"]]
+    if cfg.train.mix_target_train:
+        splits, _ = read_language(lang)
+        chosen += [pairs[i] for i in splits.loc[splits["split"] == "train", "id"]]
+    return [{"prompt": p["prompt"], "response": p["response"], "id": p["id"]} for p in chosen]
+
+
+def train_one(cfg, lang: str, method: str, show_progress_bar: bool = True) -> dict:
+    from compass import models
+    from compass.adapters import train_adapter
+
+    examples = training_examples(cfg, lang, method)
+    model, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code)
+    summary = train_adapter(model, tokenizer, examples, cfg.train, paths.adapter_dir(lang, method),
+                            seed=cfg.seed, base_name=cfg.train.model,
+                            show_progress_bar=show_progress_bar)
+    log = io.read_csv(paths.adapter_dir(lang, method) / "train_log.csv")
+    return {"summary": summary, "log": log, "examples": len(examples)}
+
+
+# ---- evaluate: zero-shot and every adapter of one language -------------------------------------
+def evaluation_items(cfg, lang: str) -> list[dict]:
+    _, items = read_language(lang)
+    return items[: cfg.evaluation.max_items]
+
+
+def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
+    from compass import evaluate, lmeval, models, stats
+    from compass.adapters import AdapterRegistry
+
+    items = evaluation_items(cfg, lang)
+    model, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code)
+    timings, frames = {}, []
+
+    def score(method):
+        start = time.perf_counter()
+        frame = evaluate.score_items(model_now, tokenizer, items, desc=f"{lang} {method}",
+                                     show_progress_bar=show_progress_bar)
+        timings[method] = round(time.perf_counter() - start, 2)
+        frames.append(frame.assign(method=method))
+        return frame
+
+    model_now = model
+    score("zero_shot")
+    registry = AdapterRegistry()
+    methods = list(cfg.train.methods)
+    model_now = registry.attach(model, [(lang, m) for m in methods])
+    for method in methods:
+        registry.activate(model_now, lang, method)
+        score(method)
+    predictions = pd.concat(frames, ignore_index=True)
+    check_method = "compass" if "compass" in methods else methods[0]
+    registry.activate(model_now, lang, check_method)
+    n_check = min(cfg.evaluation.lm_eval_check_items, len(items))
+    check = {}
+    if n_check:
+        ours = predictions[predictions["method"] == check_method].head(n_check)
+        check = lmeval.cross_check(model_now, tokenizer, items[:n_check], ours,
+                                   paths.evaluation_dir(lang) / "lm_eval_task",
+                                   name=f"compass_mc_{lang.replace('-', '_')}")
+        check["method"] = check_method
+    correct = {m: g.sort_values("id")["acc"].to_numpy() for m, g in predictions.groupby("method")}
+    e = cfg.evaluation
+    summary = stats.accuracy_summary(correct, reference="zero_shot", confidence=e.confidence,
+                                     n_resamples=e.n_bootstrap, n_permutations=e.n_permutations,
+                                     seed=cfg.seed)
+    versus = (stats.compare_to_baselines(correct, method="compass",
+                                         baselines=[m for m in correct if m != "compass"],
+                                         confidence=e.confidence, n_resamples=e.n_bootstrap,
+                                         n_permutations=e.n_permutations, seed=cfg.seed)
+              if "compass" in correct else pd.DataFrame())
+    out = paths.evaluation_dir(lang)
+    io.write_csv(out / "predictions.csv", predictions)
+    io.write_csv(out / "summary.csv", summary.reset_index())
+    io.write_csv(out / "compass_vs_baselines.csv", versus.reset_index())
+    by_topic = predictions.groupby(["method", "topic"])["acc"].mean().unstack(0).reset_index()
+    io.write_csv(out / "by_topic.csv", by_topic)
+    metrics = {"language": lang, "items": len(items), "seconds": timings, "lm_eval_check": check,
+               "accuracy": {m: float(v.mean()) for m, v in correct.items()}}
+    io.write_json(paths.evaluation_metrics(lang), metrics)
+    logs = {m: io.read_csv(paths.adapter_dir(lang, m) / "train_log.csv") for m in methods}
+    return {"predictions": predictions, "summary": summary, "versus": versus, "metrics": metrics,
+            "by_topic": by_topic, "train_logs": logs}

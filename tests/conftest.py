@@ -92,6 +92,11 @@ def tiny_workspace(tmp_path_factory):
         pairs += own[:: max(1, len(own) // limit)][:limit]
     cfg = config.load(overrides=WORKSPACE_OVERRIDES)
     stages.build_pool(cfg, pairs=pairs, show_progress_bar=False)
+    from tests.tiny_lm import tiny_gemma, tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    tiny_gemma(len(tok)).save_pretrained(root / "tiny-model")
+    tok.save_pretrained(root / "tiny-model")
     yield root
     if old is None:
         os.environ.pop("COMPASS_DATA_DIR", None)
@@ -105,4 +110,17 @@ WORKSPACE_OVERRIDES = {
     "clustering.k_min": 2,
     "clustering.k_max": 4,
     "data.split.max_test_items": 20,
+    "train.methods": ["random", "compass"],
+    "train.steps": 2,
+    "train.batch_size": 4,
+    "train.save_every": 1,
+    "evaluation.max_items": 12,
+    "evaluation.lm_eval_check_items": 4,
+    "evaluation.n_permutations": 500,
+    "evaluation.n_bootstrap": 500,
 }
+
+
+def workspace_overrides(root) -> dict:
+    """The overrides plus the tiny model saved in the workspace (a folder path is a model name)."""
+    return {**WORKSPACE_OVERRIDES, "train.model": str(root / "tiny-model")}

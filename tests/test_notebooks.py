@@ -5,7 +5,7 @@ import pytest
 
 from compass import io, paths
 from compass.notebook_run import run
-from tests.conftest import WORKSPACE_OVERRIDES
+from tests.conftest import WORKSPACE_OVERRIDES, workspace_overrides
 
 pytestmark = pytest.mark.notebook
 
@@ -15,6 +15,32 @@ def executed(tiny_workspace):
     data = run("00_data", "uk", WORKSPACE_OVERRIDES)
     sampling = run("01_sampling", "uk", WORKSPACE_OVERRIDES)
     return data, sampling
+
+
+@pytest.fixture(scope="module")
+def trained(executed, tiny_workspace):
+    overrides = workspace_overrides(tiny_workspace)
+    notebooks = [run("02_train", "uk", overrides, method=m) for m in ("random", "compass")]
+    return notebooks + [run("03_evaluate", "uk", overrides)]
+
+
+def test_train_notebook_writes_adapter_and_log(trained):
+    for method in ("random", "compass"):
+        folder = paths.adapter_dir("uk", method)
+        assert (folder / "adapter" / "adapter_config.json").exists()
+        assert len(io.read_csv(folder / "train_log.csv")) == 2
+        assert (folder / "train_loss.png").exists()
+
+
+def test_evaluate_notebook_writes_predictions_and_statistics(trained):
+    out = paths.evaluation_dir("uk")
+    predictions = io.read_csv(out / "predictions.csv")
+    assert set(predictions["method"]) == {"zero_shot", "random", "compass"}
+    assert (predictions.groupby("method").size() == 12).all()
+    summary = io.read_csv(out / "summary.csv")
+    assert {"accuracy", "ci_low", "ci_high", "gain_pp", "p_value"} <= set(summary.columns)
+    metrics = io.read_json(paths.evaluation_metrics("uk"))
+    assert metrics["lm_eval_check"]["same_choice_acc"] == 4
 
 
 def test_data_notebook_writes_its_outputs(executed):
@@ -43,10 +69,10 @@ def test_rerun_is_deterministic(executed):
 
 
 @pytest.mark.slow
-def test_book_builds_from_the_executed_notebooks(executed, monkeypatch, tmp_path):
+def test_book_builds_from_the_executed_notebooks(trained, tiny_workspace, monkeypatch, tmp_path):
     from compass import book, config
 
-    cfg = config.load(overrides=WORKSPACE_OVERRIDES)
+    cfg = config.load(overrides=workspace_overrides(tiny_workspace))
     monkeypatch.setattr(paths, "BOOK_BUILD", tmp_path / "_build")
     monkeypatch.setattr(book, "SRC", tmp_path / "_src")
     monkeypatch.setattr(paths, "BOOK", paths.BOOK)  # static sources stay in the repo
@@ -54,3 +80,5 @@ def test_book_builds_from_the_executed_notebooks(executed, monkeypatch, tmp_path
     assert index.exists()
     page = (index.parent / "notebooks" / "01_sampling_uk.html").read_text()
     assert "silhouette chose" in page and "cluster occupancy" in page.lower()
+    results = (index.parent / "results.html").read_text()
+    assert "COMPASS against each baseline" in results and "compass" in results

