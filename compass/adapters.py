@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -139,10 +140,19 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
     optimizer = torch.optim.AdamW(params, lr=train_cfg.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, train_cfg.warmup_steps, train_cfg.steps)
     checkpoint = out_dir / "checkpoint.pt"
+    fingerprint = json.dumps({"config": asdict(train_cfg), "examples": len(examples), "seed": seed,
+                              "init": str(init_adapter)}, sort_keys=True, default=str)
     log: list[dict] = []
     step = 0
     if checkpoint.exists():
         state = torch.load(checkpoint, weights_only=False)
+        if state.get("fingerprint") != fingerprint:  # another config's run: start over
+            warnings.warn(f"{checkpoint} belongs to a run with other settings; starting afresh")
+            checkpoint.unlink()
+            state = None
+    else:
+        state = None
+    if state is not None:
         set_peft_model_state_dict(model, state["adapter"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -180,7 +190,8 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
             _atomic_torch_save({"adapter": get_peft_model_state_dict(model),
                                 "optimizer": optimizer.state_dict(),
                                 "scheduler": scheduler.state_dict(),
-                                "torch_rng": torch.get_rng_state(), "step": step, "log": log},
+                                "torch_rng": torch.get_rng_state(), "step": step, "log": log,
+                                "fingerprint": fingerprint},
                                checkpoint)
     bar.close()
     summary = save_adapter(model, out_dir, base_name, log, train_cfg, len(examples))
@@ -193,24 +204,7 @@ def save_adapter(model, out_dir: Path, base_name: str, log: list[dict], train_cf
                  n_examples: int) -> dict:
     """Write adapter/ (portable config), train_log.csv and summary.json; the adapter folder is
     replaced in one rename, so a reader never sees a half-written adapter."""
-    staging = out_dir / ".adapter.tmp"
-    if staging.exists():
-        shutil.rmtree(staging)
-    model.save_pretrained(staging)
-    config_path = staging / "adapter_config.json"
-    adapter_config = json.loads(config_path.read_text())
-    adapter_config["base_model_name_or_path"] = base_name  # a name, not this machine's path
-    config_path.write_text(json.dumps(adapter_config, indent=2))
-    final = out_dir / "adapter"
-    if final.exists():
-        old = out_dir / ".adapter.old"
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(final, old)
-        os.replace(staging, final)
-        shutil.rmtree(old)
-    else:
-        os.replace(staging, final)
+    serve_adapter(model, out_dir / "adapter", base_name)
     frame = pd.DataFrame(log)
     io.write_csv(out_dir / "train_log.csv", frame)
     seconds = float(frame["seconds"].iloc[-1]) if len(frame) else 0.0
@@ -223,6 +217,30 @@ def save_adapter(model, out_dir: Path, base_name: str, log: list[dict], train_cf
                                 for k, v in asdict(train_cfg).items()}}
     io.write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def serve_adapter(model, final: Path, base_name: str) -> Path:
+    """Write the model's active adapter to ``final`` with a portable config, swapping folders by
+    rename: a reader sees the old adapter or the new one, never a half-written one."""
+    final = Path(final)
+    staging = final.parent / f".{final.name}.tmp"
+    if staging.exists():
+        shutil.rmtree(staging)
+    model.save_pretrained(staging)
+    config_path = staging / "adapter_config.json"
+    adapter_config = json.loads(config_path.read_text())
+    adapter_config["base_model_name_or_path"] = base_name  # a name, not this machine's path
+    config_path.write_text(json.dumps(adapter_config, indent=2))
+    if final.exists():
+        old = final.parent / f".{final.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+        os.replace(staging, final)
+        shutil.rmtree(old)
+    else:
+        os.replace(staging, final)
+    return final
 
 
 # ---- registry ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from compass import io, paths
 from compass.languages import display_name
 
 SRC = paths.BOOK / "_src"
-STATIC = ("_config.yml", "intro.md", "data.md", "sampling.md", "results.md")
+STATIC = ("_config.yml", "intro.md", "data.md", "sampling.md", "results.md", "continual.md")
 
 
 def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
@@ -110,6 +110,16 @@ def results_tables(cfg) -> tuple[str, str, str]:
     return table, vs_table, caveats
 
 
+def continual_table(cfg) -> str:
+    lang = cfg.ecda.language
+    frame = io.read_csv(paths.ecda_dir(lang) / "summary.csv", numeric=True)
+    metrics = io.read_json(paths.ecda_metrics(lang))
+    head = (f"Stream of `{lang}` ({metrics['steps']} steps, {metrics['schedule']} shift): ECDA "
+            f"triggered {metrics['triggers']} update(s); {metrics['rollbacks']} update(s) were "
+            "rolled back over all methods.\n\n")
+    return head + _markdown_table(frame)
+
+
 def toc(cfg) -> str:
     def chapter(page, notebook):
         lines = [f"  - file: {page}", "    sections:"]
@@ -120,6 +130,7 @@ def toc(cfg) -> str:
              *chapter("data", "00_data"), *chapter("sampling", "01_sampling"),
              *chapter("results", "03_evaluate")]
     lines += [f"      - file: notebooks/02_train_{t}_{m}" for t in cfg.targets for m in cfg.train.methods]
+    lines += ["  - file: continual", "    sections:", "      - file: notebooks/04_ecda"]
     return "\n".join(lines) + "\n"
 
 
@@ -141,6 +152,8 @@ def assemble(cfg) -> Path:
                 for lang in cfg.targets]
     executed += [paths.executed_notebook("02_train", lang, method) for lang in cfg.targets
                  for method in cfg.train.methods]
+    executed.append(paths.executed_notebook("04_ecda"))
+    (SRC / "generated" / "continual_table.md").write_text(continual_table(cfg), encoding="utf-8")
     for source in executed:
         if not source.exists():
             raise FileNotFoundError(f"{source} is missing: run `dvc repro` to execute it")

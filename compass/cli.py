@@ -18,6 +18,11 @@ def main(argv=None) -> int:
     except config.ConfigError as err:
         print(f"error in params: {err}", file=sys.stderr)
         return 2
+    import time
+
+    from compass.notebook_run import log_stage_time
+
+    start = time.perf_counter()
     if args.command == "pool":
         from compass.stages import build_pool
 
@@ -31,6 +36,7 @@ def main(argv=None) -> int:
         from compass.book import build
 
         print(f"book: {build(cfg)}")
+    log_stage_time(args.command, time.perf_counter() - start)
     return 0
 
 

@@ -6,7 +6,7 @@ by :func:`validate_against_data`, called once the pool is known.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,7 @@ class TrainConfig:
     mix_target_train: bool = True  # add the existing target-language train split
     save_every: int = 4  # checkpoint interval (steps) for resuming an interrupted run
     trust_remote_code: bool = False
+    dtype: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU; or float32 / bfloat16
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,34 @@ class EvalConfig:
     confidence: float = 0.95
     lm_eval_check_items: int = 20  # items re-scored through lm-eval to confirm the choices
     num_fewshot: int = 0  # paper profile: shots for global_mmlu / mmlu_prox
+
+
+@dataclass(frozen=True)
+class EcdaConfig:
+    """COMPASS-ECDA: drift-triggered continual updates of one language's adapter."""
+
+    language: str = "uk"  # the target language whose stream is simulated
+    steps: int = 4  # time steps T0..T(steps-1)
+    window: int = 60  # production inputs per step
+    test_items_per_step: int = 16
+    val_items_per_step: int = 8  # for the rollback check
+    schedule: str = "gradual"  # 'gradual' or 'abrupt' topic shift
+    abrupt_at: int = 2
+    shift_topics: int = 2  # topics whose share grows
+    shift_strength: float = 0.8  # final share of the shift topics
+    delta: float = 0.05  # JS threshold that triggers an update
+    alpha: float = 0.05  # MMD test level (second detector)
+    trigger_on: str = "js"  # 'js' (paper), 'mmd', 'either'
+    n_permutations: int = 1000
+    lambda_ewc: float = 2.0
+    beta_replay: float = 0.1
+    replay_fraction: float = 0.05  # of the historical training data
+    budget: int = 40  # COMPASS-selected items per update
+    update_steps: int = 5
+    fisher_batches: int = 4
+    rollback_tolerance: float = 0.1  # accuracy drop on validation items that is rolled back
+    methods: tuple[str, ...] = ("no_update", "naive", "ewc", "random_rehearsal", "ecda",
+                                "full_retrain")
 
 
 @dataclass(frozen=True)
@@ -141,6 +170,7 @@ class Config:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
+    ecda: EcdaConfig = field(default_factory=EcdaConfig)
 
     def aux_languages(self, available: list[str], target: str) -> list[str]:
         """The auxiliary languages for one target: never the target itself."""
@@ -240,6 +270,7 @@ def _validate(cfg: Config) -> Config:
     _positive_int(t.warmup_steps, "train.warmup_steps", minimum=0)
     _fraction(t.dropout, "train.dropout")
     _fraction(t.learning_rate, "train.learning_rate", 1e-12, 1.0)
+    _choice(t.dtype, ("auto", "float32", "bfloat16"), "train.dtype")
     if not t.target_modules:
         raise ConfigError("train.target_modules is empty; name the modules LoRA adapts, e.g. [q_proj, v_proj]")
     e = cfg.evaluation
@@ -248,10 +279,28 @@ def _validate(cfg: Config) -> Config:
     _positive_int(e.lm_eval_check_items, "evaluation.lm_eval_check_items", minimum=0)
     _positive_int(e.num_fewshot, "evaluation.num_fewshot", minimum=0)
     _fraction(e.confidence, "evaluation.confidence", 0.5, 0.999)
+    c = cfg.ecda
+    from compass.ecda import ECDA_METHODS
+
+    for method in c.methods:
+        _choice(method, ECDA_METHODS, "ecda.methods entry")
+    _choice(c.schedule, ("gradual", "abrupt"), "ecda.schedule")
+    _choice(c.trigger_on, ("js", "mmd", "either"), "ecda.trigger_on")
+    for name in ("steps", "window", "test_items_per_step", "val_items_per_step", "shift_topics",
+                 "n_permutations", "budget", "update_steps", "fisher_batches"):
+        _positive_int(getattr(c, name), f"ecda.{name}")
+    if c.steps < 2:
+        raise ConfigError(f"ecda.steps = {c.steps}: a stream needs at least 2 time steps")
+    _positive_int(c.abrupt_at, "ecda.abrupt_at", minimum=1)
+    for name in ("shift_strength", "delta", "alpha", "replay_fraction", "rollback_tolerance"):
+        _fraction(getattr(c, name), f"ecda.{name}")
+    for name in ("lambda_ewc", "beta_replay"):
+        _fraction(getattr(c, name), f"ecda.{name}", 0.0, float("inf"))
+    ecda = replace(c, language=_normal(c.language, "ecda.language"))
     return Config(
         profile=cfg.profile, seed=cfg.seed, targets=targets, auxiliary=aux, data=cfg.data,
         encoder=cfg.encoder, clustering=cfg.clustering, sampling=cfg.sampling, train=cfg.train,
-        evaluation=cfg.evaluation,
+        evaluation=cfg.evaluation, ecda=ecda,
     )
 
 
@@ -276,7 +325,6 @@ def from_dict(raw: dict) -> Config:
     for key in ("targets", "auxiliary"):
         if key in langs:
             raw[key] = langs[key]
-    raw.pop("ecda", None)  # read by compass.ecda
     if isinstance(raw.get("targets"), str):
         raw["targets"] = [raw["targets"]]
     return _validate(_build(Config, raw, "params"))

@@ -122,5 +122,19 @@ def executed_notebook(name: str, lang: str | None = None, method: str | None = N
     return executed_notebooks_dir() / f"{stem}{suffix}.ipynb"
 
 
+def ecda_dir(lang: str) -> Path:
+    """Outputs of the continual (COMPASS-ECDA) stage for one language."""
+    return data_root() / "ecda" / lang
+
+
+def ecda_metrics(lang: str) -> Path:
+    return data_root() / "ecda" / f"{lang}_metrics.json"
+
+
+def stage_timings() -> Path:
+    """Wall time of every stage run (a log, not a DVC output): benchmarks/bench_pipeline.py."""
+    return data_root() / "timings.jsonl"
+
+
 def notebook(name: str) -> Path:
     return NOTEBOOKS / name

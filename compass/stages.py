@@ -177,7 +177,8 @@ def train_one(cfg, lang: str, method: str, show_progress_bar: bool = True) -> di
     from compass.adapters import train_adapter
 
     examples = training_examples(cfg, lang, method)
-    model, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code)
+    model, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code,
+                                   dtype=cfg.train.dtype)
     summary = train_adapter(model, tokenizer, examples, cfg.train, paths.adapter_dir(lang, method),
                             seed=cfg.seed, base_name=cfg.train.model,
                             show_progress_bar=show_progress_bar)
@@ -196,7 +197,8 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
     from compass.adapters import AdapterRegistry
 
     items = evaluation_items(cfg, lang)
-    model, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code)
+    model, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code,
+                                   dtype=cfg.train.dtype)
     timings, frames = {}, []
 
     def score(method):
@@ -248,3 +250,106 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
     logs = {m: io.read_csv(paths.adapter_dir(lang, m) / "train_log.csv") for m in methods}
     return {"predictions": predictions, "summary": summary, "versus": versus, "metrics": metrics,
             "by_topic": by_topic, "train_logs": logs}
+
+
+# ---- ecda: continual updates on a simulated stream ---------------------------------------------
+def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
+    from peft import PeftModel
+
+    from compass import continual, ecda, models
+    from compass.adapters import AdapterRegistry, serve_adapter
+    from compass.stream import simulate
+
+    lang = cfg.ecda.language
+    if lang not in cfg.targets or "compass" not in cfg.train.methods:
+        raise config_mod.ConfigError(
+            f"ecda.language = {lang!r} needs a trained COMPASS adapter to start from: it must be "
+            f"in languages.targets {list(cfg.targets)} and 'compass' in train.methods")
+    pool = target_pool(cfg, lang)
+    pairs = data_mod.read_pool()
+    by_id = {p["id"]: p for p in pairs}
+    splits, items = read_language(lang)
+    non_test = set(splits.loc[splits["split"] != "test", "id"])
+    own = pd.DataFrame([p for p in pairs if p["id"] in non_test])
+    stream = simulate(own, items, cfg.ecda, cfg.seed)
+
+    vectors = PoolVectors()
+    target_ids = splits.loc[splits["split"].isin(["dev", "train"]), "id"].tolist()
+    target_mean = vectors(target_ids).mean(axis=0)
+
+    def window_assign(window):
+        raw = vectors(window["id"].tolist()) - target_mean
+        centred = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
+        if not cfg.encoder.center_per_language:
+            centred = vectors(window["id"].tolist())
+        labels, _ = pool.clusters.assign(centred)
+        return labels, centred
+
+    manifest = io.read_csv(paths.manifest_file(lang, "compass"), required=("id", "cluster"))
+    history = [{**by_id[i], "cluster": int(c)} for i, c in zip(manifest["id"], manifest["cluster"])]
+    if cfg.train.mix_target_train:
+        history += [{**by_id[i], "cluster": int(c)}
+                    for i, c in zip(pool.train["id"], pool.train_labels)]
+    history = pd.DataFrame(history)[["id", "cluster", "prompt", "response"]]
+
+    base, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code,
+                                  dtype=cfg.train.dtype)
+    model = PeftModel.from_pretrained(base, str(AdapterRegistry().path(lang, "compass")),
+                                      is_trainable=True)
+    model.eval()
+    out = continual.run(model, tokenizer, stream, pool, by_id, history, pool.dev_vectors,
+                        window_assign, cfg, show_progress_bar=show_progress_bar)
+    tables = continual_tables(cfg, stream, out)
+    folder = paths.ecda_dir(lang)
+    for name in ("drift", "accuracy", "events"):
+        io.write_csv(folder / f"{name}.csv", out[name])
+    for name, frame in tables.items():
+        io.write_csv(folder / f"{name}.csv", frame)
+    for name, state in out["states"].items():  # the adapter each method serves at the end
+        ecda.restore(model, state.weights)
+        serve_adapter(model, folder / "served" / name, cfg.train.model)
+    mixtures = pd.DataFrame([{"t": s.t, **s.mixture} for s in stream])
+    io.write_csv(folder / "mixtures.csv", mixtures)
+    summary = tables["summary"].set_index("method")
+    metrics = {"language": lang, "steps": cfg.ecda.steps, "schedule": cfg.ecda.schedule,
+               "triggers": int(out["drift"].query("method == 'ecda' and t > 0")["trigger"].sum()),
+               "rollbacks": int((out["events"]["event"] == "rolled_back").sum()) if len(out["events"]) else 0,
+               "forgetting_pp": summary["forgetting_pp"].to_dict(),
+               "final_accuracy": summary["final_accuracy"].to_dict()}
+    io.write_json(paths.ecda_metrics(lang), metrics)
+    return {**out, **tables, "mixtures": mixtures, "metrics": metrics, "stream": stream}
+
+
+def continual_tables(cfg, stream, out) -> dict:
+    """Forgetting (final - best, pp), plasticity and final accuracy per method, with bootstrap
+    CIs over test items, and the compute each method spent."""
+    from compass import stats
+
+    acc, per_item = out["accuracy"], out["per_item"]
+    last = len(stream) - 1
+    rows = []
+    for method, group in acc.groupby("method", sort=False):
+        diffs, plastic, final = [], [], []
+        for j in range(len(stream)):
+            at_j = group[group["eval_step"] == j].sort_values("t")
+            final_version = at_j[at_j["t"] == last]["version"].iloc[0]
+            final_items = per_item[(final_version, f"test{j}")]
+            final.append(final_items)
+            plastic.append(per_item[(at_j[at_j["t"] == j]["version"].iloc[0], f"test{j}")])
+            if j < last:
+                best = at_j.loc[at_j["accuracy"].idxmax(), "version"]
+                diffs.append(final_items - per_item[(best, f"test{j}")])
+        d = np.concatenate(diffs) if diffs else np.zeros(1)
+        f = np.concatenate(final)
+        p = np.concatenate(plastic[1:]) if len(plastic) > 1 else plastic[0]
+        kw = dict(n_resamples=cfg.evaluation.n_bootstrap, seed=cfg.seed)
+        f_lo, f_hi = stats.bootstrap_ci(d * 100, **kw)
+        a_lo, a_hi = stats.bootstrap_ci(f, **kw)
+        p_lo, p_hi = stats.bootstrap_ci(p, **kw)
+        state = out["states"][method]
+        rows.append({"method": method, "forgetting_pp": float(d.mean() * 100),
+                     "forgetting_ci_low": f_lo, "forgetting_ci_high": f_hi,
+                     "plasticity": float(p.mean()), "plasticity_ci_low": p_lo, "plasticity_ci_high": p_hi,
+                     "final_accuracy": float(f.mean()), "final_ci_low": a_lo, "final_ci_high": a_hi,
+                     **state.compute})
+    return {"summary": pd.DataFrame(rows)}

@@ -1,0 +1,170 @@
+"""COMPASS-ECDA: drift-triggered continual updates of a language adapter.
+
+Update rule (DESIGN.md §1): L = L_task + lambda * L_EWC + beta * L_replay, with
+- L_EWC = sum_i F_i (theta_i - theta*_i)^2, a diagonal (empirical) Fisher over the adapter's
+  parameters computed on the data it was trained on, anchored at its weights before the update;
+- L_replay the completion loss on a replay buffer of ``replay_fraction`` of the historical training
+  data, stratified by target cluster ("distribution-anchored");
+- new training data selected by COMPASS against the new window.
+Baselines behind the same interface: no update, naive fine-tuning, EWC only, random rehearsal
+(same buffer size, not stratified) and full retraining on everything so far.
+An update whose loss goes non-finite, or whose validation accuracy falls more than a tolerance
+below the adapter it would replace, is rolled back; the served adapter is replaced in one rename.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from compass.adapters import (NonFiniteLossError, batch_indices, collate, completion_loss,
+                              encode_example)
+from compass.allocation import largest_remainder
+
+ECDA_METHODS = ("no_update", "naive", "ewc", "random_rehearsal", "ecda", "full_retrain")
+# which parts of the update rule each method uses
+RECIPES = {
+    "no_update": dict(update=False),
+    "naive": dict(update=True, ewc=False, replay=None, on_trigger=False, retrain=False),
+    "ewc": dict(update=True, ewc=True, replay=None, on_trigger=False, retrain=False),
+    "random_rehearsal": dict(update=True, ewc=False, replay="random", on_trigger=False, retrain=False),
+    "ecda": dict(update=True, ewc=True, replay="stratified", on_trigger=True, retrain=False),
+    "full_retrain": dict(update=True, ewc=False, replay=None, on_trigger=False, retrain=True),
+}
+
+
+def trainable(model) -> dict[str, torch.nn.Parameter]:
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def snapshot(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in trainable(model).items()}
+
+
+def restore(model, state: dict[str, torch.Tensor]) -> None:
+    with torch.no_grad():
+        for n, p in trainable(model).items():
+            p.copy_(state[n])
+
+
+def fisher_diagonal(model, tokenizer, examples: list[dict], max_length: int, batch_size: int,
+                    n_batches: int, seed: int) -> dict[str, torch.Tensor]:
+    """Empirical diagonal Fisher: mean squared gradient of the completion loss per parameter."""
+    params = trainable(model)
+    fisher = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in params.items()}
+    encoded = [encode_example(tokenizer, e["prompt"], e["response"], max_length) for e in examples]
+    device = next(model.parameters()).device
+    n_batches = max(1, min(n_batches, math.ceil(len(encoded) / batch_size)))
+    for b in range(n_batches):
+        rows = batch_indices(len(encoded), b, batch_size, seed)
+        batch = {k: v.to(device) for k, v in collate([encoded[i] for i in rows],
+                                                     tokenizer.pad_token_id).items()}
+        model.zero_grad(set_to_none=True)
+        loss, _ = completion_loss(model, batch)
+        loss.backward()
+        for n, p in params.items():
+            if p.grad is not None:
+                fisher[n] += p.grad.detach().float() ** 2 / n_batches
+    model.zero_grad(set_to_none=True)
+    return fisher
+
+
+def ewc_penalty(model, fisher: dict[str, torch.Tensor], anchor: dict[str, torch.Tensor]) -> torch.Tensor:
+    """sum_i F_i (theta_i - theta*_i)^2 over the adapter's parameters (0 at the anchor)."""
+    total = torch.zeros((), dtype=torch.float32)
+    for n, p in trainable(model).items():
+        total = total + (fisher[n] * (p.float() - anchor[n].float()) ** 2).sum()
+    return total
+
+
+def stratified_replay(history: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """``fraction`` of the history (at least one item), allocated over target clusters in
+    proportion to their share of the history (largest remainder), random within a cluster."""
+    size = max(1, int(round(fraction * len(history))))
+    counts = history["cluster"].value_counts().sort_index()
+    alloc = largest_remainder(counts.to_numpy(float), size)
+    rng = np.random.default_rng([seed, 1])
+    parts = [history[history["cluster"] == c].sample(n=int(a), random_state=rng)
+             for c, a in zip(counts.index, alloc) if a > 0]
+    return pd.concat(parts).sort_values("id").reset_index(drop=True)
+
+
+def random_replay(history: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """The same buffer size as :func:`stratified_replay`, drawn uniformly."""
+    size = max(1, int(round(fraction * len(history))))
+    return history.sample(n=size, random_state=np.random.default_rng([seed, 2])).reset_index(drop=True)
+
+
+@dataclass
+class UpdateResult:
+    steps: int
+    tokens: int
+    seconds: float
+    losses: list[float] = field(default_factory=list)
+
+
+def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, batch_size: int,
+           max_length: int, seed: int, fisher=None, anchor=None, lambda_ewc: float = 0.0,
+           replay: list[dict] | None = None, beta: float = 0.0) -> UpdateResult:
+    """Optimise L_task (+ lambda L_EWC + beta L_replay) for ``steps`` steps; raises
+    NonFiniteLossError when the loss is NaN/inf (the caller rolls back)."""
+    device = next(model.parameters()).device
+    encoded = [encode_example(tokenizer, e["prompt"], e["response"], max_length) for e in new_examples]
+    replay_enc = [encode_example(tokenizer, e["prompt"], e["response"], max_length)
+                  for e in (replay or [])]
+    params = list(trainable(model).values())
+    optimizer = torch.optim.AdamW(params, lr=lr)
+    model.train()
+    result = UpdateResult(0, 0, 0.0)
+    start = time.perf_counter()
+    for step in range(steps):
+        rows = batch_indices(len(encoded), step, batch_size, seed)
+        batch = {k: v.to(device) for k, v in collate([encoded[i] for i in rows],
+                                                     tokenizer.pad_token_id).items()}
+        loss, _ = completion_loss(model, batch)
+        result.tokens += int(batch["attention_mask"].sum())
+        if fisher is not None and lambda_ewc > 0:
+            loss = loss + lambda_ewc * ewc_penalty(model, fisher, anchor)
+        if replay_enc and beta > 0:
+            rrows = batch_indices(len(replay_enc), step, min(batch_size, len(replay_enc)), seed + 7)
+            rbatch = {k: v.to(device) for k, v in collate([replay_enc[i] for i in rrows],
+                                                          tokenizer.pad_token_id).items()}
+            rloss, _ = completion_loss(model, rbatch)
+            loss = loss + beta * rloss
+            result.tokens += int(rbatch["attention_mask"].sum())
+        if not torch.isfinite(loss):
+            model.eval()
+            raise NonFiniteLossError(f"update loss is {loss.item()} at step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        result.losses.append(float(loss.item()))
+        result.steps += 1
+    model.eval()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def guarded_update(model, do_update, validate, tolerance: float):
+    """Apply ``do_update()``; keep it only if the loss stayed finite and ``validate()`` (accuracy
+    on validation items) did not drop more than ``tolerance`` below the adapter it replaces.
+    Returns (accepted, event dict, update result or None)."""
+    before = snapshot(model)
+    old_score = validate()
+    try:
+        result = do_update()
+    except NonFiniteLossError as err:
+        restore(model, before)
+        return False, {"event": "rolled_back", "reason": f"non-finite loss ({err})",
+                       "old_val": old_score, "new_val": math.nan}, None
+    new_score = validate()
+    if not np.isfinite(new_score) or new_score < old_score - tolerance:
+        restore(model, before)
+        return False, {"event": "rolled_back", "reason": "validation accuracy dropped",
+                       "old_val": old_score, "new_val": new_score}, result
+    return True, {"event": "accepted", "reason": "", "old_val": old_score, "new_val": new_score}, result
