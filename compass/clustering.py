@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import HDBSCAN, KMeans
 from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
 
 
 class ClusteringError(ValueError):
@@ -65,15 +66,22 @@ def kmeans_by_silhouette(vectors: np.ndarray, k_min: int, k_max: int, seed: int,
             f"set clustering.k_max to at most {n - 1}"
         )
     rows, best = [], None
+    with threadpool_limits(1 if n < 5000 else None):
+        best, rows = _search(vectors, k_min, k_max, seed)
+    table = pd.DataFrame(rows)
+    _, k, labels = best
+    return _finish(vectors, labels, k, eligibility_quantile, table)
+
+
+def _search(vectors, k_min, k_max, seed):
+    rows, best = [], None
     for k in range(k_min, k_max + 1):
         model = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(vectors)
         score = float(silhouette_score(vectors, model.labels_, metric="cosine"))
         rows.append({"k": k, "silhouette": score})
         if best is None or score > best[0]:
             best = (score, k, model.labels_)
-    table = pd.DataFrame(rows)
-    _, k, labels = best
-    return _finish(vectors, labels, k, eligibility_quantile, table)
+    return best, rows
 
 
 def hdbscan_clusters(vectors: np.ndarray, min_cluster_size: int,

@@ -17,6 +17,7 @@ from compass import languages, paths
 PROFILES = ("tiny", "paper")
 CLUSTER_ALGORITHMS = ("kmeans", "hdbscan")
 WITHIN_CLUSTER = ("nearest", "diverse")
+ECDA_METHODS = ("no_update", "naive", "ewc", "random_rehearsal", "ecda", "full_retrain")
 
 
 class ConfigError(ValueError):
@@ -280,8 +281,6 @@ def _validate(cfg: Config) -> Config:
     _positive_int(e.num_fewshot, "evaluation.num_fewshot", minimum=0)
     _fraction(e.confidence, "evaluation.confidence", 0.5, 0.999)
     c = cfg.ecda
-    from compass.ecda import ECDA_METHODS
-
     for method in c.methods:
         _choice(method, ECDA_METHODS, "ecda.methods entry")
     _choice(c.schedule, ("gradual", "abrupt"), "ecda.schedule")

@@ -24,8 +24,7 @@ import torch
 from compass.adapters import (NonFiniteLossError, batch_indices, collate, completion_loss,
                               encode_example)
 from compass.allocation import largest_remainder
-
-ECDA_METHODS = ("no_update", "naive", "ewc", "random_rehearsal", "ecda", "full_retrain")
+from compass.config import ECDA_METHODS
 # which parts of the update rule each method uses
 RECIPES = {
     "no_update": dict(update=False),

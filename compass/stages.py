@@ -43,18 +43,33 @@ class PoolVectors:
         stored = io.read_npz(paths.pool_embeddings())
         self.ids = stored["ids"]
         self.vectors = stored["vectors"]
-        self.row = {pid: i for i, pid in enumerate(self.ids.tolist())}
+        self.index = pd.Index(self.ids)
+
+    def rows(self, ids) -> np.ndarray:
+        rows = self.index.get_indexer(list(ids))
+        if (rows < 0).any():
+            missing = [i for i, r in zip(ids, rows) if r < 0]
+            raise KeyError(f"{len(missing)} id(s) have no embedding (e.g. {missing[:3]}); rerun the pool stage")
+        return rows
 
     def __call__(self, ids) -> np.ndarray:
-        missing = [i for i in ids if i not in self.row]
-        if missing:
-            raise KeyError(f"{len(missing)} id(s) have no embedding (e.g. {missing[:3]}); rerun the pool stage")
-        return self.vectors[[self.row[i] for i in ids]]
+        return self.vectors[self.rows(ids)]
 
-    def language_means(self, pairs: list[dict]) -> dict[str, np.ndarray]:
-        langs = np.array([p["language"] for p in pairs])
-        rows = np.array([self.row[p["id"]] for p in pairs])
-        return {lang: self.vectors[rows[langs == lang]].mean(axis=0) for lang in np.unique(langs)}
+    def language_means(self, pairs: list[dict], chunk: int = 65536) -> dict[str, np.ndarray]:
+        """Mean vector per language, summed chunk by chunk with a one-hot sparse product."""
+        from scipy import sparse
+
+        codes, inverse = np.unique([p["language"] for p in pairs], return_inverse=True)
+        rows = self.rows([p["id"] for p in pairs])
+        sums = np.zeros((len(codes), self.vectors.shape[1]))
+        for start in range(0, len(rows), chunk):
+            block = self.vectors[rows[start:start + chunk]]
+            onehot = sparse.csr_matrix((np.ones(len(block)), (inverse[start:start + chunk],
+                                                              np.arange(len(block)))),
+                                       shape=(len(codes), len(block)))
+            sums += onehot @ block
+        counts = np.bincount(inverse, minlength=len(codes))[:, None]
+        return {lang: (sums[i] / counts[i]).astype(self.vectors.dtype) for i, lang in enumerate(codes)}
 
 
 # ---- data: per target language splits and test items ------------------------------------------
@@ -228,24 +243,29 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
                                    paths.evaluation_dir(lang) / "lm_eval_task",
                                    name=f"compass_mc_{lang.replace('-', '_')}")
         check["method"] = check_method
-    correct = {m: g.sort_values("id")["acc"].to_numpy() for m, g in predictions.groupby("method")}
     e = cfg.evaluation
-    summary = stats.accuracy_summary(correct, reference="zero_shot", confidence=e.confidence,
-                                     n_resamples=e.n_bootstrap, n_permutations=e.n_permutations,
-                                     seed=cfg.seed)
-    versus = (stats.compare_to_baselines(correct, method="compass",
-                                         baselines=[m for m in correct if m != "compass"],
-                                         confidence=e.confidence, n_resamples=e.n_bootstrap,
-                                         n_permutations=e.n_permutations, seed=cfg.seed)
-              if "compass" in correct else pd.DataFrame())
+    summaries, versus_tables = [], []
+    for metric in ("acc", "acc_norm"):  # both of lm-eval's multiple-choice metrics, all tested
+        correct = {m: g.sort_values("id")[metric].to_numpy() for m, g in predictions.groupby("method")}
+        summaries.append(stats.accuracy_summary(
+            correct, reference="zero_shot", confidence=e.confidence, n_resamples=e.n_bootstrap,
+            n_permutations=e.n_permutations, seed=cfg.seed).reset_index().assign(metric=metric))
+        if "compass" in correct:
+            versus_tables.append(stats.compare_to_baselines(
+                correct, method="compass", baselines=[m for m in correct if m != "compass"],
+                confidence=e.confidence, n_resamples=e.n_bootstrap,
+                n_permutations=e.n_permutations, seed=cfg.seed).reset_index().assign(metric=metric))
+    summary = pd.concat(summaries, ignore_index=True)
+    versus = pd.concat(versus_tables, ignore_index=True) if versus_tables else pd.DataFrame()
     out = paths.evaluation_dir(lang)
     io.write_csv(out / "predictions.csv", predictions)
-    io.write_csv(out / "summary.csv", summary.reset_index())
-    io.write_csv(out / "compass_vs_baselines.csv", versus.reset_index())
+    io.write_csv(out / "summary.csv", summary)
+    io.write_csv(out / "compass_vs_baselines.csv", versus)
     by_topic = predictions.groupby(["method", "topic"])["acc"].mean().unstack(0).reset_index()
     io.write_csv(out / "by_topic.csv", by_topic)
     metrics = {"language": lang, "items": len(items), "seconds": timings, "lm_eval_check": check,
-               "accuracy": {m: float(v.mean()) for m, v in correct.items()}}
+               "accuracy": predictions.groupby("method")["acc"].mean().to_dict(),
+               "accuracy_norm": predictions.groupby("method")["acc_norm"].mean().to_dict()}
     io.write_json(paths.evaluation_metrics(lang), metrics)
     logs = {m: io.read_csv(paths.adapter_dir(lang, m) / "train_log.csv") for m in methods}
     return {"predictions": predictions, "summary": summary, "versus": versus, "metrics": metrics,

@@ -118,6 +118,15 @@ WORKSPACE_OVERRIDES = {
     "evaluation.lm_eval_check_items": 4,
     "evaluation.n_permutations": 500,
     "evaluation.n_bootstrap": 500,
+    "ecda.language": "uk",
+    "ecda.steps": 3,
+    "ecda.window": 24,
+    "ecda.test_items_per_step": 4,
+    "ecda.val_items_per_step": 2,
+    "ecda.budget": 6,
+    "ecda.update_steps": 1,
+    "ecda.fisher_batches": 1,
+    "ecda.n_permutations": 100,
 }
 
 

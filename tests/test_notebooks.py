@@ -21,7 +21,7 @@ def executed(tiny_workspace):
 def trained(executed, tiny_workspace):
     overrides = workspace_overrides(tiny_workspace)
     notebooks = [run("02_train", "uk", overrides, method=m) for m in ("random", "compass")]
-    return notebooks + [run("03_evaluate", "uk", overrides)]
+    return notebooks + [run("03_evaluate", "uk", overrides), run("04_ecda", None, overrides)]
 
 
 def test_train_notebook_writes_adapter_and_log(trained):
@@ -68,6 +68,21 @@ def test_rerun_is_deterministic(executed):
     assert paths.manifest_file("uk", "compass").read_text() == before
 
 
+def test_ecda_notebook_writes_the_continual_tables(trained):
+    folder = paths.ecda_dir("uk")
+    summary = io.read_csv(folder / "summary.csv", numeric=True)
+    assert set(summary["method"]) == {"no_update", "naive", "ewc", "random_rehearsal", "ecda",
+                                      "full_retrain"}
+    assert {"forgetting_pp", "forgetting_ci_low", "final_accuracy", "tokens"} <= set(summary.columns)
+    no_update = summary.set_index("method").loc["no_update"]
+    assert no_update["updates"] == 0 and no_update["forgetting_pp"] <= 0
+    drift = io.read_csv(folder / "drift.csv", numeric=True)
+    assert len(drift) == 3 * 6 and drift["js"].ge(0).all()
+    for method in summary["method"]:
+        assert (folder / "served" / method / "adapter_config.json").exists()
+    assert io.read_json(paths.ecda_metrics("uk"))["steps"] == 3
+
+
 @pytest.mark.slow
 def test_book_builds_from_the_executed_notebooks(trained, tiny_workspace, monkeypatch, tmp_path):
     from compass import book, config
@@ -82,3 +97,4 @@ def test_book_builds_from_the_executed_notebooks(trained, tiny_workspace, monkey
     assert "silhouette chose" in page and "cluster occupancy" in page.lower()
     results = (index.parent / "results.html").read_text()
     assert "COMPASS against each baseline" in results and "compass" in results
+    assert "forgetting_pp" in (index.parent / "continual.html").read_text()

@@ -43,16 +43,19 @@ class DedupTaker:
         self.vectors = vectors
         self.threshold = threshold
         self.taken: list[int] = []
-        self._kept = np.zeros((0, vectors.shape[1]), dtype=vectors.dtype)
+        self._kept = np.zeros((64, vectors.shape[1]), dtype=vectors.dtype)  # grows by doubling
         self.skipped = 0
 
     def offer(self, index: int) -> bool:
         v = self.vectors[index]
-        if len(self._kept) and float((self._kept @ v).max()) > self.threshold:
+        n = len(self.taken)
+        if n and float((self._kept[:n] @ v).max()) > self.threshold:
             self.skipped += 1
             return False
+        if n == len(self._kept):
+            self._kept = np.concatenate([self._kept, np.zeros_like(self._kept)])
+        self._kept[n] = v
         self.taken.append(int(index))
-        self._kept = np.vstack([self._kept, v[None, :]])
         return True
 
     def take(self, order, k: int) -> list[int]:

@@ -22,11 +22,12 @@ def cluster_weights(pool, gap: str, tau: int, eps: float, budget: int = 0) -> np
     raise ValueError(f"gap reading {gap!r} is unknown; use one of {list(GAPS)}")
 
 
-def _cluster_order(pool, members: np.ndarray, cluster: int, mode: str) -> list[int]:
+def _cluster_order(pool, members: np.ndarray, mode: str, distance: np.ndarray,
+                   ids: np.ndarray) -> list[int]:
     """Candidate order inside one cluster: nearest to the centroid first, or farthest-point
     traversal (starting at the nearest) for diversity."""
-    dist = pool.aux["distance"].to_numpy()[members]
-    ids = pool.aux["id"].to_numpy()[members]
+    dist = distance[members]
+    ids = ids[members]
     nearest = members[np.lexsort((ids, dist))]
     if mode == "nearest" or len(nearest) <= 2:
         return nearest.tolist()
@@ -49,8 +50,10 @@ def select_compass(pool, cfg, seed: int, gap: str = "coverage_gap", method: str 
     clusters = pool.aux["cluster"].to_numpy()
     require_budget(budget, int(eligible.sum()), "auxiliary items within a target cluster's radius")
     weights = cluster_weights(pool, gap, sm.inverse_count.tau, sm.inverse_count.eps, budget)
+    distance, ids = pool.aux["distance"].to_numpy(), pool.aux["id"].to_numpy()
     orders = [
-        _cluster_order(pool, np.flatnonzero(eligible & (clusters == c)), c, sm.within_cluster)
+        _cluster_order(pool, np.flatnonzero(eligible & (clusters == c)), sm.within_cluster,
+                       distance, ids)
         for c in range(pool.k)
     ]
     capacity = np.array([len(o) for o in orders], dtype=np.int64)

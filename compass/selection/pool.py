@@ -9,7 +9,7 @@ Order of operations (each method then sees the same candidates and budget):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,6 @@ class TargetPool:
     dev_labels: np.ndarray
     train_labels: np.ndarray
     decontamination: pd.DataFrame  # per auxiliary language: candidates, dropped, kept
-    aux_raw_vectors: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def k(self) -> int:
@@ -55,10 +54,13 @@ def max_cosine(queries: np.ndarray, keys: np.ndarray, chunk: int = 65536) -> np.
     return out
 
 
-def decontaminate(aux: pd.DataFrame, aux_raw: np.ndarray, test_raw: np.ndarray,
-                  threshold: float) -> tuple[np.ndarray, pd.DataFrame]:
-    """Mask of auxiliary items to keep, and per-language counts of what was dropped."""
-    nearest = max_cosine(aux_raw, test_raw)
+def decontaminate(aux: pd.DataFrame, vectors_of, test_raw: np.ndarray, threshold: float,
+                  chunk: int = 65536) -> tuple[np.ndarray, pd.DataFrame]:
+    """Mask of auxiliary items to keep, and per-language counts of what was dropped.
+    Reads the auxiliary vectors chunk by chunk (1M x 384 floats never sit in memory twice)."""
+    ids = aux["id"].tolist()
+    nearest = np.concatenate([max_cosine(vectors_of(ids[s:s + chunk]), test_raw)
+                              for s in range(0, len(ids), chunk)]) if ids else np.zeros(0)
     keep = nearest <= threshold
     report = (pd.DataFrame({"language": aux["language"].to_numpy(), "dropped": ~keep})
               .groupby("language")["dropped"].agg(candidates="size", dropped="sum").reset_index())
@@ -71,11 +73,10 @@ def build_target_pool(cfg, target: str, dev: pd.DataFrame, train: pd.DataFrame,
                       language_means: dict[str, np.ndarray] | None = None) -> TargetPool:
     """Build the shared pool. ``vectors_of(ids)`` returns raw L2-normalised rows for pair ids."""
     aux = aux.reset_index(drop=True)
-    aux_raw = vectors_of(aux["id"].tolist())
     test_raw = vectors_of(test_ids)
-    keep, decontam = decontaminate(aux, aux_raw, test_raw, cfg.sampling.decontam_threshold)
+    keep, decontam = decontaminate(aux, vectors_of, test_raw, cfg.sampling.decontam_threshold)
     aux = aux[keep].reset_index(drop=True)
-    aux_raw = aux_raw[keep]
+    aux_raw = vectors_of(aux["id"].tolist())
 
     dev_raw = vectors_of(dev["id"].tolist())
     train_raw = vectors_of(train["id"].tolist())
@@ -93,6 +94,7 @@ def build_target_pool(cfg, target: str, dev: pd.DataFrame, train: pd.DataFrame,
     aux_labels, aux_dist = clusters.assign(aux_vec)
     aux = aux.assign(cluster=aux_labels, distance=aux_dist,
                      eligible=clusters.eligible(aux_labels, aux_dist))
+    del aux_raw
     return TargetPool(target, dev.reset_index(drop=True), train.reset_index(drop=True), aux,
                       aux_vec, dev_vec, train_vec, clusters, clusters.labels, train_labels,
-                      decontam, aux_raw)
+                      decontam)
