@@ -340,17 +340,9 @@ def _load_inputs(workdir: Path, n: int):
     vectors = np.load(workdir / "vectors.npy", mmap_mode="r")
     n_max = vectors.shape[0] - len(target)
 
-    class BenchVectors(PoolVectors):
-        """PoolVectors (the pipeline's id -> raw vector lookup) over the memory-mapped file."""
-
-        def __init__(self):  # noqa: D401 - no npz to read
-            self.vectors = vectors
-            self.ids = np.concatenate([aux["id"].to_numpy(dtype=object),
-                                       target["id"].to_numpy(dtype=object)])
-            rows = np.concatenate([np.arange(n), n_max + np.arange(len(target))])
-            self.row = dict(zip(self.ids.tolist(), rows.tolist()))
-
-    pool_vectors = BenchVectors()
+    ids = np.concatenate([aux["id"].to_numpy(dtype=object), target["id"].to_numpy(dtype=object)])
+    rows = np.concatenate([np.arange(n), n_max + np.arange(len(target))])
+    pool_vectors = PoolVectors(ids, vectors, rows)  # the pipeline's lookup over the mmap
     for s in range(0, n, 65536):  # prefault the used rows: the inputs count as loaded
         float(vectors[s:min(n, s + 65536)].sum())
     float(vectors[n_max:].sum())
@@ -358,11 +350,8 @@ def _load_inputs(workdir: Path, n: int):
 
 
 def _language_means(pool_vectors, aux) -> dict:
-    """What stages.PoolVectors.language_means computes, from the frame's columns instead of a list
-    of 1M dicts: each auxiliary language's mean raw vector over its whole pool."""
-    langs = aux["language"].to_numpy()
-    rows = np.array([pool_vectors.row[i] for i in aux["id"].tolist()])
-    return {lang: pool_vectors.vectors[rows[langs == lang]].mean(axis=0) for lang in np.unique(langs)}
+    """stages.PoolVectors.language_means: each auxiliary language's mean raw vector."""
+    return pool_vectors.language_means(aux["id"].to_numpy(dtype=object), aux["language"].to_numpy())
 
 
 def _install_phase_timers(phases: dict):

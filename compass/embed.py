@@ -158,12 +158,13 @@ def embed_texts(texts: Sequence[str], encoder_name: str = OFFLINE_DEFAULT,
 
 def center_by_language(vectors: np.ndarray, languages: Sequence[str],
                        means: dict[str, np.ndarray] | None = None,
-                       chunk: int = 65536) -> tuple[np.ndarray, dict]:
+                       chunk: int = 65536, inplace: bool = False) -> tuple[np.ndarray, dict]:
     """Subtract each language's mean vector and re-normalise.
 
     e5 embeddings cluster by language first (ARI vs language 0.95 on parallel text); removing the
     language means lets clusters follow topics across languages (DESIGN.md §3). ``means`` may be
-    passed in so that a language's mean is estimated once on its whole pool.
+    passed in so that a language's mean is estimated once on its whole pool. ``inplace`` reuses
+    ``vectors`` as the output (no second 1M x d array).
     """
     languages = np.asarray(languages)
     means = dict(means or {})
@@ -172,7 +173,7 @@ def center_by_language(vectors: np.ndarray, languages: Sequence[str],
         if lang not in means:
             means[lang] = vectors[inverse == i].mean(axis=0)
     table = np.stack([means[lang] for lang in codes]).astype(vectors.dtype) if len(codes) else None
-    out = np.empty(vectors.shape, dtype=vectors.dtype)
+    out = vectors if inplace else np.empty(vectors.shape, dtype=vectors.dtype)
     for start in range(0, len(vectors), chunk):  # chunks: no full-size temporaries at 1M rows
         block = out[start:start + chunk]
         np.subtract(vectors[start:start + chunk], table[inverse[start:start + chunk]], out=block)

