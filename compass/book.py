@@ -87,12 +87,13 @@ def results_tables(cfg) -> tuple[str, str, str]:
     acc_versus = [v[v["metric"] == "acc"] for v in versus]
     n_sig = int(pd.concat(acc_versus)["significant"].sum()) if acc_versus else 0
     n_cmp = int(sum(len(v) for v in acc_versus))
-    best = (summary[(summary["method"] != "zero_shot") & (summary["metric"] == "acc")]
-            .sort_values("accuracy", ascending=False).groupby("language").head(1))
-    best_text = ", ".join(f"{r.language}: `{r.method}` ({r.accuracy:.3f})" for r in best.itertuples())
+    acc = summary[summary["metric"] == "acc"]
+    best_text = ", ".join(  # every method tied at the top is named: no silent tie-breaking
+        f"{lang}: " + " = ".join(f"`{m}`" for m in g.loc[g["accuracy"] == g["accuracy"].max(), "method"])
+        + f" ({g['accuracy'].max():.3f})" for lang, g in acc.groupby("language", sort=False))
     steps = cfg.train.steps * cfg.train.batch_size * cfg.train.grad_accum
     caveats = (
-        f"- Best method per language in this build (acc): {best_text}. COMPASS beats a baseline "
+        f"- Highest accuracy per language in this build (acc, zero-shot included): {best_text}. COMPASS beats a baseline "
         f"significantly (acc, Holm-adjusted p < 0.05) in {n_sig} of {n_cmp} comparisons.\n"
         "- `acc_norm` (log-likelihood per character) is far above `acc` here: the true responses "
         "and the distractors differ a lot in length, and summed log-likelihood favours short "
