@@ -6,7 +6,6 @@ version, so an adapter that did not change is not scored twice.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -49,7 +48,7 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
         dev_vectors: np.ndarray, window_assign, cfg, show_progress_bar: bool = True) -> dict:
     """``window_assign(window_frame) -> (labels, centred vectors)``; ``initial_history`` is the
     served adapter's training data (id, cluster, prompt, response)."""
-    e, t_cfg = cfg.ecda, cfg.train
+    e = cfg.ecda
     init_lora = {n: (torch.zeros_like(p) if "lora_B" in n else p.detach().clone())
                  for n, p in ecda.trainable(model).items()}  # a fresh LoRA (B = 0)
     start_weights = ecda.snapshot(model)
@@ -57,7 +56,7 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
     ref_rows = rng.choice(len(dev_vectors), size=min(len(dev_vectors), e.window), replace=False)
     states = {m: MethodState(m, start_weights, "T0", initial_history.copy(), pool.dev_labels.copy(),
                              dev_vectors[ref_rows], set(initial_history["id"])) for m in e.methods}
-    cache: dict[tuple[str, int, str], np.ndarray] = {}
+    cache: dict[tuple[str, str], np.ndarray] = {}  # (adapter version, item set) -> correctness
 
     def score(state, items, key):
         cache_key = (state.version, key)
@@ -90,9 +89,8 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
             bar.update(1)
     bar.close()
     ecda.restore(model, states[e.methods[0]].weights)
-    per_item = {(v, k): c for (v, k), c in cache.items()}
     return {"drift": pd.DataFrame(drift_rows), "accuracy": pd.DataFrame(acc_rows),
-            "events": pd.DataFrame(events), "states": states, "per_item": per_item,
+            "events": pd.DataFrame(events), "states": states, "per_item": cache,
             "init_lora": init_lora}
 
 

@@ -24,8 +24,7 @@ import torch
 from compass.adapters import (NonFiniteLossError, batch_indices, collate, completion_loss,
                               encode_example)
 from compass.allocation import largest_remainder
-from compass.config import ECDA_METHODS
-# which parts of the update rule each method uses
+# which parts of the update rule each method uses (keys: compass.config.ECDA_METHODS)
 RECIPES = {
     "no_update": dict(update=False),
     "naive": dict(update=True, ewc=False, replay=None, on_trigger=False, retrain=False),

@@ -165,7 +165,7 @@ def _write_csv(path, header, rows):
 
 def test_global_mmlu_missing_column_names_it_and_the_file(tmp_path, hf_cache):
     header = [c for c in GMMLU_HEADER if c != "option_c"]
-    path = _write_csv(tmp_path / "en.csv", header,
+    _write_csv(tmp_path / "en.csv", header,
                       [["s/test/0", "s", "STEM", "q?", "a", "b", "d", "A", "CA"]])
     with pytest.raises(SchemaError, match=r"en\.csv.*missing column\(s\) \['option_c'\]"):
         paper.load_global_mmlu("en", "test", source=tmp_path, cache_dir=hf_cache)
@@ -282,7 +282,7 @@ def test_mmlu_prox_missing_options_keep_the_answer(tmp_path, hf_cache):
     (_prox_row(7, 1, ["a", "b", "c", "d"], letter="K"), r"row 1 \(question_id 7\).*'K'"),
 ])
 def test_mmlu_prox_bad_rows_name_the_row(tmp_path, hf_cache, row, message):
-    path = _write_jsonl(tmp_path / "validation.jsonl", [_prox_row(6, 0, ["a", "b"]), row])
+    _write_jsonl(tmp_path / "validation.jsonl", [_prox_row(6, 0, ["a", "b"]), row])
     with pytest.raises(SchemaError, match=message):
         paper.load_mmlu_prox("en", "validation", source=tmp_path, cache_dir=hf_cache)
 
