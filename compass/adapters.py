@@ -71,6 +71,13 @@ def _causal_lm_parts(model):
     return base, base.model, base.get_output_embeddings()
 
 
+def output_logits(base, head, hidden: torch.Tensor) -> torch.Tensor:
+    """The output layer on the given hidden states only, with the model's logit soft-capping."""
+    logits = head(hidden)
+    cap = getattr(base.config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
 def completion_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy over completion tokens, with the output layer applied only at the
     positions that predict one. Returns (loss, number of predicted tokens)."""
@@ -78,10 +85,7 @@ def completion_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
     hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE
-    logits = head(hidden[:, :-1][keep])
-    cap = getattr(base.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
+    logits = output_logits(base, head, hidden[:, :-1][keep])
     return F.cross_entropy(logits.float(), targets[keep]), int(keep.sum())
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from compass.adapters import _causal_lm_parts
+from compass.adapters import _causal_lm_parts, output_logits
 
 TARGET_DELIMITER = "\n"
 
@@ -30,14 +30,6 @@ def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], 
     whole = tokenizer(context + continuation, add_special_tokens=True)["input_ids"]
     ctx = tokenizer(context, add_special_tokens=True)["input_ids"]
     return ctx, whole[len(ctx):]
-
-
-def _log_softmax_at(base, head, hidden: torch.Tensor) -> torch.Tensor:
-    logits = head(hidden)
-    cap = getattr(base.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    return torch.log_softmax(logits.float(), dim=-1)
 
 
 @torch.no_grad()
@@ -79,7 +71,8 @@ def choice_loglikelihoods(model, tokenizer, question: str, choices: list[str]) -
             rows.append(row)
             cols.append(first + j)
             targets.append(token)
-    logp = _log_softmax_at(base, head, hidden[torch.tensor(rows), torch.tensor(cols)])
+    logp = torch.log_softmax(output_logits(base, head, hidden[torch.tensor(rows), torch.tensor(cols)])
+                             .float(), dim=-1)
     picked = logp[torch.arange(len(targets)), torch.tensor(targets, device=device)].cpu().numpy()
     np.add.at(scores, np.array(rows), picked)
     return scores

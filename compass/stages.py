@@ -14,7 +14,7 @@ from compass import config as config_mod
 from compass import data as data_mod
 from compass import io, paths
 from compass.data.splits import make_test_items, split_language
-from compass.embed import embed_texts
+from compass.embed import center_by_language, embed_texts
 from compass.schemas import MC_FIELDS, SPLIT_FIELDS, pair_text
 
 
@@ -102,11 +102,13 @@ def read_language(lang: str) -> tuple[pd.DataFrame, list[dict]]:
 
 
 # ---- sampling: every method for one target language -------------------------------------------
-def target_pool(cfg, lang: str):
-    """The TargetPool of one target language, from the pool and data stages' outputs."""
+def target_pool(cfg, lang: str, pairs: list[dict] | None = None,
+                vectors: "PoolVectors | None" = None):
+    """The TargetPool of one target language, from the pool and data stages' outputs.
+    ``pairs`` and ``vectors`` may be passed by a caller that already loaded them."""
     from compass.selection.pool import build_target_pool
 
-    pairs = data_mod.read_pool()
+    pairs = data_mod.read_pool() if pairs is None else pairs
     splits, items = read_language(lang)
     frame = pd.DataFrame(pairs)
     frame["text"] = [pair_text(p) for p in pairs]
@@ -115,7 +117,7 @@ def target_pool(cfg, lang: str):
     own["split"] = own["id"].map(split_of)
     aux_langs = cfg.aux_languages(sorted(frame["language"].unique()), lang)
     aux = frame[frame["language"].isin(aux_langs)]
-    vectors = PoolVectors()
+    vectors = PoolVectors() if vectors is None else vectors
     means = vectors.language_means(aux["id"].tolist(), aux["language"].to_numpy())
     return build_target_pool(cfg, lang, own[own["split"] == "dev"], own[own["split"] == "train"],
                              aux, vectors, [it["id"] for it in items], means)
@@ -288,25 +290,24 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
         raise config_mod.ConfigError(
             f"ecda.language = {lang!r} needs a trained COMPASS adapter to start from: it must be "
             f"in languages.targets {list(cfg.targets)} and 'compass' in train.methods")
-    pool = target_pool(cfg, lang)
     pairs = data_mod.read_pool()
+    vectors = PoolVectors()
+    pool = target_pool(cfg, lang, pairs, vectors)
     by_id = {p["id"]: p for p in pairs}
     splits, items = read_language(lang)
     non_test = set(splits.loc[splits["split"] != "test", "id"])
     own = pd.DataFrame([p for p in pairs if p["id"] in non_test])
     stream = simulate(own, items, cfg.ecda, cfg.seed)
 
-    vectors = PoolVectors()
     target_ids = splits.loc[splits["split"].isin(["dev", "train"]), "id"].tolist()
-    target_mean = vectors(target_ids).mean(axis=0)
+    target_mean = {lang: vectors(target_ids).mean(axis=0)}  # as build_target_pool centres E_t
 
     def window_assign(window):
-        raw = vectors(window["id"].tolist()) - target_mean
-        centred = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
-        if not cfg.encoder.center_per_language:
-            centred = vectors(window["id"].tolist())
-        labels, _ = pool.clusters.assign(centred)
-        return labels, centred
+        raw = vectors(window["id"].tolist())
+        if cfg.encoder.center_per_language:
+            raw, _ = center_by_language(raw, [lang] * len(raw), target_mean, inplace=True)
+        labels, _ = pool.clusters.assign(raw)
+        return labels, raw
 
     manifest = io.read_csv(paths.manifest_file(lang, "compass"), required=("id", "cluster"))
     history = [{**by_id[i], "cluster": int(c)} for i, c in zip(manifest["id"], manifest["cluster"])]
