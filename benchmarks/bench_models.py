@@ -2,9 +2,9 @@
 
     python benchmarks/bench_models.py [--items 40] [--steps 6] [--dtype bfloat16|float32]
 
-1. Multiple-choice scoring: compass.evaluate (prefix KV cache, positions-only output layer)
+1. Multiple-choice scoring: compass.evaluation.scoring (prefix KV cache, positions-only output layer)
    against lm-eval's HF backend on the same model and items: items/s and identical choices.
-2. Training tokens/s: completion-only loss with positions-only logits (compass.adapters) against
+2. Training tokens/s: completion-only loss with positions-only logits (compass.training.adapters) against
    the plain full-logit loss in the same loop, and against HF Trainer + peft.
 Needs the converted model (`dvc repro model`).
 """
@@ -20,12 +20,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from compass import adapters, config, evaluate, io, lmeval, models, paths
+from compass import config, io, paths
+from compass.evaluation import lmeval, scoring
+from compass.training import adapters, models
 
 
 def scoring(model, tok, items):
     start = time.perf_counter()
-    ours = evaluate.score_items(model, tok, items, show_progress_bar=False)
+    ours = scoring.score_items(model, tok, items, show_progress_bar=False)
     t_ours = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
@@ -36,7 +38,7 @@ def scoring(model, tok, items):
     merged = ours.merge(theirs, on="id")
     same = int((merged["pred"] == merged["lm_eval_pred"]).sum())
     return pd.DataFrame([
-        {"scorer": "compass.evaluate (prefix cache, positions-only head)", "items": len(items),
+        {"scorer": "compass.evaluation.scoring (prefix cache, positions-only head)", "items": len(items),
          "seconds": t_ours, "items_per_s": len(items) / t_ours, "same_choices": f"{same}/{len(merged)}"},
         {"scorer": "lm-eval HFLM (batch 1)", "items": len(items), "seconds": t_lm,
          "items_per_s": len(items) / t_lm, "same_choices": "reference"},

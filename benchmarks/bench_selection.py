@@ -328,7 +328,7 @@ def _load_inputs(workdir: Path, n: int):
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from compass.stages import PoolVectors
+    from compass.data.embed import PoolVectors
 
     pf = pq.ParquetFile(workdir / "aux.parquet")
     groups, have = [], 0
@@ -350,13 +350,13 @@ def _load_inputs(workdir: Path, n: int):
 
 
 def _language_means(pool_vectors, aux) -> dict:
-    """stages.PoolVectors.language_means: each auxiliary language's mean raw vector."""
+    """compass.data.embed.PoolVectors.language_means: each auxiliary language's mean raw vector."""
     return pool_vectors.language_means(aux["id"].to_numpy(dtype=object), aux["language"].to_numpy())
 
 
 def _install_phase_timers(phases: dict):
     """Time the named steps of build_target_pool by wrapping the names it calls."""
-    from compass import clustering
+    from compass.selection import clustering
     from compass.selection import pool as pool_mod
 
     def timed(name, fn):
@@ -381,10 +381,10 @@ def run_case(spec: dict) -> dict:
     import pstats
 
     import data_selection  # noqa: F401 - imported before the baseline, like the others
-    from compass.dsir import _wordpunct
+    from compass.selection.dsir import _wordpunct
     from compass.selection import select
     from compass.selection.pool import build_target_pool
-    from compass.stages import sampling_metrics
+    from compass.selection.metrics import sampling_metrics
 
     _wordpunct()
     cfg = spec["cfg"]  # a Config validated by compass.config.from_dict in another child
@@ -416,7 +416,7 @@ def run_case(spec: dict) -> dict:
         prof.disable()
     peak_maxrss, peak = _maxrss_mb(), _hwm_mb()
     phases["language_means"] = t1 - t0
-    metrics = sampling_metrics(pool, {method: sel}, {method: t3 - t2})
+    metrics = sampling_metrics(pool, {method: sel})
     m = metrics["methods"][method]
     out = {
         "size": n, "method": method, "load_s": load_s,
@@ -449,7 +449,7 @@ def run_case(spec: dict) -> dict:
 # --------------------------------------------------------------------------------------------
 def run_encoder(spec: dict) -> dict:
     from compass.data.tiny import load_pairs
-    from compass.embed import embed_texts, get_encoder
+    from compass.data.embed import embed_texts, get_encoder
     from compass.schemas import pair_text
 
     n, batch, seed = int(spec["n_texts"]), int(spec["batch_size"]), int(spec["seed"])
@@ -615,7 +615,7 @@ def main(argv=None) -> int:
            "sampling": {"budget": args.budget, "methods": methods}}
     if args.k_max is not None:
         cfg["clustering"] = {"k_max": args.k_max}
-    # Validate in a throwaway child: compass.config.from_dict imports compass.ecda and with it
+    # Validate in a throwaway child: compass.config.from_dict imports compass.continual.update and with it
     # torch (about 1.5 s and 290 MB), which the selection path does not otherwise load. The
     # children get the validated Config object.
     status, validated = spawn("validate_config", {"cfg": cfg}, 300)

@@ -24,12 +24,12 @@ def main(argv=None) -> int:
 
     start = time.perf_counter()
     if args.command == "pool":
-        from compass.stages import build_pool
+        from compass.stages.pool import build_pool
 
         summary = build_pool(cfg)
         print(json.dumps({k: v for k, v in summary.items() if k != "languages"}))
     elif args.command == "model":
-        from compass.stages import convert_model
+        from compass.stages.model import convert_model
 
         print(json.dumps(convert_model(cfg)))
     else:

@@ -13,11 +13,12 @@ from typing import Any
 import yaml
 
 from compass import languages, paths
+from compass.continual.recipes import METHODS as ECDA_METHODS
+from compass.selection.registry import METHODS
 
 PROFILES = ("tiny", "paper")
 CLUSTER_ALGORITHMS = ("kmeans", "hdbscan")
 WITHIN_CLUSTER = ("nearest", "diverse")
-ECDA_METHODS = ("no_update", "naive", "ewc", "random_rehearsal", "ecda", "full_retrain")
 
 
 class ConfigError(ValueError):
@@ -217,8 +218,6 @@ def _fraction(value, where, low=0.0, high=1.0):
 
 
 def _validate(cfg: Config) -> Config:
-    from compass.selection import METHODS  # late import: selection imports config
-
     _choice(cfg.profile, PROFILES, "profile")
     _positive_int(cfg.seed, "seed", minimum=0)
     if not cfg.targets:

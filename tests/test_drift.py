@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
 
-from compass.drift import DriftMonitor, js_divergence, mmd_permutation_test, occupancy
+from compass.continual.drift import DriftMonitor, js_divergence, mmd_permutation_test, occupancy
 
 
 def test_js_divergence_matches_scipy():

@@ -1,8 +1,8 @@
-"""compass.dsir: DSIR weights from the data-selection library, seeded Gumbel top-k sampling."""
+"""compass.selection.dsir: DSIR weights from the data-selection library, seeded Gumbel top-k sampling."""
 import numpy as np
 import pytest
 
-from compass import dsir
+from compass.selection import dsir
 
 COOKING = (
     "pan oil garlic onion simmer boil recipe salt pepper butter flour oven bake stir sauce "

@@ -4,9 +4,10 @@ import pytest
 import torch
 from peft import get_peft_model
 
-from compass import config, ecda
-from compass.adapters import lora_config, serve_adapter
-from compass.stream import shift_share, simulate
+from compass import config
+from compass.continual import update as ecda
+from compass.training.adapters import lora_config, serve_adapter
+from compass.continual.stream import shift_share, simulate
 from tests.tiny_lm import tiny_gemma, tiny_tokenizer
 
 EXAMPLES = [{"prompt": f"Привіт {i}?", "response": f"Добре {i}."} for i in range(8)]

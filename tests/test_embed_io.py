@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from compass import io
-from compass.embed import center_by_language, embed_texts
+from compass.data.embed import center_by_language, embed_texts
 from compass.schemas import SchemaError
 
 

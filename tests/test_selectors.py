@@ -71,7 +71,7 @@ def test_compass_spends_budget_on_clusters_train_misses(pool_and_cfg):
 
 def test_compass_fill_matches_target_better_than_random(cfg, pool_factory):
     pool, *_ = pool_factory(cfg)
-    from compass.allocation import shares
+    from compass.selection.allocation import shares
 
     def tv(sel):
         combined = np.concatenate([pool.train_labels, sel.manifest["cluster"].to_numpy()])

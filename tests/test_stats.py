@@ -1,4 +1,4 @@
-"""compass.stats against scipy, hand computations and planted effects (fast: a few seconds)."""
+"""compass.evaluation.stats against scipy, hand computations and planted effects (fast: a few seconds)."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from compass.stats import (BASELINE_COLUMNS, GAIN_COLUMNS, MAX_EXACT_ITEMS, SUMMARY_COLUMNS,
+from compass.evaluation.stats import (BASELINE_COLUMNS, GAIN_COLUMNS, MAX_EXACT_ITEMS, SUMMARY_COLUMNS,
                            PermutationResult, accuracy_summary, bootstrap_ci, cohens_d,
                            cohens_d_paired, compare_to_baselines, holm_bonferroni,
                            paired_bootstrap_ci, paired_permutation_test)

@@ -1,4 +1,4 @@
-"""compass.typology: URIEL similarity through lang2vec (fast: the kNN feature file is small)."""
+"""compass.selection.typology: URIEL similarity through lang2vec (fast: the kNN feature file is small)."""
 import subprocess
 import sys
 import textwrap
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compass import typology
+from compass.selection import typology
 
 PAPER_LANGUAGES = (
     "bn zh nl en fr de he hi id it ja ko mr or fa pt ru es sv ta te th tr uk ur yo".split()
@@ -118,7 +118,7 @@ def test_pkg_resources_shim_when_setuptools_lacks_it(tmp_path):
         warnings.simplefilter("error")
         sys.path.insert(0, {str(tmp_path)!r})
         sys.modules["pkg_resources"] = None  # as if setuptools >= 81
-        from compass import typology
+        from compass.selection import typology
         assert typology.similarity("uk", "ru") > typology.similarity("uk", "ja")
         l2v = typology._lang2vec()
         assert getattr(l2v.pkg_resources, "__compass_shim__", False)

@@ -13,8 +13,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from compass import ecda, evaluate
-from compass.drift import DriftMonitor
+from compass.continual import update as ecda
+from compass.continual.drift import DriftMonitor
+from compass.continual.recipes import RECIPES
+from compass.evaluation import scoring
 from compass.selection.compass_method import select_compass
 
 
@@ -62,7 +64,7 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
         cache_key = (state.version, key)
         if cache_key not in cache:
             ecda.restore(model, state.weights)
-            frame = evaluate.score_items(model, tokenizer, items, show_progress_bar=False)
+            frame = scoring.score_items(model, tokenizer, items, show_progress_bar=False)
             cache[cache_key] = frame["acc"].to_numpy()
         return cache[cache_key]
 
@@ -71,7 +73,7 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
     bar = tqdm(total=len(stream) * len(e.methods), desc="continual", disable=not show_progress_bar)
     for step, (labels, vectors) in zip(stream, windows):
         for name in e.methods:
-            state, recipe = states[name], ecda.RECIPES[name]
+            state, recipe = states[name], RECIPES[name]
             monitor = DriftMonitor(state.reference_labels, state.reference_vectors, pool.k,
                                    delta=e.delta, alpha=e.alpha, trigger_on=e.trigger_on,
                                    n_permutations=e.n_permutations, seed=cfg.seed + step.t)
@@ -96,7 +98,7 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
 
 def _accuracy(model, tokenizer, items) -> float:
     """Accuracy of the weights the model holds now (no cache: a candidate is being judged)."""
-    return float(evaluate.score_items(model, tokenizer, items, show_progress_bar=False)["acc"].mean())
+    return float(scoring.score_items(model, tokenizer, items, show_progress_bar=False)["acc"].mean())
 
 
 def _update(model, tokenizer, state, recipe, step, labels, vectors, pool, pairs_by_id, cfg,

@@ -1,6 +1,6 @@
 """COMPASS-ECDA: drift-triggered continual updates of a language adapter.
 
-Update rule (DESIGN.md §1): L = L_task + lambda * L_EWC + beta * L_replay, with
+Update rule (as the paper is described in the README's sources; arXiv 2604.20720): L = L_task + lambda * L_EWC + beta * L_replay, with
 - L_EWC = sum_i F_i (theta_i - theta*_i)^2, a diagonal (empirical) Fisher over the adapter's
   parameters computed on the data it was trained on, anchored at its weights before the update;
 - L_replay the completion loss on a replay buffer of ``replay_fraction`` of the historical training
@@ -21,18 +21,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from compass.adapters import (NonFiniteLossError, batch_indices, collate, completion_loss,
-                              encode_example)
-from compass.allocation import largest_remainder
-# which parts of the update rule each method uses (keys: compass.config.ECDA_METHODS)
-RECIPES = {
-    "no_update": dict(update=False),
-    "naive": dict(update=True, ewc=False, replay=None, on_trigger=False, retrain=False),
-    "ewc": dict(update=True, ewc=True, replay=None, on_trigger=False, retrain=False),
-    "random_rehearsal": dict(update=True, ewc=False, replay="random", on_trigger=False, retrain=False),
-    "ecda": dict(update=True, ewc=True, replay="stratified", on_trigger=True, retrain=False),
-    "full_retrain": dict(update=True, ewc=False, replay=None, on_trigger=False, retrain=True),
-}
+from compass.selection.allocation import largest_remainder
+from compass.training.adapters import (NonFiniteLossError, batch_indices, collate, completion_loss,
+                                       encode_example)
 
 
 def trainable(model) -> dict[str, torch.nn.Parameter]:

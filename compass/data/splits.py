@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from compass.config import SplitConfig
+if TYPE_CHECKING:
+    from compass.config import SplitConfig
 
 
 class SplitError(ValueError):
@@ -28,7 +30,7 @@ def _group_key(prompt: str) -> str:
     return " ".join(prompt.lower().split())
 
 
-def split_language(pairs: list[dict], cfg: SplitConfig, seed: int) -> pd.DataFrame:
+def split_language(pairs: list[dict], cfg: "SplitConfig", seed: int) -> pd.DataFrame:
     """Assign each pair of one language to dev / train / test. Returns the SPLIT table."""
     if not pairs:
         raise SplitError("no pairs given to split")
@@ -68,7 +70,7 @@ def split_language(pairs: list[dict], cfg: SplitConfig, seed: int) -> pd.DataFra
     return frame[["id", "split", "topic", "group"]].sort_values("id").reset_index(drop=True)
 
 
-def make_test_items(pairs: list[dict], splits: pd.DataFrame, cfg: SplitConfig, seed: int) -> list[dict]:
+def make_test_items(pairs: list[dict], splits: pd.DataFrame, cfg: "SplitConfig", seed: int) -> list[dict]:
     """Multiple-choice items from the test split: the true response and ``n_distractors``
     responses from other topics of the same language, in a seeded order."""
     by_id = {p["id"]: p for p in pairs}

@@ -34,7 +34,7 @@ def write_local_task(items: list[dict], name: str, folder: str | Path) -> Path:
         "doc_to_text": "{{question}}",
         "doc_to_choice": "{{choices}}",
         "doc_to_target": "{{answer}}",
-        "target_delimiter": "\n",  # same tokens as compass.evaluate (context + "\n" + choice)
+        "target_delimiter": "\n",  # same tokens as compass.evaluation.scoring (context + "\n" + choice)
         "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
                         {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}],
     }

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from compass.adapters import _causal_lm_parts, output_logits
+from compass.training.adapters import _causal_lm_parts, output_logits
 
 TARGET_DELIMITER = "\n"
 

@@ -44,7 +44,7 @@ def select_all(pool, cfg, seed: int) -> Selection:
 
 
 def select_langsim(pool, cfg, seed: int) -> Selection:
-    from compass.typology import rank_languages
+    from compass.selection.typology import rank_languages
 
     budget = cfg.sampling.budget
     require_budget(budget, len(pool.aux), "decontaminated auxiliary items")
@@ -75,7 +75,7 @@ def select_langsim(pool, cfg, seed: int) -> Selection:
 
 
 def select_dsir(pool, cfg, seed: int) -> Selection:
-    from compass.dsir import gumbel_top_k, log_importance_weights
+    from compass.selection.dsir import gumbel_top_k, log_importance_weights
 
     budget = cfg.sampling.budget
     require_budget(budget, len(pool.aux), "decontaminated auxiliary items")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from compass.allocation import GAPS
-from compass.allocation import (allocate, coverage_gap_weights, fill_to_target_weights,
+from compass.selection.allocation import GAPS
+from compass.selection.allocation import (allocate, coverage_gap_weights, fill_to_target_weights,
                                 inverse_count_weights)
 from compass.selection.base import (DedupTaker, Selection, cluster_report, manifest_from,
                                     require_budget)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from compass.allocation import shares
-from compass.clustering import TargetClusters, cluster_target
-from compass.embed import center_by_language
+from compass.selection.allocation import shares
+from compass.selection.clustering import TargetClusters, cluster_target
+from compass.data.embed import center_by_language
 
 
 @dataclass
@@ -32,6 +32,7 @@ class TargetPool:
     dev_labels: np.ndarray
     train_labels: np.ndarray
     decontamination: pd.DataFrame  # per auxiliary language: candidates, dropped, kept
+    target_mean: np.ndarray | None = None  # the mean E_t was centred by (None: no centring)
 
     @property
     def k(self) -> int:
@@ -42,6 +43,16 @@ class TargetPool:
 
     def p_train(self) -> np.ndarray:
         return shares(self.train_labels, self.k)
+
+    def assign_target(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Clusters of new target-language vectors (e.g. a production window), centred exactly
+        as E_t was. Returns (labels, centred vectors)."""
+        vectors = np.array(raw, copy=True)
+        if self.target_mean is not None:
+            vectors, _ = center_by_language(vectors, [self.target] * len(vectors),
+                                            {self.target: self.target_mean}, inplace=True)
+        labels, _ = self.clusters.assign(vectors)
+        return labels, vectors
 
 
 def max_cosine(queries: np.ndarray, keys: np.ndarray, chunk: int = 65536) -> np.ndarray:
@@ -90,6 +101,7 @@ def build_target_pool(cfg, target: str, dev: pd.DataFrame, train: pd.DataFrame,
         # aux_raw is a private gathered copy: centre it in place
         aux_vec, _ = center_by_language(aux_raw, aux["language"].to_numpy(), means, inplace=True)
     else:
+        means = {}
         dev_vec, train_vec, aux_vec = dev_raw, train_raw, aux_raw
 
     clusters = cluster_target(dev_vec, cfg.clustering, cfg.seed)
@@ -99,4 +111,4 @@ def build_target_pool(cfg, target: str, dev: pd.DataFrame, train: pd.DataFrame,
                      eligible=clusters.eligible(aux_labels, aux_dist))
     return TargetPool(target, dev.reset_index(drop=True), train.reset_index(drop=True), aux,
                       aux_vec, dev_vec, train_vec, clusters, clusters.labels, train_labels,
-                      decontam)
+                      decontam, means.get(target))

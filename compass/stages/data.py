@@ -1,0 +1,36 @@
+"""Stage `data`: one target language's dev (E_t) / train / test splits and test items."""
+from __future__ import annotations
+
+import pandas as pd
+
+from compass import config as config_mod
+from compass import data as data_mod
+from compass import io, paths
+from compass.data.splits import make_test_items, split_language
+from compass.schemas import MC_FIELDS, SPLIT_FIELDS
+
+
+def prepare_language(cfg, lang: str) -> dict:
+    pairs = data_mod.read_pool()
+    config_mod.validate_against_data(cfg, data_mod.language_counts(pairs), target=lang)
+    own = [p for p in pairs if p["language"] == lang]
+    splits = split_language(own, cfg.data.split, cfg.seed)
+    items = make_test_items(own, splits, cfg.data.split, cfg.seed)
+    io.write_csv(paths.splits_file(lang), splits)
+    io.write_jsonl(paths.test_items_file(lang), items)
+    by_split = splits.groupby(["topic", "split"]).size().unstack(fill_value=0)
+    metrics = {"language": lang, "pairs": len(own), "topics": int(splits["topic"].nunique()),
+               "dev": int((splits["split"] == "dev").sum()),
+               "train": int((splits["split"] == "train").sum()),
+               "test_pairs": int((splits["split"] == "test").sum()), "test_items": len(items),
+               "train_topics": int((by_split.get("train", pd.Series(dtype=int)) > 0).sum())}
+    io.write_json(paths.data_metrics(lang), metrics)
+    return {"metrics": metrics, "splits": splits, "topic_table": by_split.reset_index(),
+            "items": items}
+
+
+def read_language(lang: str) -> tuple[pd.DataFrame, list[dict]]:
+    """The data stage's splits and test items of one language, schema-checked."""
+    splits = io.read_csv(paths.splits_file(lang), required=SPLIT_FIELDS)
+    items = io.read_jsonl(paths.test_items_file(lang), required=MC_FIELDS)
+    return splits, items

@@ -1,0 +1,74 @@
+"""Stage `ecda`: drift monitoring and continual updates (COMPASS-ECDA and its baselines) on a
+simulated production stream of one target language."""
+from __future__ import annotations
+
+import pandas as pd
+
+from compass import config as config_mod
+from compass import data as data_mod
+from compass import io, paths
+from compass.data.embed import PoolVectors
+from compass.stages.data import read_language
+from compass.stages.sampling import target_pool
+
+
+def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
+    from peft import PeftModel
+
+    from compass.continual import runner
+    from compass.continual import update as ecda
+    from compass.continual.stream import simulate
+    from compass.continual.tables import continual_tables
+    from compass.training import models
+    from compass.training.adapters import AdapterRegistry, serve_adapter
+
+    lang = cfg.ecda.language
+    if lang not in cfg.targets or "compass" not in cfg.train.methods:
+        raise config_mod.ConfigError(
+            f"ecda.language = {lang!r} needs a trained COMPASS adapter to start from: it must be "
+            f"in languages.targets {list(cfg.targets)} and 'compass' in train.methods")
+    pairs = data_mod.read_pool()
+    vectors = PoolVectors.load()
+    pool = target_pool(cfg, lang, pairs, vectors)
+    by_id = {p["id"]: p for p in pairs}
+    splits, items = read_language(lang)
+    non_test = set(splits.loc[splits["split"] != "test", "id"])
+    own = pd.DataFrame([p for p in pairs if p["id"] in non_test])
+    stream = simulate(own, items, cfg.ecda, cfg.seed)
+
+    def window_assign(window):  # a window is target-language usage: centred as E_t was
+        return pool.assign_target(vectors(window["id"].tolist()))
+
+    manifest = io.read_csv(paths.manifest_file(lang, "compass"), required=("id", "cluster"))
+    history = [{**by_id[i], "cluster": int(c)} for i, c in zip(manifest["id"], manifest["cluster"])]
+    if cfg.train.mix_target_train:
+        history += [{**by_id[i], "cluster": int(c)}
+                    for i, c in zip(pool.train["id"], pool.train_labels)]
+    history = pd.DataFrame(history)[["id", "cluster", "prompt", "response"]]
+
+    base, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code,
+                                  dtype=cfg.train.dtype)
+    model = PeftModel.from_pretrained(base, str(AdapterRegistry().path(lang, "compass")),
+                                      is_trainable=True)
+    model.eval()
+    out = runner.run(model, tokenizer, stream, pool, by_id, history, pool.dev_vectors,
+                        window_assign, cfg, show_progress_bar=show_progress_bar)
+    tables = continual_tables(cfg, stream, out)
+    folder = paths.ecda_dir(lang)
+    for name in ("drift", "accuracy", "events"):
+        io.write_csv(folder / f"{name}.csv", out[name])
+    for name, frame in tables.items():
+        io.write_csv(folder / f"{name}.csv", frame)
+    for name, state in out["states"].items():  # the adapter each method serves at the end
+        ecda.restore(model, state.weights)
+        serve_adapter(model, folder / "served" / name, cfg.train.model)
+    mixtures = pd.DataFrame([{"t": s.t, **s.mixture} for s in stream])
+    io.write_csv(folder / "mixtures.csv", mixtures)
+    summary = tables["summary"].set_index("method")
+    metrics = {"language": lang, "steps": cfg.ecda.steps, "schedule": cfg.ecda.schedule,
+               "triggers": int(out["drift"].query("method == 'ecda' and t > 0")["trigger"].sum()),
+               "rollbacks": int((out["events"]["event"] == "rolled_back").sum()) if len(out["events"]) else 0,
+               "forgetting_pp": summary["forgetting_pp"].to_dict(),
+               "final_accuracy": summary["final_accuracy"].to_dict()}
+    io.write_json(paths.ecda_metrics(lang), metrics)
+    return {**out, **tables, "mixtures": mixtures, "metrics": metrics, "stream": stream}

@@ -1,0 +1,80 @@
+"""Stage `evaluate`: zero-shot and every adapter of one target language on the same test items,
+with intervals, paired permutation tests and an lm-eval cross-check."""
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+from compass import io, paths
+from compass.stages.data import read_language
+
+
+def evaluation_items(cfg, lang: str) -> list[dict]:
+    _, items = read_language(lang)
+    return items[: cfg.evaluation.max_items]
+
+
+def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
+    from compass import evaluate, lmeval, models, stats
+    from compass.training.adapters import AdapterRegistry
+
+    items = evaluation_items(cfg, lang)
+    model, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code,
+                                   dtype=cfg.train.dtype)
+    timings, frames = {}, []
+
+    def score(method):
+        start = time.perf_counter()
+        frame = scoring.score_items(model_now, tokenizer, items, desc=f"{lang} {method}",
+                                     show_progress_bar=show_progress_bar)
+        timings[method] = round(time.perf_counter() - start, 2)
+        frames.append(frame.assign(method=method))
+        return frame
+
+    model_now = model
+    score("zero_shot")
+    registry = AdapterRegistry()
+    methods = list(cfg.train.methods)
+    model_now = registry.attach(model, [(lang, m) for m in methods])
+    for method in methods:
+        registry.activate(model_now, lang, method)
+        score(method)
+    predictions = pd.concat(frames, ignore_index=True)
+    check_method = "compass" if "compass" in methods else methods[0]
+    registry.activate(model_now, lang, check_method)
+    n_check = min(cfg.evaluation.lm_eval_check_items, len(items))
+    check = {}
+    if n_check:
+        ours = predictions[predictions["method"] == check_method].head(n_check)
+        check = lmeval.cross_check(model_now, tokenizer, items[:n_check], ours,
+                                   paths.evaluation_dir(lang) / "lm_eval_task",
+                                   name=f"compass_mc_{lang.replace('-', '_')}")
+        check["method"] = check_method
+    e = cfg.evaluation
+    summaries, versus_tables = [], []
+    for metric in ("acc", "acc_norm"):  # both of lm-eval's multiple-choice metrics, all tested
+        correct = {m: g.sort_values("id")[metric].to_numpy() for m, g in predictions.groupby("method")}
+        summaries.append(stats.accuracy_summary(
+            correct, reference="zero_shot", confidence=e.confidence, n_resamples=e.n_bootstrap,
+            n_permutations=e.n_permutations, seed=cfg.seed).reset_index().assign(metric=metric))
+        if "compass" in correct:
+            versus_tables.append(stats.compare_to_baselines(
+                correct, method="compass", baselines=[m for m in correct if m != "compass"],
+                confidence=e.confidence, n_resamples=e.n_bootstrap,
+                n_permutations=e.n_permutations, seed=cfg.seed).reset_index().assign(metric=metric))
+    summary = pd.concat(summaries, ignore_index=True)
+    versus = pd.concat(versus_tables, ignore_index=True) if versus_tables else pd.DataFrame()
+    out = paths.evaluation_dir(lang)
+    io.write_csv(out / "predictions.csv", predictions)
+    io.write_csv(out / "summary.csv", summary)
+    io.write_csv(out / "compass_vs_baselines.csv", versus)
+    by_topic = predictions.groupby(["method", "topic"])["acc"].mean().unstack(0).reset_index()
+    io.write_csv(out / "by_topic.csv", by_topic)
+    metrics = {"language": lang, "items": len(items), "seconds": timings, "lm_eval_check": check,
+               "accuracy": predictions.groupby("method")["acc"].mean().to_dict(),
+               "accuracy_norm": predictions.groupby("method")["acc_norm"].mean().to_dict()}
+    io.write_json(paths.evaluation_metrics(lang), metrics)
+    logs = {m: io.read_csv(paths.adapter_dir(lang, m) / "train_log.csv") for m in methods}
+    return {"predictions": predictions, "summary": summary, "versus": versus, "metrics": metrics,
+            "by_topic": by_topic, "train_logs": logs}

@@ -1,0 +1,28 @@
+"""Stage `pool`: every pair of the profile, embedded once (cached by text, so reruns are free)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from compass import data as data_mod
+from compass import io, paths
+from compass.data.embed import embed_texts
+from compass.schemas import pair_text
+
+
+def build_pool(cfg, show_progress_bar: bool = True, pairs: list[dict] | None = None) -> dict:
+    """Write the pool and the embedding of every pair. ``pairs`` replaces the profile's pairs
+    (tests use a small subset). The embedding time goes to the timing log, not the summary, so the
+    summary's bytes depend on the data alone."""
+    pairs = data_mod.load_profile_pairs(cfg) if pairs is None else pairs
+    start = time.perf_counter()
+    vectors = embed_texts([pair_text(p) for p in pairs], cfg.encoder.name, cfg.encoder.prefix,
+                          cfg.encoder.batch_size, show_progress_bar=show_progress_bar)
+    seconds = time.perf_counter() - start
+    summary = {"pairs": len(pairs), "languages": data_mod.language_counts(pairs),
+               "encoder": cfg.encoder.name, "dim": int(vectors.shape[1])}
+    io.write_jsonl(paths.pool_file(), pairs)
+    io.write_npz(paths.pool_embeddings(), ids=np.array([p["id"] for p in pairs]), vectors=vectors)
+    io.write_json(paths.pool_summary(), summary)
+    return {**summary, "embed_seconds": round(seconds, 2)}

@@ -1,0 +1,53 @@
+"""Stage `sampling`: COMPASS and every baseline select auxiliary data for one target language."""
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+from compass import data as data_mod
+from compass import io, paths
+from compass.data.embed import PoolVectors
+from compass.schemas import pair_text
+from compass.stages.data import read_language
+
+
+def target_pool(cfg, lang: str, pairs: list[dict] | None = None, vectors: PoolVectors | None = None):
+    """The TargetPool of one target language, from the pool and data stages' outputs.
+    ``pairs`` and ``vectors`` may be passed by a caller that already loaded them."""
+    from compass.selection.pool import build_target_pool
+
+    pairs = data_mod.read_pool() if pairs is None else pairs
+    splits, items = read_language(lang)
+    frame = pd.DataFrame(pairs)
+    frame["text"] = [pair_text(p) for p in pairs]
+    split_of = dict(zip(splits["id"], splits["split"]))
+    own = frame[frame["language"] == lang].copy()
+    own["split"] = own["id"].map(split_of)
+    aux_langs = cfg.aux_languages(sorted(frame["language"].unique()), lang)
+    aux = frame[frame["language"].isin(aux_langs)]
+    vectors = PoolVectors.load() if vectors is None else vectors
+    means = vectors.language_means(aux["id"].tolist(), aux["language"].to_numpy())
+    return build_target_pool(cfg, lang, own[own["split"] == "dev"], own[own["split"] == "train"],
+                             aux, vectors, [it["id"] for it in items], means)
+
+
+def run_sampling(cfg, lang: str, methods=None, show_progress_bar: bool = True) -> dict:
+    from tqdm.auto import tqdm
+
+    from compass.selection import select
+    from compass.selection.metrics import sampling_metrics
+
+    pool = target_pool(cfg, lang)
+    selections, seconds = {}, {}
+    for method in tqdm(methods or cfg.sampling.methods, desc=f"selecting ({lang})",
+                       disable=not show_progress_bar):
+        start = time.perf_counter()
+        sel = select(method, pool, cfg)
+        seconds[method] = round(time.perf_counter() - start, 3)
+        io.write_csv(paths.manifest_file(lang, method), sel.manifest)
+        io.write_csv(paths.cluster_report_file(lang, method), sel.report)
+        selections[method] = sel
+    metrics = sampling_metrics(pool, selections)
+    io.write_json(paths.sampling_metrics(lang), metrics)
+    return {"pool": pool, "selections": selections, "metrics": metrics, "seconds": seconds}
