@@ -43,8 +43,3 @@ def check_record(record: dict, required: tuple[str, ...], where: str) -> dict:
 def pair_text(pair: dict) -> str:
     """The text that represents a pair for embedding and n-gram features."""
     return f"{pair['prompt']}\n{pair['response']}"
-
-
-def mc_text(item: dict) -> str:
-    """The text that represents a multiple-choice item (question and its correct answer)."""
-    return f"{item['question']}\n{item['choices'][item['answer']]}"

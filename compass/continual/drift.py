@@ -10,7 +10,8 @@ Two detectors per window:
 Why our own MMD: hyppo 0.5.2's `MMD().test` with its default fast approximation returned
 p = 1e-11 for two samples of the *same* distribution (60 x 384-d); its permutation mode took 18 s
 per test. Here the kernel matrix is computed once and all permutations are one matrix product.
-alibi-detect would downgrade transformers and numpy (DESIGN.md §3).
+alibi-detect 0.13 would downgrade transformers below 5 and numpy below 2 (tried with pip against
+requirements.txt).
 """
 from __future__ import annotations
 
@@ -97,8 +98,3 @@ class DriftMonitor:
         trigger = fired["js"] or fired["mmd"] if self.trigger_on == "either" else fired[self.trigger_on]
         return {"js": js, "mmd": mmd.statistic, "p_value": mmd.p_value, "js_fired": fired["js"],
                 "mmd_fired": fired["mmd"], "trigger": bool(trigger)}
-
-    def rebase(self, labels: np.ndarray, vectors: np.ndarray) -> None:
-        """After an update, the new training distribution becomes the reference."""
-        self.reference_labels = np.asarray(labels)
-        self.reference_vectors = np.asarray(vectors)

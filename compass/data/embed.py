@@ -163,7 +163,8 @@ def center_by_language(vectors: np.ndarray, languages: Sequence[str],
     """Subtract each language's mean vector and re-normalise.
 
     e5 embeddings cluster by language first (ARI vs language 0.95 on parallel text); removing the
-    language means lets clusters follow topics across languages (DESIGN.md §3). ``means`` may be
+    language means lets clusters follow topics across languages (on parallel UDHR text it raised the
+    ARI against topic from 0.006 to 0.64). ``means`` may be
     passed in so that a language's mean is estimated once on its whole pool. ``inplace`` reuses
     ``vectors`` as the output (no second 1M x d array).
     """

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from compass.training.adapters import _causal_lm_parts, output_logits
+from compass.training.adapters import causal_lm_parts, output_logits
 
 TARGET_DELIMITER = "\n"
 
@@ -35,7 +35,7 @@ def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], 
 @torch.no_grad()
 def choice_loglikelihoods(model, tokenizer, question: str, choices: list[str]) -> np.ndarray:
     """Summed log p(choice | question) for each choice, reusing the question's KV cache."""
-    base, decoder, head = _causal_lm_parts(model)
+    base, decoder, head = causal_lm_parts(model)
     device = next(model.parameters()).device
     encoded = [encode_pair(tokenizer, question + TARGET_DELIMITER, c) for c in choices]
     # tokenisation of context + continuation can merge across the boundary, so contexts may

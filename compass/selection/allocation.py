@@ -1,6 +1,7 @@
 """How COMPASS spends a sampling budget over target clusters: gap weights and their rounding.
 
-Two readings of "under-represented", both offered by name (DESIGN.md §1):
+Two readings of "under-represented", both offered by name (the paper, arXiv 2604.20720, publishes
+no code; the book's sampling chapter says which reading each method uses):
 
 - ``coverage_gap``: w(c) = max(0, p_target(c) - p_train(c)), the share of target usage a cluster
   has beyond what the existing training data already covers. Clean and scale-free; the default.

@@ -90,7 +90,3 @@ def cluster_report(pool, manifest: pd.DataFrame, allocated: np.ndarray | None = 
         "allocated": allocated if allocated is not None else np.full(k, np.nan),
         "selected": np.bincount(manifest["cluster"].to_numpy(dtype=np.int64), minlength=k),
     })
-
-
-def selection_shares(selection: Selection, k: int) -> np.ndarray:
-    return shares(selection.manifest["cluster"].to_numpy(dtype=np.int64), k)

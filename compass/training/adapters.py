@@ -66,7 +66,7 @@ def batch_indices(n_examples: int, step: int, batch_size: int, seed: int) -> np.
 
 
 # ---- loss --------------------------------------------------------------------------------------
-def _causal_lm_parts(model):
+def causal_lm_parts(model):
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return base, base.model, base.get_output_embeddings()
 
@@ -81,7 +81,7 @@ def output_logits(base, head, hidden: torch.Tensor) -> torch.Tensor:
 def completion_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy over completion tokens, with the output layer applied only at the
     positions that predict one. Returns (loss, number of predicted tokens)."""
-    base, decoder, head = _causal_lm_parts(model)
+    base, decoder, head = causal_lm_parts(model)
     hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE
