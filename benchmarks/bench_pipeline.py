@@ -3,20 +3,20 @@
     python benchmarks/bench_pipeline.py          # table from the last run's stage-timing log
     python benchmarks/bench_pipeline.py --run    # force a full `dvc repro -f` first, then the table
 
-Each stage appends its wall time to data/timings.jsonl (compass.notebook_run / compass.cli);
+Each stage appends its wall time to data/timings.jsonl (compass.timings, via compass.notebook_run /
+compass.cli);
 DVC's own overhead between stages is the difference to the total wall time printed with --run.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 
 import pandas as pd
 
-from compass import paths
+from compass import paths, timings
 
 
 def main() -> None:
@@ -32,8 +32,8 @@ def main() -> None:
         total = time.perf_counter() - start
     if not paths.stage_timings().exists():
         sys.exit("no stage timings yet: run `dvc repro` (or this script with --run)")
-    rows = [json.loads(line) for line in paths.stage_timings().read_text().splitlines() if line]
-    frame = pd.DataFrame(rows).drop_duplicates("stage", keep="last")
+    frame = timings.read()
+    frame = frame[frame["kind"] == "stage"].drop_duplicates("stage", keep="last")
     frame["group"] = frame["stage"].str.extract(r"^(\d\d_[a-z]+|[a-z]+)")[0]
     print(frame[["stage", "seconds", "finished"]].to_markdown(index=False))
     print()

@@ -20,7 +20,7 @@ def main(argv=None) -> int:
         return 2
     import time
 
-    from compass.notebook_run import log_stage_time
+    from compass import timings
 
     start = time.perf_counter()
     if args.command == "pool":
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
         from compass.book import build
 
         print(f"book: {build(cfg)}")
-    log_stage_time(args.command, time.perf_counter() - start)
+    timings.record(args.command, time.perf_counter() - start, kind="stage")
     return 0
 
 

@@ -1,5 +1,8 @@
 """params.yaml -> typed config objects, with validation that names the bad value and what is allowed.
 
+The dataclass defaults below ARE the tiny profile: params.yaml spells every one of them out (DVC
+reads params from that file) and tests/test_config.py fails when the two disagree.
+
 Every knob of the pipeline lives in params.yaml; this module is the only reader. Values that need
 the data to check (is this language in the corpus? is the budget larger than the pool?) are checked
 by :func:`validate_against_data`, called once the pool is known.
@@ -119,12 +122,13 @@ class TrainConfig:
     mix_target_train: bool = True  # add the existing target-language train split
     save_every: int = 4  # checkpoint interval (steps) for resuming an interrupted run
     trust_remote_code: bool = False
-    dtype: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU; or float32 / bfloat16
+    dtype: str = "auto"  # auto: bf16 on CUDA and on CPUs that compute it natively (measured), else
+    # fp32 (compass.training.precision); or float32 / bfloat16 to force one
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    max_items: int = 120  # test items scored per language (tiny profile: CPU time)
+    max_items: int = 80  # test items scored per language (tiny profile: CPU time)
     n_permutations: int = 10000
     n_bootstrap: int = 10000
     confidence: float = 0.95
@@ -139,8 +143,8 @@ class EcdaConfig:
     language: str = "uk"  # the target language whose stream is simulated
     steps: int = 4  # time steps T0..T(steps-1)
     window: int = 60  # production inputs per step
-    test_items_per_step: int = 16
-    val_items_per_step: int = 8  # for the rollback check
+    test_items_per_step: int = 12
+    val_items_per_step: int = 6  # for the rollback check
     schedule: str = "gradual"  # 'gradual' or 'abrupt' topic shift
     abrupt_at: int = 2
     shift_topics: int = 2  # topics whose share grows
@@ -153,7 +157,7 @@ class EcdaConfig:
     beta_replay: float = 0.1
     replay_fraction: float = 0.05  # of the historical training data
     budget: int = 40  # COMPASS-selected items per update
-    update_steps: int = 5
+    update_steps: int = 4
     fisher_batches: int = 4
     rollback_tolerance: float = 0.1  # accuracy drop on validation items that is rolled back
     methods: tuple[str, ...] = ("no_update", "naive", "ewc", "random_rehearsal", "ecda",

@@ -35,7 +35,35 @@ def write_text(path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_json(path, obj) -> None:
+# Floats in tracked outputs are written to this many significant digits. DVC hashes bytes: the
+# 16th digit of a float depends on the CPU's SIMD kernels, so full precision made equal results on
+# two machines look like changed ones (and rerun everything downstream). Six digits is far below
+# any difference the analysis reads and far above the noise of the last bits.
+SIGNIFICANT_DIGITS = 6
+
+
+def meaningful(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
+    """``value`` rounded to ``digits`` significant digits (non-finite values unchanged)."""
+    value = float(value)
+    return float(f"{value:.{digits}g}") if np.isfinite(value) else value
+
+
+def _rounded(obj, digits: int):
+    if isinstance(obj, (float, np.floating)):
+        return meaningful(obj, digits)
+    if isinstance(obj, dict):
+        return {k: _rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_rounded(v, digits) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _rounded(obj.tolist(), digits)
+    return obj
+
+
+def write_json(path, obj, digits: int | None = SIGNIFICANT_DIGITS) -> None:
+    """JSON with sorted keys and floats to ``digits`` significant digits (None: as they are)."""
+    if digits is not None:
+        obj = _rounded(obj, digits)
     write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True, default=_plain) + "\n")
 
 
@@ -80,7 +108,14 @@ def read_jsonl(path, required: tuple[str, ...] = ()) -> list[dict]:
     return records
 
 
-def write_csv(path, frame: pd.DataFrame) -> None:
+def write_csv(path, frame: pd.DataFrame, digits: int | None = SIGNIFICANT_DIGITS) -> None:
+    """CSV without the index; float columns to ``digits`` significant digits (None: as they are)."""
+    if digits is not None:
+        floats = frame.select_dtypes(include="floating").columns
+        if len(floats):
+            frame = frame.copy()
+            for column in floats:
+                frame[column] = [meaningful(v, digits) for v in frame[column]]
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
 

@@ -11,7 +11,7 @@ import argparse
 import json
 import time
 
-from compass import paths
+from compass import paths, timings
 from compass.io import atomic_path
 
 
@@ -34,17 +34,8 @@ def run(name: str, lang: str | None = None, overrides: dict | None = None,
         papermill.execute_notebook(str(source), str(tmp), parameters=parameters,
                                    kernel_name=kernel_name, cwd=str(paths.ROOT),
                                    progress_bar=False, log_output=False)
-    log_stage_time(target.stem, time.perf_counter() - start)
+    timings.record(target.stem, time.perf_counter() - start, kind="stage")
     return target
-
-
-def log_stage_time(stage: str, seconds: float) -> None:
-    """Append one line to the stage-timing log (read by benchmarks/bench_pipeline.py)."""
-    path = paths.stage_timings()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps({"stage": stage, "seconds": round(seconds, 2),
-                                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
 
 
 def main(argv=None):

@@ -21,8 +21,9 @@ def cfg():
 
 
 def synthetic_pool(cfg, n_topics=4, per_topic=30, train_topics=(0, 1), aux_langs=("ru", "ja", "en"),
-                   aux_per_topic=25, seed=0, extra_aux=None):
-    """Target 'uk' with topics as well-separated directions and a per-language offset."""
+                   aux_per_topic=25, seed=0, extra_aux=None, noise=0.0):
+    """Target 'uk' with topics as well-separated directions and a per-language offset.
+    ``noise`` > 0 perturbs every vector by that relative amount (as another CPU's kernels might)."""
     from compass.selection.pool import build_target_pool
 
     rng = np.random.default_rng(seed)
@@ -52,6 +53,10 @@ def synthetic_pool(cfg, n_topics=4, per_topic=30, train_topics=(0, 1), aux_langs
         for row, vec in extra_aux:
             frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
             vectors = np.vstack([vectors, vec[None, :]])
+    if noise:
+        jitter = np.random.default_rng([seed, 99]).normal(size=vectors.shape).astype(np.float32)
+        vectors = vectors + noise * np.abs(vectors).mean() * jitter
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     index = {pid: i for i, pid in enumerate(frame["id"])}
 
     def vectors_of(ids):

@@ -121,3 +121,14 @@ def test_langsim_picks_the_closest_languages(cfg, pool_factory):
     sel = select("langsim", pool, with_sampling(cfg, langsim=type(cfg.sampling.langsim)(n_languages=1)))
     assert sel.info["languages"][0] == "ru"  # for Ukrainian, Russian before Japanese and English
     assert set(sel.manifest["language"]) == {"ru"}
+
+
+@pytest.mark.parametrize("noise", [1e-6, 1e-4])
+def test_selection_survives_last_bit_noise_in_the_embeddings(cfg, pool_factory, noise):
+    """Another CPU's SIMD kernels change embeddings in the last bits: every method must select
+    the same ids (what DVC's byte hashes of the selections rely on)."""
+    pool, *_ = pool_factory(cfg)
+    noisy, *_ = pool_factory(cfg, noise=noise)
+    for method in METHODS:
+        assert (select(method, pool, cfg).manifest["id"].tolist()
+                == select(method, noisy, cfg).manifest["id"].tolist()), method

@@ -6,7 +6,7 @@ import pandas as pd
 
 from compass import config as config_mod
 from compass import data as data_mod
-from compass import io, paths
+from compass import io, paths, timings
 from compass.data.embed import PoolVectors
 from compass.stages.data import read_language
 from compass.stages.sampling import target_pool
@@ -57,8 +57,10 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     folder = paths.ecda_dir(lang)
     for name in ("drift", "accuracy", "events"):
         io.write_csv(folder / f"{name}.csv", out[name])
-    for name, frame in tables.items():
-        io.write_csv(folder / f"{name}.csv", frame)
+    for name, frame in tables.items():  # wall seconds go to the timing log, not tracked files
+        io.write_csv(folder / f"{name}.csv", frame.drop(columns=["seconds"], errors="ignore"))
+    for _, row in tables["summary"].iterrows():
+        timings.record(f"ecda {lang}/{row['method']}", row.get("seconds"), updates=row.get("updates"))
     for name, state in out["states"].items():  # the adapter each method serves at the end
         ecda.restore(model, state.weights)
         serve_adapter(model, folder / "served" / name, cfg.train.model)

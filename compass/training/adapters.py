@@ -207,20 +207,33 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
 def save_adapter(model, out_dir: Path, base_name: str, log: list[dict], train_cfg,
                  n_examples: int) -> dict:
     """Write adapter/ (portable config), train_log.csv and summary.json; the adapter folder is
-    replaced in one rename, so a reader never sees a half-written adapter."""
+    replaced in one rename, so a reader never sees a half-written adapter. Wall times go to the
+    untracked timing log (compass.timings), not into these tracked files, so a rerun that trains
+    the same weights writes the same bytes; the returned summary carries them for the notebook."""
+    from compass import timings
+
     serve_adapter(model, out_dir / "adapter", base_name)
     frame = pd.DataFrame(log)
-    io.write_csv(out_dir / "train_log.csv", frame)
+    io.write_csv(out_dir / "train_log.csv", frame.drop(columns=["seconds"], errors="ignore"))
     seconds = float(frame["seconds"].iloc[-1]) if len(frame) else 0.0
     tokens = int(frame["tokens"].sum()) if len(frame) else 0
-    summary = {"steps": len(frame), "examples": n_examples, "tokens": tokens, "seconds": seconds,
-               "tokens_per_second": tokens / seconds if seconds else math.nan,
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    chosen = getattr(base, "compass_precision", None)
+    summary = {"steps": len(frame), "examples": n_examples, "tokens": tokens,
                "final_loss": float(frame["loss"].iloc[-1]) if len(frame) else math.nan,
                "first_loss": float(frame["loss"].iloc[0]) if len(frame) else math.nan,
+               "precision": ({"device": chosen.device, "dtype": chosen.dtype} if chosen else
+                             {"device": str(next(model.parameters()).device),
+                              "dtype": str(next(model.parameters()).dtype).removeprefix("torch.")}),
                "train_config": {k: list(v) if isinstance(v, tuple) else v
                                 for k, v in asdict(train_cfg).items()}}
     io.write_json(out_dir / "summary.json", summary)
-    return summary
+    speed = {"seconds": round(seconds, 2),
+             "tokens_per_second": round(tokens / seconds, 1) if seconds else math.nan}
+    timings.record(f"train_adapter {out_dir.parent.parent.name}/{out_dir.name}", seconds,
+                   tokens_per_second=speed["tokens_per_second"],
+                   precision_reason=chosen.reason if chosen else "")
+    return {**summary, **speed}
 
 
 def serve_adapter(model, final: Path, base_name: str) -> Path:

@@ -1,0 +1,76 @@
+"""train.dtype = auto: bf16 only where the CPU computes it natively (flags AND a timed matmul)."""
+import pytest
+import torch
+
+from compass.training import precision
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    monkeypatch.delenv(precision.ENV_OVERRIDE, raising=False)
+    precision.cpu_bf16.cache_clear()
+    yield monkeypatch
+    precision.cpu_bf16.cache_clear()
+
+
+def fake_speeds(monkeypatch, bf16_seconds, fp32_seconds=0.01):
+    monkeypatch.setattr(precision, "matmul_seconds",
+                        lambda dtype, repeats=3: bf16_seconds if dtype == torch.bfloat16 else fp32_seconds)
+
+
+def test_cpu_without_native_bf16_gets_fp32(fresh):
+    fresh.setattr(precision, "native_bf16_flags", lambda: set())
+    fake_speeds(fresh, bf16_seconds=1.0)  # emulated: 100x slower, as measured on AMD Zen 3
+    chosen = precision.choose("auto", "cpu")
+    assert chosen.dtype == "float32" and "no native bf16" in chosen.reason
+
+
+def test_cpu_with_native_bf16_gets_bf16(fresh):
+    fresh.setattr(precision, "native_bf16_flags", lambda: {"avx512_bf16"})
+    fake_speeds(fresh, bf16_seconds=0.004)
+    chosen = precision.choose("auto", "cpu")
+    assert chosen.dtype == "bfloat16" and "avx512_bf16" in chosen.reason
+
+
+def test_flags_without_the_speed_still_get_fp32(fresh):
+    fresh.setattr(precision, "native_bf16_flags", lambda: {"amx_bf16"})
+    fake_speeds(fresh, bf16_seconds=0.05)
+    chosen = precision.choose("auto", "cpu")
+    assert chosen.dtype == "float32" and "fp32 is faster" in chosen.reason
+
+
+@pytest.mark.parametrize("value, dtype", [("0", "float32"), ("1", "bfloat16")])
+def test_environment_override(fresh, value, dtype):
+    fresh.setenv(precision.ENV_OVERRIDE, value)
+    assert precision.choose("auto", "cpu").dtype == dtype
+
+
+def test_explicit_dtype_and_cuda_are_not_measured(fresh):
+    fresh.setattr(precision, "matmul_seconds", lambda *a, **k: pytest.fail("measured"))
+    assert precision.choose("float32", "cpu").dtype == "float32"
+    assert precision.choose("bfloat16", "cpu").dtype == "bfloat16"
+    assert precision.choose("auto", "cuda").dtype == "bfloat16"
+    with pytest.raises(ValueError, match=r"'float16' is not allowed.*auto"):
+        precision.choose("float16", "cpu")
+
+
+def test_cpu_flags_parse_linux_and_arm_cpuinfo(tmp_path):
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")
+    assert {"avx2", "avx512_bf16"} <= precision.cpu_flags(x86)
+    assert "bf16" in precision.cpu_flags(arm)
+    assert precision.cpu_flags(tmp_path / "absent") == set()
+
+
+def test_loaded_model_records_the_choice(fresh, tmp_path):
+    from compass.training import models
+    from tests.tiny_lm import tiny_gemma, tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    tiny_gemma(len(tok)).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    fresh.setenv(precision.ENV_OVERRIDE, "0")
+    model, _ = models.load(str(tmp_path), dtype="auto")
+    assert model.compass_precision.dtype == "float32" and next(model.parameters()).dtype == torch.float32
