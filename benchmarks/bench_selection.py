@@ -382,7 +382,7 @@ def run_case(spec: dict) -> dict:
 
     import data_selection  # noqa: F401 - imported before the baseline, like the others
     from compass.selection.dsir import _wordpunct
-    from compass.selection import select
+    from compass.selection.selectors import select
     from compass.selection.pool import build_target_pool
     from compass.selection.metrics import sampling_metrics
 

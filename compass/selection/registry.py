@@ -1,18 +1,17 @@
 """The selection methods by name: the one list that params validation, the selectors and the
-notebooks share. Entries name their function lazily (module, function, fixed arguments), so
-importing the names costs nothing and imports nothing (config validates against them)."""
+notebooks share. Each entry names its function (module in compass.selection, function, fixed
+arguments); importing this module imports nothing, so config can validate against it."""
 from __future__ import annotations
 
 SELECTORS: dict[str, tuple[str, str, dict]] = {
-    "random": ("compass.selection.baselines", "select_random", {}),
-    "all": ("compass.selection.baselines", "select_all", {}),
-    "langsim": ("compass.selection.baselines", "select_langsim", {}),
-    "dsir": ("compass.selection.baselines", "select_dsir", {}),
-    "compass": ("compass.selection.compass_method", "select_compass",
-                {"gap": "coverage_gap", "method": "compass"}),
-    "compass_inverse": ("compass.selection.compass_method", "select_compass",
+    "random": ("baselines", "select_random", {}),
+    "all": ("baselines", "select_all", {}),
+    "langsim": ("baselines", "select_langsim", {}),
+    "dsir": ("baselines", "select_dsir", {}),
+    "compass": ("compass_method", "select_compass", {"gap": "coverage_gap", "method": "compass"}),
+    "compass_inverse": ("compass_method", "select_compass",
                         {"gap": "inverse_count", "method": "compass_inverse"}),
-    "compass_fill": ("compass.selection.compass_method", "select_compass",
+    "compass_fill": ("compass_method", "select_compass",
                      {"gap": "fill_to_target", "method": "compass_fill"}),
 }
 METHODS = tuple(SELECTORS)

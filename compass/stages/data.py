@@ -12,7 +12,7 @@ from compass.schemas import MC_FIELDS, SPLIT_FIELDS
 
 def prepare_language(cfg, lang: str) -> dict:
     pairs = data_mod.read_pool()
-    config_mod.validate_against_data(cfg, data_mod.language_counts(pairs), target=lang)
+    config_mod.require_target(cfg, data_mod.language_counts(pairs), lang)
     own = [p for p in pairs if p["language"] == lang]
     splits = split_language(own, cfg.data.split, cfg.seed)
     items = make_test_items(own, splits, cfg.data.split, cfg.seed)

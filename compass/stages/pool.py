@@ -11,11 +11,22 @@ from compass.data.embed import embed_texts
 from compass.schemas import pair_text
 
 
+def load_profile_pairs(cfg) -> list[dict]:
+    """Every pair of the configured profile (tiny: chatterbot-corpus; paper: the Aya Dataset)."""
+    if cfg.profile == "tiny":
+        from compass.data.tiny import load_pairs
+
+        return load_pairs()
+    from compass.data.paper import load_aya
+
+    return load_aya(cfg.data.aux_dataset)
+
+
 def build_pool(cfg, show_progress_bar: bool = True, pairs: list[dict] | None = None) -> dict:
     """Write the pool and the embedding of every pair. ``pairs`` replaces the profile's pairs
     (tests use a small subset). The embedding time goes to the timing log, not the summary, so the
     summary's bytes depend on the data alone."""
-    pairs = data_mod.load_profile_pairs(cfg) if pairs is None else pairs
+    pairs = load_profile_pairs(cfg) if pairs is None else pairs
     start = time.perf_counter()
     vectors = embed_texts([pair_text(p) for p in pairs], cfg.encoder.name, cfg.encoder.prefix,
                           cfg.encoder.batch_size, show_progress_bar=show_progress_bar)

@@ -35,7 +35,7 @@ def target_pool(cfg, lang: str, pairs: list[dict] | None = None, vectors: PoolVe
 def run_sampling(cfg, lang: str, methods=None, show_progress_bar: bool = True) -> dict:
     from tqdm.auto import tqdm
 
-    from compass.selection import select
+    from compass.selection.selectors import select
     from compass.selection.metrics import sampling_metrics
 
     pool = target_pool(cfg, lang)
