@@ -17,6 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 repro: install          ## run the whole pipeline (tiny profile by default); the book ends in book/_build/html
+	@$(BIN)/python -m compass.cli check --dry   # a bad param stops here, in one line, before DVC deletes anything
 	$(BIN)/dvc repro
 
 test: install           ## the full test suite (what .ci/run runs)

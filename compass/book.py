@@ -34,7 +34,42 @@ def profile_page(cfg) -> str:
         f"`{summary['encoder']}` ({summary['dim']}-d)\n"
         f"- clustering: {cfg.clustering.algorithm}, K in [{cfg.clustering.k_min}, "
         f"{cfg.clustering.k_max}]; budget {cfg.sampling.budget} items per method\n"
+        + precision_line(cfg) + stage_times_line()
     )
+
+
+def precision_line(cfg) -> str:
+    """Which float type the adapters were trained and scored in, and why (train.dtype)."""
+    used = set()
+    for lang in cfg.targets:
+        for method in cfg.train.methods:
+            summary = paths.adapter_dir(lang, method) / "summary.json"
+            if summary.exists():
+                p = io.read_json(summary).get("precision", {})
+                used.add(f"{p.get('dtype', '?')} on {p.get('device', '?')}")
+    from compass import timings
+
+    log = timings.read()
+    reasons = log["precision_reason"].dropna() if "precision_reason" in log else []
+    why = f": {reasons.iloc[-1]}" if len(reasons) and reasons.iloc[-1] else ""
+    return (f"- precision: {', '.join(sorted(used)) or 'unknown'} (`train.dtype = "
+            f"{cfg.train.dtype}`{why})\n")
+
+
+def stage_times_line() -> str:
+    """Wall time per pipeline stage on the machine that built this book (from the timing log,
+    which only exists where the stages ran: a book built from pulled results says so)."""
+    from compass import timings
+
+    log = timings.read()
+    log = log[log["kind"] == "stage"].drop_duplicates("stage", keep="last")
+    if log.empty:
+        return "- stage times: not recorded here (results were pulled, not computed)\n"
+    group = log["stage"].str.extract(r"^\d\d_([a-z]+)|^([a-z]+)").bfill(axis=1)[0]
+    per = log.groupby(group, sort=False)["seconds"].sum()
+    return ("- stage times on the machine that built this (s): "
+            + ", ".join(f"{name} {seconds:.0f}" for name, seconds in per.items())
+            + f"; total {per.sum():.0f}\n")
 
 
 def data_tables(cfg) -> str:

@@ -73,6 +73,8 @@ class _paused:
 
 def tracing(file: str | Path | None):
     """Start (or, with None, stop) recording the params this process reads into ``file``."""
+    if file is not None:
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
     _TRACE["file"] = None if file is None else str(file)
     _TRACE["seen"] = set()
 
@@ -82,7 +84,6 @@ def _trace_from_environment() -> None:
 
     folder = os.environ.get("COMPASS_TRACE_PARAMS")
     if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
         tracing(Path(folder) / f"{os.environ.get('COMPASS_TRACE_STAGE') or os.getpid()}.txt")
 
 

@@ -87,6 +87,8 @@ def tiny_workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("compass-data")
     old = os.environ.get("COMPASS_DATA_DIR")
     os.environ["COMPASS_DATA_DIR"] = str(root)
+    # every notebook kernel started from here records the params it reads (test_pipeline_deps)
+    os.environ["COMPASS_TRACE_PARAMS"] = str(root / "params_trace")
     limits = {"uk": 160, "ru": 40, "ja": 60, "en": 60, "it": 60, "ko": 60, "zh": 60, "fa": 60}
     by_lang = {}
     for p in load_pairs():
@@ -96,13 +98,17 @@ def tiny_workspace(tmp_path_factory):
         own = by_lang[lang]
         pairs += own[:: max(1, len(own) // limit)][:limit]
     cfg = config.load(overrides=WORKSPACE_OVERRIDES)
+    config.tracing(root / "params_trace" / "pool.txt")
     build_pool(cfg, pairs=pairs, show_progress_bar=False)
+    config.tracing(None)
     from tests.tiny_lm import tiny_gemma, tiny_tokenizer
 
     tok = tiny_tokenizer()
     tiny_gemma(len(tok)).save_pretrained(root / "tiny-model")
     tok.save_pretrained(root / "tiny-model")
     yield root
+    os.environ.pop("COMPASS_TRACE_PARAMS", None)
+    os.environ.pop("COMPASS_TRACE_STAGE", None)
     if old is None:
         os.environ.pop("COMPASS_DATA_DIR", None)
     else:
