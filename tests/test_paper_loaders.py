@@ -192,6 +192,87 @@ def test_global_mmlu_csv_keeps_na_like_and_numeric_text(tmp_path, hf_cache):
 
 
 # --------------------------------------------------------------------------------------------
+# malformed text files: every problem names the file and the line
+
+
+GOOD_ROW = ["s/test/0", "s", "STEM", "q0?", "a", "b", "c", "d", "A", "CA"]
+
+
+def _test_dir(tmp_path):
+    folder = tmp_path / "test"  # a folder named after the split the rows belong to
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def test_csv_row_truncated_after_answer_names_the_line(tmp_path, hf_cache):
+    cut = ["s/test/1", "s", "STEM", "q1?", "a", "b", "c", "d", "B"]  # no label field
+    path = _write_csv(_test_dir(tmp_path) / "en.csv", GMMLU_HEADER, [GOOD_ROW, cut])
+    with pytest.raises(SchemaError, match=r"en\.csv line 3: 9 field\(s\) where the header has 10; "
+                                          r"the row ends after column 'answer' and lacks "
+                                          r"\['cultural_sensitivity_label'\]"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+def test_csv_extra_field_names_the_line(tmp_path, hf_cache):
+    path = _write_csv(_test_dir(tmp_path) / "en.csv", GMMLU_HEADER, [GOOD_ROW + ["stray"]])
+    with pytest.raises(SchemaError, match=r"en\.csv line 2: 11 fields where the header has 10.*"
+                                          r"\['stray'\]"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+def test_csv_cut_inside_a_quoted_field_names_the_line(tmp_path, hf_cache):
+    path = _write_csv(_test_dir(tmp_path) / "en.csv", GMMLU_HEADER, [GOOD_ROW])
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        handle.write('s/test/1,s,STEM,"Which of these\nis tru')  # the download stopped here
+    with pytest.raises(SchemaError, match=r"en\.csv line 3: the file ends inside a quoted field "
+                                          r"that opens in the record starting on this line"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("en.csv", ",".join(GMMLU_HEADER) + "\r\n", r"en\.csv: has a header row but no data rows"),
+    ("en.csv", "", r"en\.csv: empty file \(no header row\)"),
+    ("en.jsonl", "", r"en\.jsonl: empty file \(no JSON rows\)"),
+    ("en.jsonl", "\n\n", r"en\.jsonl: empty file \(no JSON rows\)"),
+])
+def test_empty_files_are_named(tmp_path, hf_cache, name, text, message):
+    path = _test_dir(tmp_path) / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SchemaError, match=message):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+def test_jsonl_truncated_row_names_the_line(tmp_path, hf_cache):
+    good = dict(zip(GMMLU_HEADER, GOOD_ROW))
+    path = _test_dir(tmp_path) / "en.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(good)[:40] + "\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"en\.jsonl line 2: not valid JSON \(.*\); a truncated row"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+    path.write_text(json.dumps(good) + "\n" + json.dumps([GOOD_ROW]) + "\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"en\.jsonl line 2: a JSON list where a row object"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+def test_utf8_bom_header_is_accepted(tmp_path, hf_cache):
+    plain = _write_csv(_test_dir(tmp_path) / "en.csv", GMMLU_HEADER, [GOOD_ROW])
+    expected = paper.load_global_mmlu("en", "test", source=plain, cache_dir=hf_cache)
+    bom = tmp_path / "bom" / "test"
+    bom.mkdir(parents=True)
+    (bom / "en.csv").write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert paper.load_global_mmlu("en", "test", source=bom / "en.csv", cache_dir=hf_cache) == expected
+    row = dict(zip(GMMLU_HEADER, GOOD_ROW))
+    (bom / "en.jsonl").write_bytes(b"\xef\xbb\xbf" + json.dumps(row).encode() + b"\n")
+    assert paper.load_global_mmlu("en", "test", source=bom / "en.jsonl", cache_dir=hf_cache) == expected
+
+
+def test_not_utf8_is_named(tmp_path, hf_cache):
+    path = _test_dir(tmp_path) / "en.csv"
+    path.write_bytes(",".join(GMMLU_HEADER).encode() + b"\n" + "é".encode("latin-1") + b",x\n")
+    with pytest.raises(SchemaError, match=r"en\.csv: not UTF-8 text \(byte \d+"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+# --------------------------------------------------------------------------------------------
 # MMLU-ProX
 
 

@@ -17,11 +17,11 @@ Rows map to the PAIR and MC_ITEM schemas of :mod:`compass.schemas`.
 """
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 from typing import Iterable
 
+from compass.data.textrows import iter_records, read_json_rows, read_table
 from compass.languages import UnknownLanguageError, normalize, require_available
 from compass.schemas import MC_FIELDS, SchemaError, check_record
 
@@ -105,45 +105,33 @@ def _text(value) -> str:
     return str(value).strip()
 
 
-def _csv_header(path: Path, delimiter: str) -> list[str]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        try:
-            header = next(csv.reader(handle, delimiter=delimiter))
-        except StopIteration:
-            raise SchemaError(f"{path} is empty (no header row)") from None
-        except (csv.Error, UnicodeDecodeError) as err:
-            raise SchemaError(f"{path}: cannot read a header row ({err})") from None
-    return header
+def _load_file(path: Path, required: tuple[str, ...], what: str, cache_dir=None) -> list[tuple]:
+    """``[(location, row), ...]`` of one local data file; location is 'line N' for text files.
 
-
-def _load_file(path: Path, required: tuple[str, ...], what: str, cache_dir=None) -> list[dict]:
-    """Rows of one local data file, read with the `datasets` packaged builders.
-
-    CSV/TSV cells are read as strings with NA detection off: pandas' defaults would turn an option
-    'None' or 'N/A' into a missing value and '1.50' into 1.5.
+    Text tables go through :mod:`compass.data.textrows` (every cell as text, errors name the file
+    and line); Parquet and Arrow through the `datasets` builders (no lines to name: location None).
     """
-    hf = _hf()
     ext = path.suffix.lower()
-    kwargs = {"data_files": [str(path)], "split": "train", "cache_dir": cache_dir}
     if ext in (".csv", ".tsv"):
-        sep = "\t" if ext == ".tsv" else ","
-        header = _csv_header(path, sep)
-        _require_columns(header, required, str(path), what)
-        builder = "csv"
-        features = hf.Features({name: hf.Value("string") for name in header})
-        kwargs.update(sep=sep, features=features, na_filter=False)
-    elif ext in (".jsonl", ".json"):
-        builder = "json"
-    elif ext == ".parquet":
-        builder = "parquet"
-    elif ext == ".arrow":
-        builder = "arrow"
-    else:
-        raise SchemaError(
-            f"{path}: unsupported file type {ext!r}; allowed: {', '.join(DATA_EXTENSIONS)}"
-        )
+        def check(header):
+            _require_columns(header, required, str(path), what)
+        _, rows = read_table(path, "\t" if ext == ".tsv" else ",", check_header=check)
+        return rows
+    if ext in (".jsonl", ".json"):
+        rows = read_json_rows(path)
+        for location, row in rows:
+            _require_columns(row, required, f"{path} {location}", what)
+        return rows
+    if ext in (".parquet", ".arrow"):
+        return [(None, row) for row in _load_binary(path, ext[1:], required, what, cache_dir)]
+    raise SchemaError(
+        f"{path}: unsupported file type {ext!r}; allowed: {', '.join(DATA_EXTENSIONS)}"
+    )
+
+
+def _load_binary(path: Path, builder: str, required: tuple[str, ...], what: str, cache_dir) -> list[dict]:
     try:
-        dataset = hf.load_dataset(builder, **kwargs)
+        dataset = _hf().load_dataset(builder, data_files=[str(path)], split="train", cache_dir=cache_dir)
     except Exception as err:  # any parse failure of a local file is a corrupt/foreign file
         raise SchemaError(f"{path}: cannot be read as {builder} ({type(err).__name__}: {err})") from err
     _require_columns(dataset.column_names, required, str(path), what)
@@ -265,18 +253,33 @@ def _resolve_language_folder(folder: Path, split: str, what: str):
 
 def _rows(source, tag: str, split: str, required, what: str, cache_dir=None, revision=None,
           config: str | None = None):
-    """``[(where, row_index, row), ...]`` from a hub name or a local path."""
+    """``[(where, row_index, location, row), ...]`` from a hub name or a local path.
+
+    ``location`` is 'line N' for rows of text files, None where there are no lines to name.
+    """
     if not _is_local(source):
         rows = _load_hub(source, config, split, required, what, cache_dir, revision)
         where = f"{source}[{config or 'default'}/{split}]"
-        return [(where, i, row) for i, row in enumerate(rows)]
+        return [(where, i, None, row) for i, row in enumerate(rows)]
     kind, found = _resolve(Path(source), tag, split, what)
+    return _local_rows(kind, found, split, required, what, cache_dir)
+
+
+def _local_rows(kind: str, found, split: str, required, what: str, cache_dir=None):
     if kind == "saved":
-        return [(str(found), i, row) for i, row in enumerate(_load_saved(found, split, required, what))]
+        rows = _load_saved(found, split, required, what)
+        return [(str(found), i, None, row) for i, row in enumerate(rows)]
     out = []
     for path in found:
-        out.extend((str(path), i, row) for i, row in enumerate(_load_file(path, required, what, cache_dir)))
+        rows = _load_file(path, required, what, cache_dir)
+        out.extend((str(path), i, location, row) for i, (location, row) in enumerate(rows))
     return out
+
+
+def _at(where: str, i: int, location, key: str, value) -> str:
+    """How an error names a row: file, row index, its id and, for text files, its line."""
+    line = f", {location}" if location else ""
+    return f"{where} row {i} ({key} {value!r}){line}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,24 +300,20 @@ def load_aya(source: str | Path = AYA_HUB, split: str = "train", languages: Iter
     if _is_local(source):
         path = Path(source)
         kind, found = ("files", [path]) if path.is_file() else _resolve_language_folder(path, split, "Aya")
-        if kind == "saved":
-            rows = [(str(found), i, r) for i, r in enumerate(_load_saved(found, split, AYA_COLUMNS, "Aya"))]
-        else:
-            rows = []
-            for f in found:
-                rows.extend((str(f), i, r) for i, r in enumerate(_load_file(f, AYA_COLUMNS, "Aya", cache_dir)))
+        rows = _local_rows(kind, found, split, AYA_COLUMNS, "Aya", cache_dir)
     else:
-        rows = [(f"{source}[{split}]", i, r)
+        rows = [(f"{source}[{split}]", i, None, r)
                 for i, r in enumerate(_load_hub(source, None, split, AYA_COLUMNS, "Aya", cache_dir, revision))]
     codes: dict[str, str] = {}
     pairs = []
-    for n, (where, i, row) in enumerate(rows):
+    for n, (where, i, location, row) in enumerate(rows):
         code = _text(row["language_code"])
         if code not in codes:
             try:
                 codes[code] = normalize(code)
             except UnknownLanguageError as err:
-                raise SchemaError(f"{where} row {i}: bad language_code {code!r} ({err})") from None
+                line = f", {location}" if location else ""
+                raise SchemaError(f"{where} row {i}: bad language_code {code!r} ({err}{line})") from None
         lang = codes[code]
         prompt, response = _text(row["inputs"]), _text(row["targets"])
         if not prompt or not response:
@@ -362,8 +361,8 @@ def load_global_mmlu(lang: str, split: str = "dev", source: str | Path = GLOBAL_
     tag = normalize(lang)
     rows = _rows(source, tag, split, GLOBAL_MMLU_COLUMNS, "Global-MMLU", cache_dir, revision, config=tag)
     items = []
-    for where, i, row in rows:
-        at = f"{where} row {i} (sample_id {_text(row['sample_id'])!r})"
+    for where, i, location, row in rows:
+        at = _at(where, i, location, "sample_id", _text(row["sample_id"]))
         answer = _answer_index(row["answer"], 4, at)
         choices = [_text(row[c]) for c in GLOBAL_MMLU_OPTIONS]
         question = _text(row["question"])
@@ -452,7 +451,8 @@ def load_mmlu_prox(lang: str, split: str = "test", source: str | Path = MMLU_PRO
                 and not _has_header(found[0], "question_id"):
             return parse_flattened_prox_tsv(found[0], tag)
     rows = _rows(source, tag, split, PROX_COLUMNS, "MMLU-ProX", cache_dir, revision, config=tag)
-    items = [_prox_item(where, i, row, tag) for where, i, row in rows]
+    items = [_prox_item(_at(where, i, location, "question_id", row["question_id"]), row, tag)
+             for where, i, location, row in rows]
     if not items:
         raise SchemaError(f"{source}: no MMLU-ProX rows for {tag!r} split {split!r}")
     return items
@@ -465,11 +465,15 @@ def load_mmlu_prox_lite(lang: str, split: str = "test", source: str | Path = MML
 
 
 def _has_header(path: Path, column: str) -> bool:
-    return column in _csv_header(path, "\t")
+    records = iter_records(path, "\t")
+    try:
+        first = next(records, None)
+    finally:
+        records.close()
+    return first is not None and column in first[1]
 
 
-def _prox_item(where: str, i: int, row: dict, tag: str) -> dict:
-    at = f"{where} row {i} (question_id {row['question_id']!r})"
+def _prox_item(at: str, row: dict, tag: str) -> dict:
     letter = _text(row["answer"])
     letter_index = _answer_index(letter, 10, at)
     try:
@@ -519,12 +523,7 @@ def parse_flattened_prox_tsv(path: str | Path, lang: str) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"flattened MMLU-ProX TSV {str(path)!r} does not exist")
     items = []
-    with open(path, encoding="utf-8", newline="") as handle:
-        try:
-            rows = list(csv.reader(handle, delimiter="\t"))
-        except (csv.Error, UnicodeDecodeError) as err:
-            raise SchemaError(f"{path}: not a readable TSV ({err})") from None
-    for i, row in enumerate(rows):
+    for i, (_, row) in enumerate(iter_records(path, "\t")):
         at = f"{path} row {i}"
         if len(row) != 2:
             raise SchemaError(f"{at}: expected 2 tab-separated columns (question+options, answer "
