@@ -166,6 +166,15 @@ def _write_csv(path, header, rows):
     return path
 
 
+GOOD_ROW = ["s/test/0", "s", "STEM", "q0?", "a", "b", "c", "d", "A", "CA"]
+
+
+def _test_dir(tmp_path):
+    folder = tmp_path / "test"  # a folder named after the split the rows belong to
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def test_global_mmlu_missing_column_names_it_and_the_file(tmp_path, hf_cache):
     header = [c for c in GMMLU_HEADER if c != "option_c"]
     _write_csv(tmp_path / "en.csv", header,
@@ -185,23 +194,110 @@ def test_global_mmlu_bad_answer_letter_names_the_row(tmp_path, hf_cache):
 def test_global_mmlu_csv_keeps_na_like_and_numeric_text(tmp_path, hf_cache):
     # pandas' defaults would read 'None'/'N/A' as missing and '1.50' as 1.5
     rows = [["s/dev/0", "s", "Other", "Which?", "None", "N/A", "1.50", "007", "C", "-"]]
-    path = _write_csv(tmp_path / "fr.csv", GMMLU_HEADER, rows)
+    (tmp_path / "dev").mkdir()  # the split must be named by the path (pytest's folder says 'test')
+    path = _write_csv(tmp_path / "dev" / "fr.csv", GMMLU_HEADER, rows)
     [item] = paper.load_global_mmlu("fr", "dev", source=path, cache_dir=hf_cache)
     assert item["choices"] == ["None", "N/A", "1.50", "007"]
     assert item["answer"] == 2 and item["cs_label"] == "-" and item["language"] == "fr"
 
 
 # --------------------------------------------------------------------------------------------
+# a local source must be what was asked for: language and split are read from its path
+
+
+@needs_fixtures
+def test_language_named_by_the_path_must_match(hf_cache):
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"lite_test/fr\.csv: the path names language 'fr' \(in 'fr'\) but "
+                             r"language 'es' was asked for; refusing to load 'fr' rows as 'es'"):
+        paper.load_global_mmlu_lite("es", source=GMMLU / "lite_test" / "fr.csv", cache_dir=hf_cache)
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"de/test\.tsv: the path names language 'de' \(in 'de'\) but "
+                             r"language 'en' was asked for"):
+        paper.load_mmlu_prox_lite("en", source=PROX / "flattened_tsv" / "de")
+    with pytest.raises(paper.SourceMismatchError, match=r"names language 'ja' \(in 'ja'\)"):
+        paper.parse_flattened_prox_tsv(PROX / "flattened_tsv" / "ja" / "test.tsv", "zh")
+    # a 639-3 code of the same language is the same language
+    assert len(paper.load_global_mmlu_lite("fra", source=GMMLU / "lite_test" / "fr.csv")) == 400
+
+
+def test_language_split_folder_must_match(tmp_path, hf_cache):
+    datasets = pytest.importorskip("datasets")
+    folder = tmp_path / "fr" / "dev"  # the <lang>/<split> layout, with per-subject files
+    folder.mkdir(parents=True)
+    _write_csv(folder / "anatomy.csv", GMMLU_HEADER,
+               [["anatomy/dev/0", "anatomy", "STEM", "q?", "a", "b", "c", "d", "A", "-"]])
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"fr/dev/anatomy\.csv: the path names language 'fr' \(in 'fr'\) but "
+                             r"language 'es' was asked for"):
+        paper.load_global_mmlu("es", "dev", source=folder, cache_dir=hf_cache)
+    assert len(paper.load_global_mmlu("fr", "dev", source=folder, cache_dir=hf_cache)) == 1
+    saved = tmp_path / "saved" / "fr" / "test"  # a saved Dataset in <lang>/<split>
+    datasets.Dataset.from_list([_prox_row(1, 0, ["a", "b"])]).save_to_disk(saved)
+    with pytest.raises(paper.SourceMismatchError, match=r"names language 'fr' \(in 'fr'\) but "
+                                                       r"language 'es' was asked for"):
+        paper.load_mmlu_prox("es", source=saved)
+    assert len(paper.load_mmlu_prox("fr", source=saved)) == 1  # and its folder names the split
+
+
+@needs_fixtures
+def test_split_named_by_the_path_must_match(hf_cache):
+    # test items must never load as dev rows: they would leak into the usage sample E_t
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"lite_test/en\.csv: the path names split 'test' \(in 'lite_test'\) "
+                             r"but split 'dev' was asked for; refusing to load 'test' rows as 'dev'"):
+        paper.load_global_mmlu("en", "dev", source=GMMLU / "lite_test", cache_dir=hf_cache)
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"full_test_en/anatomy\.csv: the path names split 'test' "
+                             r"\(in 'full_test_en'\) but split 'dev' was asked for"):
+        paper.load_global_mmlu("en", "dev", source=GMMLU / "full_test_en", cache_dir=hf_cache)
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"dev/es\.jsonl: the path names split 'dev' \(in 'dev'\) but split "
+                             r"'test' was asked for"):
+        paper.load_global_mmlu("es", "test", source=GMMLU / "dev" / "es.jsonl", cache_dir=hf_cache)
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"en/test\.tsv: the path names split 'test' \(in 'test'\) but split "
+                             r"'validation' was asked for"):
+        paper.load_mmlu_prox_lite("en", "validation", source=PROX / "flattened_tsv" / "en" / "test.tsv")
+
+
+@needs_fixtures
+def test_split_of_a_saved_dataset_without_one_must_be_stated(hf_cache):
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"en_arrow: cannot tell which split this holds: neither its name nor "
+                             r"its folder's names one of train, dev, validation, test; .*"
+                             r"source_split='test'"):
+        paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", cache_dir=hf_cache)
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"source_split 'test' \(what the local source holds\) differs from "
+                             r"the requested split 'validation'"):
+        paper.load_mmlu_prox_lite("en", "validation", source=PROX / "en_arrow",
+                                  source_split="test", cache_dir=hf_cache)
+
+
+def test_split_of_an_unnamed_file_must_be_stated(tmp_path, hf_cache):
+    folder = tmp_path / "rows"  # names neither a language nor a split
+    folder.mkdir()
+    path = _write_csv(folder / "es.csv", GMMLU_HEADER,
+                      [["s/dev/0", "s", "STEM", "q?", "a", "b", "c", "d", "B", "-"]])
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"rows/es\.csv: cannot tell which split this holds.*put it under a "
+                             r"folder named 'dev' \(or name it 'dev\.csv'\), or state it with "
+                             r"source_split='dev'"):
+        paper.load_global_mmlu("es", "dev", source=folder, cache_dir=hf_cache)
+    [item] = paper.load_global_mmlu("es", "dev", source=folder, source_split="dev", cache_dir=hf_cache)
+    assert item["id"] == "s/dev/0"
+    with pytest.raises(paper.SourceMismatchError, match=r"source_split 'test'.*requested split 'dev'"):
+        paper.load_global_mmlu("es", "dev", source=path, source_split="test", cache_dir=hf_cache)
+    # a stated split does not override a path that names another one
+    test_dir = _test_dir(tmp_path)
+    _write_csv(test_dir / "es.csv", GMMLU_HEADER, [GOOD_ROW])
+    with pytest.raises(paper.SourceMismatchError, match=r"names split 'test' \(in 'test'\)"):
+        paper.load_global_mmlu("es", "dev", source=test_dir, source_split="dev", cache_dir=hf_cache)
+
+
+# --------------------------------------------------------------------------------------------
 # malformed text files: every problem names the file and the line
-
-
-GOOD_ROW = ["s/test/0", "s", "STEM", "q0?", "a", "b", "c", "d", "A", "CA"]
-
-
-def _test_dir(tmp_path):
-    folder = tmp_path / "test"  # a folder named after the split the rows belong to
-    folder.mkdir(exist_ok=True)
-    return folder
 
 
 def test_csv_row_truncated_after_answer_names_the_line(tmp_path, hf_cache):
@@ -278,7 +374,8 @@ def test_not_utf8_is_named(tmp_path, hf_cache):
 
 @needs_fixtures
 def test_mmlu_prox_arrow(hf_cache):
-    items = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", cache_dir=hf_cache)
+    items = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", source_split="test",
+                                      cache_dir=hf_cache)
     assert len(items) == 588
     _check_mc(items, 10, "en")
     counts = Counter(len(item["choices"]) for item in items)
@@ -309,7 +406,8 @@ def _plain(text: str) -> str:
 
 @needs_fixtures
 def test_mmlu_prox_arrow_and_tsv_agree_row_by_row(hf_cache):
-    arrow = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", cache_dir=hf_cache)
+    arrow = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", source_split="test",
+                                      cache_dir=hf_cache)
     tsv = paper.load_mmlu_prox_lite("en", source=PROX / "flattened_tsv" / "en")
     assert len(arrow) == len(tsv) == 588
     for a, t in zip(arrow, tsv):
@@ -323,7 +421,8 @@ def test_mmlu_prox_arrow_and_tsv_agree_row_by_row(hf_cache):
 @needs_fixtures
 @pytest.mark.parametrize("lang", ["de", "ja", "zh"])
 def test_mmlu_prox_translations_follow_english_order(lang, hf_cache):
-    arrow = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", cache_dir=hf_cache)
+    arrow = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", source_split="test",
+                                      cache_dir=hf_cache)
     items = paper.load_mmlu_prox_lite(lang, source=PROX / "flattened_tsv")
     assert [i["answer"] for i in items] == [a["answer"] for a in arrow]
     assert [len(i["choices"]) for i in items] == [len(a["choices"]) for a in arrow]

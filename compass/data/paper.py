@@ -12,11 +12,19 @@ and on the test fixtures. Local forms understood:
 
 Every loader checks the columns it needs before mapping a single row and raises
 :class:`~compass.schemas.SchemaError` naming the missing columns and the file or source; a bad
-answer label raises naming the row. A corrupt or foreign file therefore never yields a half-result.
+answer label raises naming the row. Text files are read by :mod:`compass.data.textrows`, whose
+errors name the file and line (a truncated row, a file cut inside a quoted field, an empty file).
+A corrupt or foreign file therefore never yields a half-result.
+
+The evaluation loaders (Global-MMLU, MMLU-ProX) also refuse a local source whose path says it
+holds another language or split than the one asked for (:class:`SourceMismatchError`), and one
+whose path names no split unless the caller states it (``source_split``): a test file read as dev
+would leak test items into the target usage sample E_t.
 Rows map to the PAIR and MC_ITEM schemas of :mod:`compass.schemas`.
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Iterable
@@ -50,12 +58,17 @@ _MISSING_OPTION = {"", "N/A"}
 DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".arrow")
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _LANG_STEM = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+_NAME_WORDS = re.compile(r"[\s._-]+")  # 'lite_test' -> lite, test
 # the flattened TSV's option markers: a literal backslash-n, the letter, '. '
 _FLAT_MARK = "\\n{letter}. "
 
 
 # --------------------------------------------------------------------------------------------
 # helpers
+
+
+class SourceMismatchError(SchemaError):
+    """A local source whose path says it holds another language or split than the one asked for."""
 
 
 def _hf():
@@ -145,8 +158,12 @@ def _is_saved_dataset(folder: Path) -> bool:
     )
 
 
-def _load_saved(folder: Path, split: str, required: tuple[str, ...], what: str) -> list[dict]:
-    """Rows of a `save_to_disk` folder (a Dataset, or the requested split of a DatasetDict)."""
+def _load_saved(folder: Path, split: str, required: tuple[str, ...], what: str):
+    """``(rows, split_recorded)`` of a `save_to_disk` folder (a Dataset, or a DatasetDict's split).
+
+    ``split_recorded`` is False for a Dataset saved without a split: the caller must find out
+    from elsewhere which split it holds.
+    """
     hf = _hf()
     try:
         dataset = hf.load_from_disk(str(folder))
@@ -159,7 +176,7 @@ def _load_saved(folder: Path, split: str, required: tuple[str, ...], what: str) 
     elif dataset.split is not None and str(dataset.split) != split:
         raise SchemaError(f"{folder}: holds split {str(dataset.split)!r}, not the requested {split!r}")
     _require_columns(dataset.column_names, required, str(folder), what)
-    return dataset.to_list()
+    return dataset.to_list(), dataset.split is not None
 
 
 def _load_hub(source: str, config: str | None, split: str, required: tuple[str, ...], what: str,
@@ -184,6 +201,74 @@ def _stem_language(name: str) -> str | None:
         return normalize(name.replace("_", "-"))
     except UnknownLanguageError:
         return None
+
+
+def _name_splits(name: str) -> set[str]:
+    """The splits a file/folder name states as a whole word: 'dev', 'test.tsv', 'lite_test'."""
+    words = set(_NAME_WORDS.split(name.lower()))
+    return {split for split in ALL_SPLITS if split in words}
+
+
+def _path_claims(path: Path) -> dict:
+    """What the end of ``path`` says about its language and split.
+
+    The names read are those of the layouts this module resolves: the file stem (or folder
+    name), its folder, and the folder above that only when its folder is itself a language or
+    split folder (``fr/dev/anatomy.csv``, ``test/en/anatomy.csv``). Returns
+    ``{"language": (tag, name), "split": ({splits}, name)}`` for what was found, nearest first.
+    """
+    path = Path(os.path.abspath(path))
+    names = [path.stem if path.is_file() else path.name, path.parent.name, path.parent.parent.name]
+    claims: dict = {}
+    for depth, name in enumerate(names):
+        language = _stem_language(name)
+        splits = set() if language else _name_splits(name)
+        if language:
+            claims.setdefault("language", (language, name))
+        if splits:
+            claims.setdefault("split", (splits, name))
+        if depth >= 1 and not (language or splits):
+            break
+    return claims
+
+
+def _check_language(path: Path, tag: str) -> None:
+    """Refuse a path named after another language: its rows would load under the asked code."""
+    claimed = _path_claims(path).get("language")
+    if claimed and claimed[0] != tag:
+        raise SourceMismatchError(
+            f"{path}: the path names language {claimed[0]!r} (in {claimed[1]!r}) but language "
+            f"{tag!r} was asked for; refusing to load {claimed[0]!r} rows as {tag!r}"
+        )
+
+
+def _check_split(path: Path, split: str, source_split: str | None) -> None:
+    """Refuse a local source that is not identifiable as ``split`` (test rows must not pass as dev).
+
+    The path must name the split (see :func:`_path_claims`); where it names none, the caller may
+    state it with ``source_split``. A path naming another split is refused either way.
+    """
+    claimed = _path_claims(path).get("split")
+    if claimed and claimed[0] != {split}:
+        named = "/".join(sorted(claimed[0]))
+        raise SourceMismatchError(
+            f"{path}: the path names split {named!r} (in {claimed[1]!r}) but split {split!r} was "
+            f"asked for; refusing to load {named!r} rows as {split!r}"
+        )
+    if claimed is None and source_split is None:
+        raise SourceMismatchError(
+            f"{path}: cannot tell which split this holds: neither its name nor its folder's names "
+            f"one of {', '.join(ALL_SPLITS)}; put it under a folder named {split!r} (or name it "
+            f"{split + path.suffix!r}), or state it with source_split={split!r}"
+        )
+
+
+def _check_source_split(source_split: str | None, split: str) -> None:
+    if source_split is not None and source_split != split:
+        raise SourceMismatchError(
+            f"source_split {source_split!r} (what the local source holds) differs from the "
+            f"requested split {split!r}"
+        )
 
 
 def _resolve(root: Path, tag: str, split: str, what: str):
@@ -252,7 +337,7 @@ def _resolve_language_folder(folder: Path, split: str, what: str):
 
 
 def _rows(source, tag: str, split: str, required, what: str, cache_dir=None, revision=None,
-          config: str | None = None):
+          config: str | None = None, source_split: str | None = None):
     """``[(where, row_index, location, row), ...]`` from a hub name or a local path.
 
     ``location`` is 'line N' for rows of text files, None where there are no lines to name.
@@ -261,13 +346,30 @@ def _rows(source, tag: str, split: str, required, what: str, cache_dir=None, rev
         rows = _load_hub(source, config, split, required, what, cache_dir, revision)
         where = f"{source}[{config or 'default'}/{split}]"
         return [(where, i, None, row) for i, row in enumerate(rows)]
-    kind, found = _resolve(Path(source), tag, split, what)
-    return _local_rows(kind, found, split, required, what, cache_dir)
+    kind, found = _locate(Path(source), tag, split, what, source_split)
+    return _local_rows(kind, found, split, required, what, cache_dir, source_split)
 
 
-def _local_rows(kind: str, found, split: str, required, what: str, cache_dir=None):
+def _locate(root: Path, tag: str, split: str, what: str, source_split: str | None):
+    """:func:`_resolve`, then refuse what the path says is another language or split.
+
+    A saved dataset's split is checked when it is read: its own record of the split, where it
+    has one, is better evidence than its path.
+    """
+    kind, found = _resolve(root, tag, split, what)
+    for path in [found] if kind == "saved" else found:
+        _check_language(path, tag)
+        if kind == "files":
+            _check_split(path, split, source_split)
+    return kind, found
+
+
+def _local_rows(kind: str, found, split: str, required, what: str, cache_dir=None,
+                source_split: str | None = None, check_split: bool = True):
     if kind == "saved":
-        rows = _load_saved(found, split, required, what)
+        rows, recorded = _load_saved(found, split, required, what)
+        if not recorded and check_split:
+            _check_split(found, split, source_split)
         return [(str(found), i, None, row) for i, row in enumerate(rows)]
     out = []
     for path in found:
@@ -300,7 +402,7 @@ def load_aya(source: str | Path = AYA_HUB, split: str = "train", languages: Iter
     if _is_local(source):
         path = Path(source)
         kind, found = ("files", [path]) if path.is_file() else _resolve_language_folder(path, split, "Aya")
-        rows = _local_rows(kind, found, split, AYA_COLUMNS, "Aya", cache_dir)
+        rows = _local_rows(kind, found, split, AYA_COLUMNS, "Aya", cache_dir, check_split=False)
     else:
         rows = [(f"{source}[{split}]", i, None, r)
                 for i, r in enumerate(_load_hub(source, None, split, AYA_COLUMNS, "Aya", cache_dir, revision))]
@@ -348,18 +450,26 @@ def _answer_index(letter, n_letters: int, where: str) -> int:
 
 
 def load_global_mmlu(lang: str, split: str = "dev", source: str | Path = GLOBAL_MMLU_HUB,
-                     subjects: Iterable[str] | None = None, *, cache_dir=None, revision=None) -> list[dict]:
+                     subjects: Iterable[str] | None = None, *, cache_dir=None, revision=None,
+                     source_split: str | None = None) -> list[dict]:
     """Global-MMLU items of one language as MC_ITEM records.
 
     The dev split (5 per subject) is the target usage sample E_t (see
     :func:`global_mmlu_dev_as_pairs`); test is the evaluation. ``cultural_sensitivity_label``
     (CS / CA / '-') is kept as ``cs_label`` so results can be split by cultural sensitivity.
-    ``split`` is used for hub and folder sources; a single file is taken as given.
     ``subjects`` keeps only those subjects (an unknown subject raises, listing the available ones).
+
+    A local file must be identifiable as ``lang`` and ``split``, or test items could leak into
+    E_t: a path naming another language or split is refused (``fr.csv`` asked for 'es',
+    ``lite_test/`` or ``test/`` asked for 'dev'), and so is one naming no split unless the
+    caller states what it holds with ``source_split`` (see :func:`_path_claims` for the names
+    read). Hub sources and saved datasets that record their split are checked by that record.
     """
     _check_choice(split, GLOBAL_MMLU_SPLITS, "Global-MMLU split")
+    _check_source_split(source_split, split)
     tag = normalize(lang)
-    rows = _rows(source, tag, split, GLOBAL_MMLU_COLUMNS, "Global-MMLU", cache_dir, revision, config=tag)
+    rows = _rows(source, tag, split, GLOBAL_MMLU_COLUMNS, "Global-MMLU", cache_dir, revision,
+                 config=tag, source_split=source_split)
     items = []
     for where, i, location, row in rows:
         at = _at(where, i, location, "sample_id", _text(row["sample_id"]))
@@ -387,10 +497,10 @@ def load_global_mmlu(lang: str, split: str = "dev", source: str | Path = GLOBAL_
 
 def load_global_mmlu_lite(lang: str, split: str = "test", source: str | Path = GLOBAL_MMLU_LITE_HUB,
                           subjects: Iterable[str] | None = None, *, cache_dir=None,
-                          revision=None) -> list[dict]:
+                          revision=None, source_split: str | None = None) -> list[dict]:
     """Global-MMLU-Lite (400 test items per language, half culturally sensitive): same schema."""
     return load_global_mmlu(lang, split=split, source=source, subjects=subjects,
-                            cache_dir=cache_dir, revision=revision)
+                            cache_dir=cache_dir, revision=revision, source_split=source_split)
 
 
 def _filter_subjects(items: list[dict], subjects, what: str) -> list[dict]:
@@ -436,21 +546,25 @@ def global_mmlu_dev_as_pairs(items: Iterable[dict], source: str = "global_mmlu")
 
 
 def load_mmlu_prox(lang: str, split: str = "test", source: str | Path = MMLU_PROX_HUB, *,
-                   cache_dir=None, revision=None) -> list[dict]:
+                   cache_dir=None, revision=None, source_split: str | None = None) -> list[dict]:
     """MMLU-ProX items of one language (up to 10 options) as MC_ITEM records.
 
     Missing options (None, '' or 'N/A' in some rows) are dropped and the answer index is moved to
     the kept options. Also reads a ``save_to_disk`` folder and the flattened two-column TSV
-    (:func:`parse_flattened_prox_tsv`), detected by its lack of a header.
+    (:func:`parse_flattened_prox_tsv`), detected by its lack of a header. Local sources must be
+    identifiable as ``lang`` and ``split`` as for :func:`load_global_mmlu` (``source_split``
+    states the split of one whose path names none, e.g. a saved Dataset without a split).
     """
     _check_choice(split, MMLU_PROX_SPLITS, "MMLU-ProX split")
+    _check_source_split(source_split, split)
     tag = normalize(lang)
     if _is_local(source):
-        kind, found = _resolve(Path(source), tag, split, "MMLU-ProX")
+        kind, found = _locate(Path(source), tag, split, "MMLU-ProX", source_split)
         if kind == "files" and len(found) == 1 and found[0].suffix.lower() == ".tsv" \
                 and not _has_header(found[0], "question_id"):
             return parse_flattened_prox_tsv(found[0], tag)
-    rows = _rows(source, tag, split, PROX_COLUMNS, "MMLU-ProX", cache_dir, revision, config=tag)
+    rows = _rows(source, tag, split, PROX_COLUMNS, "MMLU-ProX", cache_dir, revision, config=tag,
+                 source_split=source_split)
     items = [_prox_item(_at(where, i, location, "question_id", row["question_id"]), row, tag)
              for where, i, location, row in rows]
     if not items:
@@ -459,9 +573,10 @@ def load_mmlu_prox(lang: str, split: str = "test", source: str | Path = MMLU_PRO
 
 
 def load_mmlu_prox_lite(lang: str, split: str = "test", source: str | Path = MMLU_PROX_LITE_HUB, *,
-                        cache_dir=None, revision=None) -> list[dict]:
+                        cache_dir=None, revision=None, source_split: str | None = None) -> list[dict]:
     """MMLU-ProX-Lite (588 test items per language): same schema as :func:`load_mmlu_prox`."""
-    return load_mmlu_prox(lang, split=split, source=source, cache_dir=cache_dir, revision=revision)
+    return load_mmlu_prox(lang, split=split, source=source, cache_dir=cache_dir, revision=revision,
+                          source_split=source_split)
 
 
 def _has_header(path: Path, column: str) -> bool:
@@ -522,6 +637,7 @@ def parse_flattened_prox_tsv(path: str | Path, lang: str) -> list[dict]:
     tag = normalize(lang)
     if not path.is_file():
         raise FileNotFoundError(f"flattened MMLU-ProX TSV {str(path)!r} does not exist")
+    _check_language(path, tag)
     items = []
     for i, (_, row) in enumerate(iter_records(path, "\t")):
         at = f"{path} row {i}"
