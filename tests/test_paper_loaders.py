@@ -369,6 +369,111 @@ def test_not_utf8_is_named(tmp_path, hf_cache):
 
 
 # --------------------------------------------------------------------------------------------
+# incomplete rows are dropped and counted; cultural-sensitivity labels are checked
+
+
+def _edited_copy(source, target, edits):
+    """A copy of a real CSV/JSONL fixture with ``edits`` ({row index: function(row)}) applied."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.suffix == ".jsonl":
+        rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+    else:
+        with open(source, encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    for i, edit in edits.items():
+        edit(rows[i])
+    if source.suffix == ".jsonl":
+        return _write_jsonl(target, rows)
+    return _write_csv(target, list(rows[0]), [list(r.values()) for r in rows])
+
+
+def _set(**values):
+    return lambda row: row.update(values)
+
+
+@needs_fixtures
+def test_real_fixture_rows_drop_nothing(hf_cache):
+    # the count a data chapter reports for these files: no row lacks a question or an option
+    loaded = [paper.load_global_mmlu_lite(lang, source=GMMLU / "lite_test", cache_dir=hf_cache)
+              for lang in ["en", "de", "ja", "zh", "ar", "es", "fr"]]
+    loaded += [paper.load_global_mmlu(lang, "dev", source=GMMLU, cache_dir=hf_cache)
+               for lang in ["en", "es", "fr"]]
+    loaded.append(paper.load_global_mmlu("en", "test", source=GMMLU / "full_test_en",
+                                         cache_dir=hf_cache))
+    assert [items.drops for items in loaded] == [Counter()] * len(loaded)
+    assert sum(len(items) for items in loaded) == 7 * 400 + 3 * 285 + 152 + 135 + 234
+
+
+@needs_fixtures
+def test_empty_options_in_real_rows_are_dropped_and_counted(tmp_path, hf_cache):
+    path = _edited_copy(GMMLU / "lite_test" / "en.csv", tmp_path / "lite_test" / "en.csv",
+                        {10: _set(option_c=""), 11: _set(option_a="  "), 12: _set(option_d=""),
+                         20: _set(question="")})
+    with pytest.warns(UserWarning, match=r"dropped 4 row\(s\) \{'empty option': 3, "
+                                         r"'empty question': 1\}; the result's \.dropped lists them"):
+        items = paper.load_global_mmlu_lite("en", source=path, cache_dir=hf_cache)
+    assert len(items) == 396 and items.drops == {"empty option": 3, "empty question": 1}
+    first = items.dropped[0]
+    assert first["reason"] == "empty option" and first["fields"] == ["option_c"]
+    assert first["where"].endswith("en.csv row 10 (sample_id 'business_ethics/test/65'), "
+                                   "line 12")
+    assert [d["fields"] for d in items.dropped[1:]] == [["option_a"], ["option_d"], ["question"]]
+    assert not {d["id"] for d in items.dropped} & {item["id"] for item in items}
+    # the subject filter keeps the drops of the subjects it keeps
+    topic = first["topic"]
+    with pytest.warns(UserWarning, match="dropped"):
+        only = paper.load_global_mmlu_lite("en", source=path, subjects=[topic], cache_dir=hf_cache)
+    assert {d["topic"] for d in only.dropped} == {topic}
+
+
+@needs_fixtures
+def test_missing_option_key_is_refused_and_null_option_dropped(tmp_path, hf_cache):
+    target = tmp_path / "dev" / "en.jsonl"
+    _edited_copy(GMMLU / "dev" / "en.jsonl", target, {3: lambda row: row.pop("option_d")})
+    with pytest.raises(SchemaError, match=r"dev/en\.jsonl line 4: not a Global-MMLU file/source: "
+                                          r"missing column\(s\) \['option_d'\]"):
+        paper.load_global_mmlu("en", "dev", source=target, cache_dir=hf_cache)
+    _edited_copy(GMMLU / "dev" / "en.jsonl", target, {3: _set(option_d=None)})
+    with pytest.warns(UserWarning, match=r"dropped 1 row"):
+        items = paper.load_global_mmlu("en", "dev", source=target, cache_dir=hf_cache)
+    assert len(items) == 284 and items.dropped[0]["id"] == "abstract_algebra/dev/3"
+
+
+def test_all_rows_dropped_is_an_error(tmp_path, hf_cache):
+    path = _write_csv(_test_dir(tmp_path) / "en.csv", GMMLU_HEADER,
+                      [["s/test/0", "s", "STEM", "q?", "a", "", "c", "d", "A", "CA"]])
+    with pytest.raises(SchemaError, match=r"no usable Global-MMLU rows for 'en' split 'test': all 1 "
+                                          r"dropped \(\{'empty option': 1\}\)"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+@needs_fixtures
+@pytest.mark.parametrize("label", ["CX", "cs", "", "C S"])
+def test_unknown_cultural_label_names_the_row(tmp_path, hf_cache, label):
+    path = _edited_copy(GMMLU / "lite_test" / "de.csv", tmp_path / "lite_test" / "de.csv",
+                        {7: _set(cultural_sensitivity_label=label)})
+    message = (rf"de\.csv row 7 \(sample_id 'business_ethics/test/52'\), line 9: "
+               rf"cultural_sensitivity_label '{label}' is not allowed; allowed: CS, CA$")
+    with pytest.raises(SchemaError, match=message):
+        paper.load_global_mmlu_lite("de", source=path, cache_dir=hf_cache)
+
+
+@needs_fixtures
+def test_unannotated_label_only_outside_lite_test(tmp_path, hf_cache):
+    path = _edited_copy(GMMLU / "lite_test" / "de.csv", tmp_path / "lite_test" / "de.csv",
+                        {7: _set(cultural_sensitivity_label="-")})
+    with pytest.raises(SchemaError, match=r"row 7 .*label '-' is not allowed; allowed: CS, CA$"):
+        paper.load_global_mmlu_lite("de", source=path, cache_dir=hf_cache)
+    items = paper.load_global_mmlu("de", "test", source=path, cache_dir=hf_cache)
+    assert items[7]["cs_label"] == "-"
+    path = _edited_copy(GMMLU / "full_test_en" / "anatomy.csv", tmp_path / "full_test_en" / "anatomy.csv",
+                        {5: _set(cultural_sensitivity_label="unknown")})
+    with pytest.raises(SchemaError, match=r"anatomy\.csv row 5 \(sample_id 'anatomy/test/5'\), "
+                                          r"line 7: .*'unknown' is not allowed; allowed: CS, CA, -$"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+# --------------------------------------------------------------------------------------------
 # MMLU-ProX
 
 
@@ -556,13 +661,15 @@ def test_hub_calls_use_real_names(monkeypatch):
     datasets = pytest.importorskip("datasets")
     calls = []
     gm_row = dict(zip(GMMLU_HEADER, ["s/dev/0", "s", "STEM", "q", "a", "b", "c", "d", "B", "-"]))
+    lite_row = {**gm_row, "cultural_sensitivity_label": "CS"}  # Lite test rows are all annotated
     prox_row = _prox_row(3, 2, ["a", "b", "c"])
     aya_row = AYA_ROWS[1]
 
     def fake_load_dataset(*args, split=None, **kwargs):
         calls.append((args, split))
         name = args[0]
-        row = aya_row if "aya" in name else prox_row if "ProX" in name else gm_row
+        row = (aya_row if "aya" in name else prox_row if "ProX" in name
+               else lite_row if "Lite" in name else gm_row)
         return datasets.Dataset.from_list([row])
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
@@ -48,6 +50,8 @@ AYA_COLUMNS = ("inputs", "targets", "language_code")  # needed; annotation_type 
 GLOBAL_MMLU_OPTIONS = ("option_a", "option_b", "option_c", "option_d")
 GLOBAL_MMLU_COLUMNS = ("sample_id", "subject", "subject_category", "question",
                        *GLOBAL_MMLU_OPTIONS, "answer")
+CS_LABELS = ("CS", "CA", "-")  # '-': not annotated (the dev split, most of the full test split)
+CS_LABELS_LITE_TEST = ("CS", "CA")  # Global-MMLU-Lite's test split is annotated throughout
 PROX_OPTIONS = tuple(f"option_{i}" for i in range(10))
 PROX_COLUMNS = ("question_id", "question", *PROX_OPTIONS, "answer", "answer_index", "category")
 # src (e.g. 'ori_mmlu-business_ethics') is used as the topic when present, else category
@@ -449,15 +453,38 @@ def _answer_index(letter, n_letters: int, where: str) -> int:
     return allowed.index(text)
 
 
+class MCItems(list):
+    """MC items a loader kept, and the rows it dropped, so a report can say how many and why.
+
+    ``dropped`` holds one dict per dropped row (id, topic, where: file/row/line, reason, the
+    empty ``fields``); ``drops`` counts them by reason. It is a list, so callers that only
+    iterate keep working.
+    """
+
+    def __init__(self, items=(), dropped=()):
+        super().__init__(items)
+        self.dropped = list(dropped)
+
+    @property
+    def drops(self) -> Counter:
+        return Counter(d["reason"] for d in self.dropped)
+
+
 def load_global_mmlu(lang: str, split: str = "dev", source: str | Path = GLOBAL_MMLU_HUB,
                      subjects: Iterable[str] | None = None, *, cache_dir=None, revision=None,
-                     source_split: str | None = None) -> list[dict]:
+                     source_split: str | None = None) -> MCItems:
     """Global-MMLU items of one language as MC_ITEM records.
 
     The dev split (5 per subject) is the target usage sample E_t (see
     :func:`global_mmlu_dev_as_pairs`); test is the evaluation. ``cultural_sensitivity_label``
-    (CS / CA / '-') is kept as ``cs_label`` so results can be split by cultural sensitivity.
+    is kept as ``cs_label`` so results can be split by cultural sensitivity; a value other than
+    CS / CA / '-' (not annotated) raises naming the row.
     ``subjects`` keeps only those subjects (an unknown subject raises, listing the available ones).
+
+    A row with an empty question or an empty option (a few real test rows have one) is dropped,
+    not loaded with a blank choice: the result's ``dropped`` / ``drops`` say which and how many,
+    and a warning says so too. A row that lacks an option key altogether is another schema and
+    raises.
 
     A local file must be identifiable as ``lang`` and ``split``, or test items could leak into
     E_t: a path naming another language or split is refused (``fr.csv`` asked for 'es',
@@ -465,55 +492,89 @@ def load_global_mmlu(lang: str, split: str = "dev", source: str | Path = GLOBAL_
     caller states what it holds with ``source_split`` (see :func:`_path_claims` for the names
     read). Hub sources and saved datasets that record their split are checked by that record.
     """
-    _check_choice(split, GLOBAL_MMLU_SPLITS, "Global-MMLU split")
-    _check_source_split(source_split, split)
-    tag = normalize(lang)
-    rows = _rows(source, tag, split, GLOBAL_MMLU_COLUMNS, "Global-MMLU", cache_dir, revision,
-                 config=tag, source_split=source_split)
-    items = []
-    for where, i, location, row in rows:
-        at = _at(where, i, location, "sample_id", _text(row["sample_id"]))
-        answer = _answer_index(row["answer"], 4, at)
-        choices = [_text(row[c]) for c in GLOBAL_MMLU_OPTIONS]
-        question = _text(row["question"])
-        if not question or not choices[answer]:
-            raise SchemaError(f"{at}: empty question or empty correct option")
-        item = {
-            "id": _text(row["sample_id"]),
-            "language": tag,
-            "topic": _text(row["subject"]),
-            "category": _text(row["subject_category"]),
-            "question": question,
-            "choices": choices,
-            "answer": answer,
-        }
-        if "cultural_sensitivity_label" in row:
-            item["cs_label"] = _text(row["cultural_sensitivity_label"])
-        items.append(item)
-    if not items:
-        raise SchemaError(f"{source}: no Global-MMLU rows for {tag!r} split {split!r}")
-    return _filter_subjects(items, subjects, f"Global-MMLU {tag}/{split}")
+    return _load_global_mmlu(lang, split, source, subjects, cache_dir, revision, source_split,
+                             CS_LABELS, "Global-MMLU")
 
 
 def load_global_mmlu_lite(lang: str, split: str = "test", source: str | Path = GLOBAL_MMLU_LITE_HUB,
                           subjects: Iterable[str] | None = None, *, cache_dir=None,
-                          revision=None, source_split: str | None = None) -> list[dict]:
-    """Global-MMLU-Lite (400 test items per language, half culturally sensitive): same schema."""
-    return load_global_mmlu(lang, split=split, source=source, subjects=subjects,
-                            cache_dir=cache_dir, revision=revision, source_split=source_split)
+                          revision=None, source_split: str | None = None) -> MCItems:
+    """Global-MMLU-Lite (400 test items per language, half culturally sensitive): same schema.
+
+    Its test rows are all annotated, so there the label must be CS or CA.
+    """
+    labels = CS_LABELS_LITE_TEST if split == "test" else CS_LABELS
+    return _load_global_mmlu(lang, split, source, subjects, cache_dir, revision, source_split,
+                             labels, "Global-MMLU-Lite")
 
 
-def _filter_subjects(items: list[dict], subjects, what: str) -> list[dict]:
+def _load_global_mmlu(lang, split, source, subjects, cache_dir, revision, source_split,
+                      labels: tuple[str, ...], what: str) -> MCItems:
+    _check_choice(split, GLOBAL_MMLU_SPLITS, f"{what} split")
+    _check_source_split(source_split, split)
+    tag = normalize(lang)
+    rows = _rows(source, tag, split, GLOBAL_MMLU_COLUMNS, what, cache_dir, revision,
+                 config=tag, source_split=source_split)
+    items = MCItems()
+    for where, i, location, row in rows:
+        at = _at(where, i, location, "sample_id", _text(row["sample_id"]))
+        item, empty = _gmmlu_item(row, tag, at, labels)
+        if empty:
+            reason = "empty question" if "question" in empty else "empty option"
+            items.dropped.append({"id": item["id"], "topic": item["topic"], "where": at,
+                                  "reason": reason, "fields": empty})
+        else:
+            items.append(item)
+    if not items:
+        dropped = f": all {len(items.dropped)} dropped ({dict(items.drops)})" if items.dropped else ""
+        raise SchemaError(f"{source}: no usable {what} rows for {tag!r} split {split!r}{dropped}")
+    items = _filter_subjects(items, subjects, f"{what} {tag}/{split}")
+    if items.dropped:
+        warnings.warn(f"{what} {tag}/{split} from {source}: dropped {len(items.dropped)} row(s) "
+                      f"{dict(items.drops)}; the result's .dropped lists them", stacklevel=3)
+    return items
+
+
+def _gmmlu_item(row: dict, tag: str, at: str, labels: tuple[str, ...]) -> tuple[dict, list[str]]:
+    """The MC item of one row, and the names of its empty fields (non-empty: drop the row)."""
+    answer = _answer_index(row["answer"], 4, at)
+    question = _text(row["question"])
+    choices = [_text(row[c]) for c in GLOBAL_MMLU_OPTIONS]
+    item = {
+        "id": _text(row["sample_id"]),
+        "language": tag,
+        "topic": _text(row["subject"]),
+        "category": _text(row["subject_category"]),
+        "question": question,
+        "choices": choices,
+        "answer": answer,
+    }
+    if "cultural_sensitivity_label" in row:
+        item["cs_label"] = _cs_label(row["cultural_sensitivity_label"], labels, at)
+    texts = dict(zip(("question", *GLOBAL_MMLU_OPTIONS), (question, *choices)))
+    return item, [name for name, text in texts.items() if not text]
+
+
+def _cs_label(value, labels: tuple[str, ...], at: str) -> str:
+    label = _text(value)
+    if label not in labels:
+        raise SchemaError(f"{at}: cultural_sensitivity_label {value!r} is not allowed; "
+                          f"allowed: {', '.join(labels)}")
+    return label
+
+
+def _filter_subjects(items: MCItems, subjects, what: str) -> MCItems:
     if subjects is None:
         return items
     if isinstance(subjects, str):
         subjects = [subjects]
-    available = sorted({item["topic"] for item in items})
+    available = sorted({item["topic"] for item in [*items, *items.dropped]})
     unknown = [s for s in subjects if s not in available]
     if unknown:
         raise ValueError(f"{what}: unknown subject(s) {unknown}; available: {', '.join(available)}")
     keep = set(subjects)
-    return [item for item in items if item["topic"] in keep]
+    return MCItems([item for item in items if item["topic"] in keep],
+                   [drop for drop in items.dropped if drop["topic"] in keep])
 
 
 def global_mmlu_dev_as_pairs(items: Iterable[dict], source: str = "global_mmlu") -> list[dict]:
