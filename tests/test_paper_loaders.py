@@ -603,6 +603,44 @@ def test_flattened_tsv_errors(tmp_path):
                     "question": "Line one\nline two", "choices": ["x", "y"], "answer": 0}
 
 
+def test_flattened_tsv_keeps_latex_that_begins_with_backslash_n(tmp_path):
+    # the flattening writes line breaks as backslash-n and leaves backslashes alone: '\nu' is
+    # LaTeX, '\nWhich' and '\nnull' are breaks before 'Which' and 'null'
+    text = (r"Let $\nu$ be a measure, $\nu(A) \neq 0$, $\nabla f = 0$, $x \not\in A$, $\nexists y$."
+            r"\nWhich holds?\nA. $\nu = 1$\nB. $\nabla \cdot E \neq 0$\nC. none\nD. the\nnull set")
+    path = tmp_path / "test.tsv"
+    path.write_text(f"{text}\tB\n", encoding="utf-8")
+    [item] = paper.parse_flattened_prox_tsv(path, "en")
+    assert item["question"] == ("Let $\\nu$ be a measure, $\\nu(A) \\neq 0$, $\\nabla f = 0$, "
+                                "$x \\not\\in A$, $\\nexists y$.\nWhich holds?")
+    assert item["choices"] == ["$\\nu = 1$", "$\\nabla \\cdot E \\neq 0$", "none", "the\nnull set"]
+
+
+@needs_fixtures
+def test_flattened_tsv_line_breaks_on_real_rows(tmp_path, hf_cache):
+    tsv = paper.load_mmlu_prox_lite("en", source=PROX / "flattened_tsv")
+    arrow = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", source_split="test",
+                                      cache_dir=hf_cache)
+    # real breaks before lowercase text and inside display math decode as in the original
+    assert "The\ncone’s height" in tsv[406]["question"]
+    assert "problem\n$$\ny^{\\prime}+\\frac{2}{3}" in tsv[409]["question"]
+    # row 403 lost the backslash-r of '\right' upstream: the original itself holds a break there
+    assert "\\left\\{\\xi_n\night\\}$" in tsv[403]["question"] == arrow[403]["question"]
+    german = paper.load_mmlu_prox_lite("de", source=PROX / "flattened_tsv")[403]["question"]
+    assert "\\xi_n\\right\\}" in german and "\\rightarrow" in german
+    # the same real row with LaTeX that begins with backslash-n next to those breaks
+    line = (PROX / "flattened_tsv" / "en" / "test.tsv").read_text(encoding="utf-8").splitlines()[403]
+    edited = tmp_path / "en" / "test.tsv"
+    edited.parent.mkdir()
+    edited.write_text(line.replace(r"\xi_n", r"\nu_n").replace("Suppose", r"Suppose $\nabla \neq 0$,")
+                      + "\n", encoding="utf-8")
+    [item] = paper.parse_flattened_prox_tsv(edited, "en")
+    expected = arrow[403]["question"].replace("\\xi_n", "\\nu_n").replace(
+        "Suppose", "Suppose $\\nabla \\neq 0$,")
+    assert item["question"] == expected and "\\nu_n\night" in expected
+    assert item["choices"] == tsv[403]["choices"]
+
+
 # --------------------------------------------------------------------------------------------
 # Aya Dataset
 

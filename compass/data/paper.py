@@ -65,6 +65,18 @@ _LANG_STEM = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 _NAME_WORDS = re.compile(r"[\s._-]+")  # 'lite_test' -> lite, test
 # the flattened TSV's option markers: a literal backslash-n, the letter, '. '
 _FLAT_MARK = "\\n{letter}. "
+# LaTeX control words (LaTeX, amsmath, amssymb) that begin with 'n'. The flattened TSV writes a
+# line break as backslash-n and leaves backslashes unescaped, so '\nu' is either the Greek
+# letter or a break before 'u': it is read as LaTeX exactly when the letters after the backslash
+# form one of these words ('\nabla', '\neq'); '\nWhich', '\ncone', '\ny^{...}' are breaks.
+_LATEX_N_WORDS = frozenset("""
+    nabla natural ncong ne nearrow neg negthickspace neq newcommand newline nexists ngeq ngeqslant
+    ngtr ni nleftarrow nLeftarrow nleftrightarrow nLeftrightarrow nleq nleqslant nless nmid
+    nobreak noindent nolimits nonumber normalsize not notag notin nparallel nprec npreceq
+    nrightarrow nRightarrow nshortmid nsim nsubseteq nsucc nsucceq nsupseteq ntriangleleft
+    ntriangleright nu nvdash nvDash nVdash nwarrow
+""".split())
+_BACKSLASH_N = re.compile(r"\\(n[A-Za-z]*)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -690,7 +702,9 @@ def parse_flattened_prox_tsv(path: str | Path, lang: str) -> list[dict]:
     Column 1 is the question followed by ``\\nA. ...\\nB. ...`` (up to J) where ``\\n`` is a
     literal backslash-n; column 2 is the answer letter. Fields holding quotes are CSV-quoted. The
     literal ``\\n`` is the flattening's escape for a newline and is decoded back to one (this
-    reproduces the original questions exactly); other backslash sequences are LaTeX and are kept.
+    reproduces the original questions: the English rows equal the Arrow copy's), except where
+    it begins a LaTeX control word such as ``\\nu``, ``\\neq`` or ``\\nabla`` (see
+    :data:`_LATEX_N_WORDS`); other backslash sequences are LaTeX and are kept.
     The layout has no ids, subjects or categories: ids are '<file stem>/<row>' (the row order is
     the original's, so rows can be zipped with it) and topic / category are ''.
     """
@@ -743,4 +757,8 @@ def _split_flattened(text: str, at: str) -> tuple[str, list[str]]:
 
 
 def _unescape(text: str) -> str:
-    return text.replace("\\n", "\n").strip()
+    """Decode the flattening's backslash-n line breaks; keep LaTeX words that begin with '\\n'."""
+    def decode(match: re.Match) -> str:
+        word = match.group(1)
+        return match.group(0) if word in _LATEX_N_WORDS else "\n" + word[1:]
+    return _BACKSLASH_N.sub(decode, text).strip()
