@@ -2,7 +2,8 @@
 
 The real rows live outside the repository in ``shared/fixtures`` beside it (or wherever
 ``COMPASS_FIXTURES`` points); the tests that need them are skipped when it is absent. The Aya
-loader and the error paths are tested on small files written into ``tmp_path``.
+loader and the error paths are tested on small files written into ``tmp_path``, and on copies
+of real rows edited there (an emptied option, an unknown label).
 """
 from __future__ import annotations
 
@@ -177,8 +178,8 @@ def _test_dir(tmp_path):
 
 def test_global_mmlu_missing_column_names_it_and_the_file(tmp_path, hf_cache):
     header = [c for c in GMMLU_HEADER if c != "option_c"]
-    _write_csv(tmp_path / "en.csv", header,
-                      [["s/test/0", "s", "STEM", "q?", "a", "b", "d", "A", "CA"]])
+    _write_csv(_test_dir(tmp_path) / "en.csv", header,
+               [["s/test/0", "s", "STEM", "q?", "a", "b", "d", "A", "CA"]])
     with pytest.raises(SchemaError, match=r"en\.csv.*missing column\(s\) \['option_c'\]"):
         paper.load_global_mmlu("en", "test", source=tmp_path, cache_dir=hf_cache)
 
@@ -186,7 +187,7 @@ def test_global_mmlu_missing_column_names_it_and_the_file(tmp_path, hf_cache):
 def test_global_mmlu_bad_answer_letter_names_the_row(tmp_path, hf_cache):
     rows = [["s/test/0", "s", "STEM", "q0", "a", "b", "c", "d", "D", "CA"],
             ["s/test/1", "s", "STEM", "q1", "a", "b", "c", "d", "E", "CS"]]
-    path = _write_csv(tmp_path / "de.csv", GMMLU_HEADER, rows)
+    path = _write_csv(_test_dir(tmp_path) / "de.csv", GMMLU_HEADER, rows)
     with pytest.raises(SchemaError, match=r"de\.csv row 1 \(sample_id 's/test/1'\).*'E'.*A, B, C, D"):
         paper.load_global_mmlu("de", "test", source=path, cache_dir=hf_cache)
 

@@ -160,7 +160,8 @@ def _load_file(path: Path, required: tuple[str, ...], what: str, cache_dir=None)
 
 def _load_binary(path: Path, builder: str, required: tuple[str, ...], what: str, cache_dir) -> list[dict]:
     try:
-        dataset = _hf().load_dataset(builder, data_files=[str(path)], split="train", cache_dir=cache_dir)
+        dataset = _hf().load_dataset(builder, data_files=[str(path)], split="train",
+                                     cache_dir=cache_dir)
     except Exception as err:  # any parse failure of a local file is a corrupt/foreign file
         raise SchemaError(f"{path}: cannot be read as {builder} ({type(err).__name__}: {err})") from err
     _require_columns(dataset.column_names, required, str(path), what)
@@ -493,10 +494,10 @@ def load_global_mmlu(lang: str, split: str = "dev", source: str | Path = GLOBAL_
     CS / CA / '-' (not annotated) raises naming the row.
     ``subjects`` keeps only those subjects (an unknown subject raises, listing the available ones).
 
-    A row with an empty question or an empty option (a few real test rows have one) is dropped,
-    not loaded with a blank choice: the result's ``dropped`` / ``drops`` say which and how many,
-    and a warning says so too. A row that lacks an option key altogether is another schema and
-    raises.
+    A row with an empty (or null) question or option is dropped, not loaded with a blank
+    choice: the result's ``dropped`` / ``drops`` say which and how many, so a report can give
+    the count, and a warning says so too. A row that lacks an option key altogether is another
+    schema and raises.
 
     A local file must be identifiable as ``lang`` and ``split``, or test items could leak into
     E_t: a path naming another language or split is refused (``fr.csv`` asked for 'es',
