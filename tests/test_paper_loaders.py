@@ -2,7 +2,8 @@
 
 The real rows live outside the repository in ``shared/fixtures`` beside it (or wherever
 ``COMPASS_FIXTURES`` points); the tests that need them are skipped when it is absent. The Aya
-loader and the error paths are tested on small files written into ``tmp_path``.
+loader and the error paths are tested on small files written into ``tmp_path``, and on copies
+of real rows edited there (an emptied option, an unknown label).
 """
 from __future__ import annotations
 
@@ -166,10 +167,19 @@ def _write_csv(path, header, rows):
     return path
 
 
+GOOD_ROW = ["s/test/0", "s", "STEM", "q0?", "a", "b", "c", "d", "A", "CA"]
+
+
+def _test_dir(tmp_path):
+    folder = tmp_path / "test"  # a folder named after the split the rows belong to
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def test_global_mmlu_missing_column_names_it_and_the_file(tmp_path, hf_cache):
     header = [c for c in GMMLU_HEADER if c != "option_c"]
-    _write_csv(tmp_path / "en.csv", header,
-                      [["s/test/0", "s", "STEM", "q?", "a", "b", "d", "A", "CA"]])
+    _write_csv(_test_dir(tmp_path) / "en.csv", header,
+               [["s/test/0", "s", "STEM", "q?", "a", "b", "d", "A", "CA"]])
     with pytest.raises(SchemaError, match=r"en\.csv.*missing column\(s\) \['option_c'\]"):
         paper.load_global_mmlu("en", "test", source=tmp_path, cache_dir=hf_cache)
 
@@ -177,7 +187,7 @@ def test_global_mmlu_missing_column_names_it_and_the_file(tmp_path, hf_cache):
 def test_global_mmlu_bad_answer_letter_names_the_row(tmp_path, hf_cache):
     rows = [["s/test/0", "s", "STEM", "q0", "a", "b", "c", "d", "D", "CA"],
             ["s/test/1", "s", "STEM", "q1", "a", "b", "c", "d", "E", "CS"]]
-    path = _write_csv(tmp_path / "de.csv", GMMLU_HEADER, rows)
+    path = _write_csv(_test_dir(tmp_path) / "de.csv", GMMLU_HEADER, rows)
     with pytest.raises(SchemaError, match=r"de\.csv row 1 \(sample_id 's/test/1'\).*'E'.*A, B, C, D"):
         paper.load_global_mmlu("de", "test", source=path, cache_dir=hf_cache)
 
@@ -185,10 +195,283 @@ def test_global_mmlu_bad_answer_letter_names_the_row(tmp_path, hf_cache):
 def test_global_mmlu_csv_keeps_na_like_and_numeric_text(tmp_path, hf_cache):
     # pandas' defaults would read 'None'/'N/A' as missing and '1.50' as 1.5
     rows = [["s/dev/0", "s", "Other", "Which?", "None", "N/A", "1.50", "007", "C", "-"]]
-    path = _write_csv(tmp_path / "fr.csv", GMMLU_HEADER, rows)
+    (tmp_path / "dev").mkdir()  # the split must be named by the path (pytest's folder says 'test')
+    path = _write_csv(tmp_path / "dev" / "fr.csv", GMMLU_HEADER, rows)
     [item] = paper.load_global_mmlu("fr", "dev", source=path, cache_dir=hf_cache)
     assert item["choices"] == ["None", "N/A", "1.50", "007"]
     assert item["answer"] == 2 and item["cs_label"] == "-" and item["language"] == "fr"
+
+
+# --------------------------------------------------------------------------------------------
+# a local source must be what was asked for: language and split are read from its path
+
+
+@needs_fixtures
+def test_language_named_by_the_path_must_match(hf_cache):
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"lite_test/fr\.csv: the path names language 'fr' \(in 'fr'\) but "
+                             r"language 'es' was asked for; refusing to load 'fr' rows as 'es'"):
+        paper.load_global_mmlu_lite("es", source=GMMLU / "lite_test" / "fr.csv", cache_dir=hf_cache)
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"de/test\.tsv: the path names language 'de' \(in 'de'\) but "
+                             r"language 'en' was asked for"):
+        paper.load_mmlu_prox_lite("en", source=PROX / "flattened_tsv" / "de")
+    with pytest.raises(paper.SourceMismatchError, match=r"names language 'ja' \(in 'ja'\)"):
+        paper.parse_flattened_prox_tsv(PROX / "flattened_tsv" / "ja" / "test.tsv", "zh")
+    # a 639-3 code of the same language is the same language
+    assert len(paper.load_global_mmlu_lite("fra", source=GMMLU / "lite_test" / "fr.csv")) == 400
+
+
+def test_language_split_folder_must_match(tmp_path, hf_cache):
+    datasets = pytest.importorskip("datasets")
+    folder = tmp_path / "fr" / "dev"  # the <lang>/<split> layout, with per-subject files
+    folder.mkdir(parents=True)
+    _write_csv(folder / "anatomy.csv", GMMLU_HEADER,
+               [["anatomy/dev/0", "anatomy", "STEM", "q?", "a", "b", "c", "d", "A", "-"]])
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"fr/dev/anatomy\.csv: the path names language 'fr' \(in 'fr'\) but "
+                             r"language 'es' was asked for"):
+        paper.load_global_mmlu("es", "dev", source=folder, cache_dir=hf_cache)
+    assert len(paper.load_global_mmlu("fr", "dev", source=folder, cache_dir=hf_cache)) == 1
+    saved = tmp_path / "saved" / "fr" / "test"  # a saved Dataset in <lang>/<split>
+    datasets.Dataset.from_list([_prox_row(1, 0, ["a", "b"])]).save_to_disk(saved)
+    with pytest.raises(paper.SourceMismatchError, match=r"names language 'fr' \(in 'fr'\) but "
+                                                       r"language 'es' was asked for"):
+        paper.load_mmlu_prox("es", source=saved)
+    assert len(paper.load_mmlu_prox("fr", source=saved)) == 1  # and its folder names the split
+
+
+@needs_fixtures
+def test_split_named_by_the_path_must_match(hf_cache):
+    # test items must never load as dev rows: they would leak into the usage sample E_t
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"lite_test/en\.csv: the path names split 'test' \(in 'lite_test'\) "
+                             r"but split 'dev' was asked for; refusing to load 'test' rows as 'dev'"):
+        paper.load_global_mmlu("en", "dev", source=GMMLU / "lite_test", cache_dir=hf_cache)
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"full_test_en/anatomy\.csv: the path names split 'test' "
+                             r"\(in 'full_test_en'\) but split 'dev' was asked for"):
+        paper.load_global_mmlu("en", "dev", source=GMMLU / "full_test_en", cache_dir=hf_cache)
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"dev/es\.jsonl: the path names split 'dev' \(in 'dev'\) but split "
+                             r"'test' was asked for"):
+        paper.load_global_mmlu("es", "test", source=GMMLU / "dev" / "es.jsonl", cache_dir=hf_cache)
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"en/test\.tsv: the path names split 'test' \(in 'test'\) but split "
+                             r"'validation' was asked for"):
+        paper.load_mmlu_prox_lite("en", "validation", source=PROX / "flattened_tsv" / "en" / "test.tsv")
+
+
+@needs_fixtures
+def test_split_of_a_saved_dataset_without_one_must_be_stated(hf_cache):
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"en_arrow: cannot tell which split this holds: neither its name nor "
+                             r"its folder's names one of train, dev, validation, test; .*"
+                             r"source_split='test'"):
+        paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", cache_dir=hf_cache)
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"source_split 'test' \(what the local source holds\) differs from "
+                             r"the requested split 'validation'"):
+        paper.load_mmlu_prox_lite("en", "validation", source=PROX / "en_arrow",
+                                  source_split="test", cache_dir=hf_cache)
+
+
+def test_split_of_an_unnamed_file_must_be_stated(tmp_path, hf_cache):
+    folder = tmp_path / "rows"  # names neither a language nor a split
+    folder.mkdir()
+    path = _write_csv(folder / "es.csv", GMMLU_HEADER,
+                      [["s/dev/0", "s", "STEM", "q?", "a", "b", "c", "d", "B", "-"]])
+    with pytest.raises(paper.SourceMismatchError,
+                       match=r"rows/es\.csv: cannot tell which split this holds.*put it under a "
+                             r"folder named 'dev' \(or name it 'dev\.csv'\), or state it with "
+                             r"source_split='dev'"):
+        paper.load_global_mmlu("es", "dev", source=folder, cache_dir=hf_cache)
+    [item] = paper.load_global_mmlu("es", "dev", source=folder, source_split="dev", cache_dir=hf_cache)
+    assert item["id"] == "s/dev/0"
+    with pytest.raises(paper.SourceMismatchError, match=r"source_split 'test'.*requested split 'dev'"):
+        paper.load_global_mmlu("es", "dev", source=path, source_split="test", cache_dir=hf_cache)
+    # a stated split does not override a path that names another one
+    test_dir = _test_dir(tmp_path)
+    _write_csv(test_dir / "es.csv", GMMLU_HEADER, [GOOD_ROW])
+    with pytest.raises(paper.SourceMismatchError, match=r"names split 'test' \(in 'test'\)"):
+        paper.load_global_mmlu("es", "dev", source=test_dir, source_split="dev", cache_dir=hf_cache)
+
+
+# --------------------------------------------------------------------------------------------
+# malformed text files: every problem names the file and the line
+
+
+def test_csv_row_truncated_after_answer_names_the_line(tmp_path, hf_cache):
+    cut = ["s/test/1", "s", "STEM", "q1?", "a", "b", "c", "d", "B"]  # no label field
+    path = _write_csv(_test_dir(tmp_path) / "en.csv", GMMLU_HEADER, [GOOD_ROW, cut])
+    with pytest.raises(SchemaError, match=r"en\.csv line 3: 9 field\(s\) where the header has 10; "
+                                          r"the row ends after column 'answer' and lacks "
+                                          r"\['cultural_sensitivity_label'\]"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+def test_csv_extra_field_names_the_line(tmp_path, hf_cache):
+    path = _write_csv(_test_dir(tmp_path) / "en.csv", GMMLU_HEADER, [GOOD_ROW + ["stray"]])
+    with pytest.raises(SchemaError, match=r"en\.csv line 2: 11 fields where the header has 10.*"
+                                          r"\['stray'\]"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+def test_csv_cut_inside_a_quoted_field_names_the_line(tmp_path, hf_cache):
+    path = _write_csv(_test_dir(tmp_path) / "en.csv", GMMLU_HEADER, [GOOD_ROW])
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        handle.write('s/test/1,s,STEM,"Which of these\nis tru')  # the download stopped here
+    with pytest.raises(SchemaError, match=r"en\.csv line 3: the file ends inside a quoted field "
+                                          r"that opens in the record starting on this line"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("en.csv", ",".join(GMMLU_HEADER) + "\r\n", r"en\.csv: has a header row but no data rows"),
+    ("en.csv", "", r"en\.csv: empty file \(no header row\)"),
+    ("en.jsonl", "", r"en\.jsonl: empty file \(no JSON rows\)"),
+    ("en.jsonl", "\n\n", r"en\.jsonl: empty file \(no JSON rows\)"),
+])
+def test_empty_files_are_named(tmp_path, hf_cache, name, text, message):
+    path = _test_dir(tmp_path) / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SchemaError, match=message):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+def test_jsonl_truncated_row_names_the_line(tmp_path, hf_cache):
+    good = dict(zip(GMMLU_HEADER, GOOD_ROW))
+    path = _test_dir(tmp_path) / "en.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(good)[:40] + "\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"en\.jsonl line 2: not valid JSON \(.*\); a truncated row"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+    path.write_text(json.dumps(good) + "\n" + json.dumps([GOOD_ROW]) + "\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"en\.jsonl line 2: a JSON list where a row object"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+def test_utf8_bom_header_is_accepted(tmp_path, hf_cache):
+    plain = _write_csv(_test_dir(tmp_path) / "en.csv", GMMLU_HEADER, [GOOD_ROW])
+    expected = paper.load_global_mmlu("en", "test", source=plain, cache_dir=hf_cache)
+    bom = tmp_path / "bom" / "test"
+    bom.mkdir(parents=True)
+    (bom / "en.csv").write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert paper.load_global_mmlu("en", "test", source=bom / "en.csv", cache_dir=hf_cache) == expected
+    row = dict(zip(GMMLU_HEADER, GOOD_ROW))
+    (bom / "en.jsonl").write_bytes(b"\xef\xbb\xbf" + json.dumps(row).encode() + b"\n")
+    assert paper.load_global_mmlu("en", "test", source=bom / "en.jsonl", cache_dir=hf_cache) == expected
+
+
+def test_not_utf8_is_named(tmp_path, hf_cache):
+    path = _test_dir(tmp_path) / "en.csv"
+    path.write_bytes(",".join(GMMLU_HEADER).encode() + b"\n" + "é".encode("latin-1") + b",x\n")
+    with pytest.raises(SchemaError, match=r"en\.csv: not UTF-8 text \(byte \d+"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+# --------------------------------------------------------------------------------------------
+# incomplete rows are dropped and counted; cultural-sensitivity labels are checked
+
+
+def _edited_copy(source, target, edits):
+    """A copy of a real CSV/JSONL fixture with ``edits`` ({row index: function(row)}) applied."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.suffix == ".jsonl":
+        rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+    else:
+        with open(source, encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    for i, edit in edits.items():
+        edit(rows[i])
+    if source.suffix == ".jsonl":
+        return _write_jsonl(target, rows)
+    return _write_csv(target, list(rows[0]), [list(r.values()) for r in rows])
+
+
+def _set(**values):
+    return lambda row: row.update(values)
+
+
+@needs_fixtures
+def test_real_fixture_rows_drop_nothing(hf_cache):
+    # the count a data chapter reports for these files: no row lacks a question or an option
+    loaded = [paper.load_global_mmlu_lite(lang, source=GMMLU / "lite_test", cache_dir=hf_cache)
+              for lang in ["en", "de", "ja", "zh", "ar", "es", "fr"]]
+    loaded += [paper.load_global_mmlu(lang, "dev", source=GMMLU, cache_dir=hf_cache)
+               for lang in ["en", "es", "fr"]]
+    loaded.append(paper.load_global_mmlu("en", "test", source=GMMLU / "full_test_en",
+                                         cache_dir=hf_cache))
+    assert [items.drops for items in loaded] == [Counter()] * len(loaded)
+    assert sum(len(items) for items in loaded) == 7 * 400 + 3 * 285 + 152 + 135 + 234
+
+
+@needs_fixtures
+def test_empty_options_in_real_rows_are_dropped_and_counted(tmp_path, hf_cache):
+    path = _edited_copy(GMMLU / "lite_test" / "en.csv", tmp_path / "lite_test" / "en.csv",
+                        {10: _set(option_c=""), 11: _set(option_a="  "), 12: _set(option_d=""),
+                         20: _set(question="")})
+    with pytest.warns(UserWarning, match=r"dropped 4 row\(s\) \{'empty option': 3, "
+                                         r"'empty question': 1\}; the result's \.dropped lists them"):
+        items = paper.load_global_mmlu_lite("en", source=path, cache_dir=hf_cache)
+    assert len(items) == 396 and items.drops == {"empty option": 3, "empty question": 1}
+    first = items.dropped[0]
+    assert first["reason"] == "empty option" and first["fields"] == ["option_c"]
+    assert first["where"].endswith("en.csv row 10 (sample_id 'business_ethics/test/65'), "
+                                   "line 12")
+    assert [d["fields"] for d in items.dropped[1:]] == [["option_a"], ["option_d"], ["question"]]
+    assert not {d["id"] for d in items.dropped} & {item["id"] for item in items}
+    # the subject filter keeps the drops of the subjects it keeps
+    topic = first["topic"]
+    with pytest.warns(UserWarning, match="dropped"):
+        only = paper.load_global_mmlu_lite("en", source=path, subjects=[topic], cache_dir=hf_cache)
+    assert {d["topic"] for d in only.dropped} == {topic}
+
+
+@needs_fixtures
+def test_missing_option_key_is_refused_and_null_option_dropped(tmp_path, hf_cache):
+    target = tmp_path / "dev" / "en.jsonl"
+    _edited_copy(GMMLU / "dev" / "en.jsonl", target, {3: lambda row: row.pop("option_d")})
+    with pytest.raises(SchemaError, match=r"dev/en\.jsonl line 4: not a Global-MMLU file/source: "
+                                          r"missing column\(s\) \['option_d'\]"):
+        paper.load_global_mmlu("en", "dev", source=target, cache_dir=hf_cache)
+    _edited_copy(GMMLU / "dev" / "en.jsonl", target, {3: _set(option_d=None)})
+    with pytest.warns(UserWarning, match=r"dropped 1 row"):
+        items = paper.load_global_mmlu("en", "dev", source=target, cache_dir=hf_cache)
+    assert len(items) == 284 and items.dropped[0]["id"] == "abstract_algebra/dev/3"
+
+
+def test_all_rows_dropped_is_an_error(tmp_path, hf_cache):
+    path = _write_csv(_test_dir(tmp_path) / "en.csv", GMMLU_HEADER,
+                      [["s/test/0", "s", "STEM", "q?", "a", "", "c", "d", "A", "CA"]])
+    with pytest.raises(SchemaError, match=r"no usable Global-MMLU rows for 'en' split 'test': all 1 "
+                                          r"dropped \(\{'empty option': 1\}\)"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
+
+
+@needs_fixtures
+@pytest.mark.parametrize("label", ["CX", "cs", "", "C S"])
+def test_unknown_cultural_label_names_the_row(tmp_path, hf_cache, label):
+    path = _edited_copy(GMMLU / "lite_test" / "de.csv", tmp_path / "lite_test" / "de.csv",
+                        {7: _set(cultural_sensitivity_label=label)})
+    message = (rf"de\.csv row 7 \(sample_id 'business_ethics/test/52'\), line 9: "
+               rf"cultural_sensitivity_label '{label}' is not allowed; allowed: CS, CA$")
+    with pytest.raises(SchemaError, match=message):
+        paper.load_global_mmlu_lite("de", source=path, cache_dir=hf_cache)
+
+
+@needs_fixtures
+def test_unannotated_label_only_outside_lite_test(tmp_path, hf_cache):
+    path = _edited_copy(GMMLU / "lite_test" / "de.csv", tmp_path / "lite_test" / "de.csv",
+                        {7: _set(cultural_sensitivity_label="-")})
+    with pytest.raises(SchemaError, match=r"row 7 .*label '-' is not allowed; allowed: CS, CA$"):
+        paper.load_global_mmlu_lite("de", source=path, cache_dir=hf_cache)
+    items = paper.load_global_mmlu("de", "test", source=path, cache_dir=hf_cache)
+    assert items[7]["cs_label"] == "-"
+    path = _edited_copy(GMMLU / "full_test_en" / "anatomy.csv", tmp_path / "full_test_en" / "anatomy.csv",
+                        {5: _set(cultural_sensitivity_label="unknown")})
+    with pytest.raises(SchemaError, match=r"anatomy\.csv row 5 \(sample_id 'anatomy/test/5'\), "
+                                          r"line 7: .*'unknown' is not allowed; allowed: CS, CA, -$"):
+        paper.load_global_mmlu("en", "test", source=path, cache_dir=hf_cache)
 
 
 # --------------------------------------------------------------------------------------------
@@ -197,7 +480,8 @@ def test_global_mmlu_csv_keeps_na_like_and_numeric_text(tmp_path, hf_cache):
 
 @needs_fixtures
 def test_mmlu_prox_arrow(hf_cache):
-    items = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", cache_dir=hf_cache)
+    items = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", source_split="test",
+                                      cache_dir=hf_cache)
     assert len(items) == 588
     _check_mc(items, 10, "en")
     counts = Counter(len(item["choices"]) for item in items)
@@ -228,7 +512,8 @@ def _plain(text: str) -> str:
 
 @needs_fixtures
 def test_mmlu_prox_arrow_and_tsv_agree_row_by_row(hf_cache):
-    arrow = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", cache_dir=hf_cache)
+    arrow = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", source_split="test",
+                                      cache_dir=hf_cache)
     tsv = paper.load_mmlu_prox_lite("en", source=PROX / "flattened_tsv" / "en")
     assert len(arrow) == len(tsv) == 588
     for a, t in zip(arrow, tsv):
@@ -242,7 +527,8 @@ def test_mmlu_prox_arrow_and_tsv_agree_row_by_row(hf_cache):
 @needs_fixtures
 @pytest.mark.parametrize("lang", ["de", "ja", "zh"])
 def test_mmlu_prox_translations_follow_english_order(lang, hf_cache):
-    arrow = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", cache_dir=hf_cache)
+    arrow = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", source_split="test",
+                                      cache_dir=hf_cache)
     items = paper.load_mmlu_prox_lite(lang, source=PROX / "flattened_tsv")
     assert [i["answer"] for i in items] == [a["answer"] for a in arrow]
     assert [len(i["choices"]) for i in items] == [len(a["choices"]) for a in arrow]
@@ -318,6 +604,44 @@ def test_flattened_tsv_errors(tmp_path):
                     "question": "Line one\nline two", "choices": ["x", "y"], "answer": 0}
 
 
+def test_flattened_tsv_keeps_latex_that_begins_with_backslash_n(tmp_path):
+    # the flattening writes line breaks as backslash-n and leaves backslashes alone: '\nu' is
+    # LaTeX, '\nWhich' and '\nnull' are breaks before 'Which' and 'null'
+    text = (r"Let $\nu$ be a measure, $\nu(A) \neq 0$, $\nabla f = 0$, $x \not\in A$, $\nexists y$."
+            r"\nWhich holds?\nA. $\nu = 1$\nB. $\nabla \cdot E \neq 0$\nC. none\nD. the\nnull set")
+    path = tmp_path / "test.tsv"
+    path.write_text(f"{text}\tB\n", encoding="utf-8")
+    [item] = paper.parse_flattened_prox_tsv(path, "en")
+    assert item["question"] == ("Let $\\nu$ be a measure, $\\nu(A) \\neq 0$, $\\nabla f = 0$, "
+                                "$x \\not\\in A$, $\\nexists y$.\nWhich holds?")
+    assert item["choices"] == ["$\\nu = 1$", "$\\nabla \\cdot E \\neq 0$", "none", "the\nnull set"]
+
+
+@needs_fixtures
+def test_flattened_tsv_line_breaks_on_real_rows(tmp_path, hf_cache):
+    tsv = paper.load_mmlu_prox_lite("en", source=PROX / "flattened_tsv")
+    arrow = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", source_split="test",
+                                      cache_dir=hf_cache)
+    # real breaks before lowercase text and inside display math decode as in the original
+    assert "The\ncone’s height" in tsv[406]["question"]
+    assert "problem\n$$\ny^{\\prime}+\\frac{2}{3}" in tsv[409]["question"]
+    # row 403 lost the backslash-r of '\right' upstream: the original itself holds a break there
+    assert "\\left\\{\\xi_n\night\\}$" in tsv[403]["question"] == arrow[403]["question"]
+    german = paper.load_mmlu_prox_lite("de", source=PROX / "flattened_tsv")[403]["question"]
+    assert "\\xi_n\\right\\}" in german and "\\rightarrow" in german
+    # the same real row with LaTeX that begins with backslash-n next to those breaks
+    line = (PROX / "flattened_tsv" / "en" / "test.tsv").read_text(encoding="utf-8").splitlines()[403]
+    edited = tmp_path / "en" / "test.tsv"
+    edited.parent.mkdir()
+    edited.write_text(line.replace(r"\xi_n", r"\nu_n").replace("Suppose", r"Suppose $\nabla \neq 0$,")
+                      + "\n", encoding="utf-8")
+    [item] = paper.parse_flattened_prox_tsv(edited, "en")
+    expected = arrow[403]["question"].replace("\\xi_n", "\\nu_n").replace(
+        "Suppose", "Suppose $\\nabla \\neq 0$,")
+    assert item["question"] == expected and "\\nu_n\night" in expected
+    assert item["choices"] == tsv[403]["choices"]
+
+
 # --------------------------------------------------------------------------------------------
 # Aya Dataset
 
@@ -376,13 +700,15 @@ def test_hub_calls_use_real_names(monkeypatch):
     datasets = pytest.importorskip("datasets")
     calls = []
     gm_row = dict(zip(GMMLU_HEADER, ["s/dev/0", "s", "STEM", "q", "a", "b", "c", "d", "B", "-"]))
+    lite_row = {**gm_row, "cultural_sensitivity_label": "CS"}  # Lite test rows are all annotated
     prox_row = _prox_row(3, 2, ["a", "b", "c"])
     aya_row = AYA_ROWS[1]
 
     def fake_load_dataset(*args, split=None, **kwargs):
         calls.append((args, split))
         name = args[0]
-        row = aya_row if "aya" in name else prox_row if "ProX" in name else gm_row
+        row = (aya_row if "aya" in name else prox_row if "ProX" in name
+               else lite_row if "Lite" in name else gm_row)
         return datasets.Dataset.from_list([row])
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)

@@ -12,16 +12,26 @@ and on the test fixtures. Local forms understood:
 
 Every loader checks the columns it needs before mapping a single row and raises
 :class:`~compass.schemas.SchemaError` naming the missing columns and the file or source; a bad
-answer label raises naming the row. A corrupt or foreign file therefore never yields a half-result.
+answer label raises naming the row. Text files are read by :mod:`compass.data.textrows`, whose
+errors name the file and line (a truncated row, a file cut inside a quoted field, an empty file).
+A corrupt or foreign file therefore never yields a half-result.
+
+The evaluation loaders (Global-MMLU, MMLU-ProX) also refuse a local source whose path says it
+holds another language or split than the one asked for (:class:`SourceMismatchError`), and one
+whose path names no split unless the caller states it (``source_split``): a test file read as dev
+would leak test items into the target usage sample E_t.
 Rows map to the PAIR and MC_ITEM schemas of :mod:`compass.schemas`.
 """
 from __future__ import annotations
 
-import csv
+import os
 import re
+import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
+from compass.data.textrows import iter_records, read_json_rows, read_table
 from compass.languages import UnknownLanguageError, normalize, require_available
 from compass.schemas import MC_FIELDS, SchemaError, check_record
 
@@ -40,6 +50,8 @@ AYA_COLUMNS = ("inputs", "targets", "language_code")  # needed; annotation_type 
 GLOBAL_MMLU_OPTIONS = ("option_a", "option_b", "option_c", "option_d")
 GLOBAL_MMLU_COLUMNS = ("sample_id", "subject", "subject_category", "question",
                        *GLOBAL_MMLU_OPTIONS, "answer")
+CS_LABELS = ("CS", "CA", "-")  # '-': not annotated (the dev split, most of the full test split)
+CS_LABELS_LITE_TEST = ("CS", "CA")  # Global-MMLU-Lite's test split is annotated throughout
 PROX_OPTIONS = tuple(f"option_{i}" for i in range(10))
 PROX_COLUMNS = ("question_id", "question", *PROX_OPTIONS, "answer", "answer_index", "category")
 # src (e.g. 'ori_mmlu-business_ethics') is used as the topic when present, else category
@@ -50,12 +62,29 @@ _MISSING_OPTION = {"", "N/A"}
 DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".arrow")
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _LANG_STEM = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+_NAME_WORDS = re.compile(r"[\s._-]+")  # 'lite_test' -> lite, test
 # the flattened TSV's option markers: a literal backslash-n, the letter, '. '
 _FLAT_MARK = "\\n{letter}. "
+# LaTeX control words (LaTeX, amsmath, amssymb) that begin with 'n'. The flattened TSV writes a
+# line break as backslash-n and leaves backslashes unescaped, so '\nu' is either the Greek
+# letter or a break before 'u': it is read as LaTeX exactly when the letters after the backslash
+# form one of these words ('\nabla', '\neq'); '\nWhich', '\ncone', '\ny^{...}' are breaks.
+_LATEX_N_WORDS = frozenset("""
+    nabla natural ncong ne nearrow neg negthickspace neq newcommand newline nexists ngeq ngeqslant
+    ngtr ni nleftarrow nLeftarrow nleftrightarrow nLeftrightarrow nleq nleqslant nless nmid
+    nobreak noindent nolimits nonumber normalsize not notag notin nparallel nprec npreceq
+    nrightarrow nRightarrow nshortmid nsim nsubseteq nsucc nsucceq nsupseteq ntriangleleft
+    ntriangleright nu nvdash nvDash nVdash nwarrow
+""".split())
+_BACKSLASH_N = re.compile(r"\\(n[A-Za-z]*)")
 
 
 # --------------------------------------------------------------------------------------------
 # helpers
+
+
+class SourceMismatchError(SchemaError):
+    """A local source whose path says it holds another language or split than the one asked for."""
 
 
 def _hf():
@@ -105,45 +134,34 @@ def _text(value) -> str:
     return str(value).strip()
 
 
-def _csv_header(path: Path, delimiter: str) -> list[str]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        try:
-            header = next(csv.reader(handle, delimiter=delimiter))
-        except StopIteration:
-            raise SchemaError(f"{path} is empty (no header row)") from None
-        except (csv.Error, UnicodeDecodeError) as err:
-            raise SchemaError(f"{path}: cannot read a header row ({err})") from None
-    return header
+def _load_file(path: Path, required: tuple[str, ...], what: str, cache_dir=None) -> list[tuple]:
+    """``[(location, row), ...]`` of one local data file; location is 'line N' for text files.
 
-
-def _load_file(path: Path, required: tuple[str, ...], what: str, cache_dir=None) -> list[dict]:
-    """Rows of one local data file, read with the `datasets` packaged builders.
-
-    CSV/TSV cells are read as strings with NA detection off: pandas' defaults would turn an option
-    'None' or 'N/A' into a missing value and '1.50' into 1.5.
+    Text tables go through :mod:`compass.data.textrows` (every cell as text, errors name the file
+    and line); Parquet and Arrow through the `datasets` builders (no lines to name: location None).
     """
-    hf = _hf()
     ext = path.suffix.lower()
-    kwargs = {"data_files": [str(path)], "split": "train", "cache_dir": cache_dir}
     if ext in (".csv", ".tsv"):
-        sep = "\t" if ext == ".tsv" else ","
-        header = _csv_header(path, sep)
-        _require_columns(header, required, str(path), what)
-        builder = "csv"
-        features = hf.Features({name: hf.Value("string") for name in header})
-        kwargs.update(sep=sep, features=features, na_filter=False)
-    elif ext in (".jsonl", ".json"):
-        builder = "json"
-    elif ext == ".parquet":
-        builder = "parquet"
-    elif ext == ".arrow":
-        builder = "arrow"
-    else:
-        raise SchemaError(
-            f"{path}: unsupported file type {ext!r}; allowed: {', '.join(DATA_EXTENSIONS)}"
-        )
+        def check(header):
+            _require_columns(header, required, str(path), what)
+        _, rows = read_table(path, "\t" if ext == ".tsv" else ",", check_header=check)
+        return rows
+    if ext in (".jsonl", ".json"):
+        rows = read_json_rows(path)
+        for location, row in rows:
+            _require_columns(row, required, f"{path} {location}", what)
+        return rows
+    if ext in (".parquet", ".arrow"):
+        return [(None, row) for row in _load_binary(path, ext[1:], required, what, cache_dir)]
+    raise SchemaError(
+        f"{path}: unsupported file type {ext!r}; allowed: {', '.join(DATA_EXTENSIONS)}"
+    )
+
+
+def _load_binary(path: Path, builder: str, required: tuple[str, ...], what: str, cache_dir) -> list[dict]:
     try:
-        dataset = hf.load_dataset(builder, **kwargs)
+        dataset = _hf().load_dataset(builder, data_files=[str(path)], split="train",
+                                     cache_dir=cache_dir)
     except Exception as err:  # any parse failure of a local file is a corrupt/foreign file
         raise SchemaError(f"{path}: cannot be read as {builder} ({type(err).__name__}: {err})") from err
     _require_columns(dataset.column_names, required, str(path), what)
@@ -157,8 +175,12 @@ def _is_saved_dataset(folder: Path) -> bool:
     )
 
 
-def _load_saved(folder: Path, split: str, required: tuple[str, ...], what: str) -> list[dict]:
-    """Rows of a `save_to_disk` folder (a Dataset, or the requested split of a DatasetDict)."""
+def _load_saved(folder: Path, split: str, required: tuple[str, ...], what: str):
+    """``(rows, split_recorded)`` of a `save_to_disk` folder (a Dataset, or a DatasetDict's split).
+
+    ``split_recorded`` is False for a Dataset saved without a split: the caller must find out
+    from elsewhere which split it holds.
+    """
     hf = _hf()
     try:
         dataset = hf.load_from_disk(str(folder))
@@ -171,7 +193,7 @@ def _load_saved(folder: Path, split: str, required: tuple[str, ...], what: str) 
     elif dataset.split is not None and str(dataset.split) != split:
         raise SchemaError(f"{folder}: holds split {str(dataset.split)!r}, not the requested {split!r}")
     _require_columns(dataset.column_names, required, str(folder), what)
-    return dataset.to_list()
+    return dataset.to_list(), dataset.split is not None
 
 
 def _load_hub(source: str, config: str | None, split: str, required: tuple[str, ...], what: str,
@@ -196,6 +218,74 @@ def _stem_language(name: str) -> str | None:
         return normalize(name.replace("_", "-"))
     except UnknownLanguageError:
         return None
+
+
+def _name_splits(name: str) -> set[str]:
+    """The splits a file/folder name states as a whole word: 'dev', 'test.tsv', 'lite_test'."""
+    words = set(_NAME_WORDS.split(name.lower()))
+    return {split for split in ALL_SPLITS if split in words}
+
+
+def _path_claims(path: Path) -> dict:
+    """What the end of ``path`` says about its language and split.
+
+    The names read are those of the layouts this module resolves: the file stem (or folder
+    name), its folder, and the folder above that only when its folder is itself a language or
+    split folder (``fr/dev/anatomy.csv``, ``test/en/anatomy.csv``). Returns
+    ``{"language": (tag, name), "split": ({splits}, name)}`` for what was found, nearest first.
+    """
+    path = Path(os.path.abspath(path))
+    names = [path.stem if path.is_file() else path.name, path.parent.name, path.parent.parent.name]
+    claims: dict = {}
+    for depth, name in enumerate(names):
+        language = _stem_language(name)
+        splits = set() if language else _name_splits(name)
+        if language:
+            claims.setdefault("language", (language, name))
+        if splits:
+            claims.setdefault("split", (splits, name))
+        if depth >= 1 and not (language or splits):
+            break
+    return claims
+
+
+def _check_language(path: Path, tag: str) -> None:
+    """Refuse a path named after another language: its rows would load under the asked code."""
+    claimed = _path_claims(path).get("language")
+    if claimed and claimed[0] != tag:
+        raise SourceMismatchError(
+            f"{path}: the path names language {claimed[0]!r} (in {claimed[1]!r}) but language "
+            f"{tag!r} was asked for; refusing to load {claimed[0]!r} rows as {tag!r}"
+        )
+
+
+def _check_split(path: Path, split: str, source_split: str | None) -> None:
+    """Refuse a local source that is not identifiable as ``split`` (test rows must not pass as dev).
+
+    The path must name the split (see :func:`_path_claims`); where it names none, the caller may
+    state it with ``source_split``. A path naming another split is refused either way.
+    """
+    claimed = _path_claims(path).get("split")
+    if claimed and claimed[0] != {split}:
+        named = "/".join(sorted(claimed[0]))
+        raise SourceMismatchError(
+            f"{path}: the path names split {named!r} (in {claimed[1]!r}) but split {split!r} was "
+            f"asked for; refusing to load {named!r} rows as {split!r}"
+        )
+    if claimed is None and source_split is None:
+        raise SourceMismatchError(
+            f"{path}: cannot tell which split this holds: neither its name nor its folder's names "
+            f"one of {', '.join(ALL_SPLITS)}; put it under a folder named {split!r} (or name it "
+            f"{split + path.suffix!r}), or state it with source_split={split!r}"
+        )
+
+
+def _check_source_split(source_split: str | None, split: str) -> None:
+    if source_split is not None and source_split != split:
+        raise SourceMismatchError(
+            f"source_split {source_split!r} (what the local source holds) differs from the "
+            f"requested split {split!r}"
+        )
 
 
 def _resolve(root: Path, tag: str, split: str, what: str):
@@ -264,19 +354,51 @@ def _resolve_language_folder(folder: Path, split: str, what: str):
 
 
 def _rows(source, tag: str, split: str, required, what: str, cache_dir=None, revision=None,
-          config: str | None = None):
-    """``[(where, row_index, row), ...]`` from a hub name or a local path."""
+          config: str | None = None, source_split: str | None = None):
+    """``[(where, row_index, location, row), ...]`` from a hub name or a local path.
+
+    ``location`` is 'line N' for rows of text files, None where there are no lines to name.
+    """
     if not _is_local(source):
         rows = _load_hub(source, config, split, required, what, cache_dir, revision)
         where = f"{source}[{config or 'default'}/{split}]"
-        return [(where, i, row) for i, row in enumerate(rows)]
-    kind, found = _resolve(Path(source), tag, split, what)
+        return [(where, i, None, row) for i, row in enumerate(rows)]
+    kind, found = _locate(Path(source), tag, split, what, source_split)
+    return _local_rows(kind, found, split, required, what, cache_dir, source_split)
+
+
+def _locate(root: Path, tag: str, split: str, what: str, source_split: str | None):
+    """:func:`_resolve`, then refuse what the path says is another language or split.
+
+    A saved dataset's split is checked when it is read: its own record of the split, where it
+    has one, is better evidence than its path.
+    """
+    kind, found = _resolve(root, tag, split, what)
+    for path in [found] if kind == "saved" else found:
+        _check_language(path, tag)
+        if kind == "files":
+            _check_split(path, split, source_split)
+    return kind, found
+
+
+def _local_rows(kind: str, found, split: str, required, what: str, cache_dir=None,
+                source_split: str | None = None, check_split: bool = True):
     if kind == "saved":
-        return [(str(found), i, row) for i, row in enumerate(_load_saved(found, split, required, what))]
+        rows, recorded = _load_saved(found, split, required, what)
+        if not recorded and check_split:
+            _check_split(found, split, source_split)
+        return [(str(found), i, None, row) for i, row in enumerate(rows)]
     out = []
     for path in found:
-        out.extend((str(path), i, row) for i, row in enumerate(_load_file(path, required, what, cache_dir)))
+        rows = _load_file(path, required, what, cache_dir)
+        out.extend((str(path), i, location, row) for i, (location, row) in enumerate(rows))
     return out
+
+
+def _at(where: str, i: int, location, key: str, value) -> str:
+    """How an error names a row: file, row index, its id and, for text files, its line."""
+    line = f", {location}" if location else ""
+    return f"{where} row {i} ({key} {value!r}){line}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,24 +419,20 @@ def load_aya(source: str | Path = AYA_HUB, split: str = "train", languages: Iter
     if _is_local(source):
         path = Path(source)
         kind, found = ("files", [path]) if path.is_file() else _resolve_language_folder(path, split, "Aya")
-        if kind == "saved":
-            rows = [(str(found), i, r) for i, r in enumerate(_load_saved(found, split, AYA_COLUMNS, "Aya"))]
-        else:
-            rows = []
-            for f in found:
-                rows.extend((str(f), i, r) for i, r in enumerate(_load_file(f, AYA_COLUMNS, "Aya", cache_dir)))
+        rows = _local_rows(kind, found, split, AYA_COLUMNS, "Aya", cache_dir, check_split=False)
     else:
-        rows = [(f"{source}[{split}]", i, r)
+        rows = [(f"{source}[{split}]", i, None, r)
                 for i, r in enumerate(_load_hub(source, None, split, AYA_COLUMNS, "Aya", cache_dir, revision))]
     codes: dict[str, str] = {}
     pairs = []
-    for n, (where, i, row) in enumerate(rows):
+    for n, (where, i, location, row) in enumerate(rows):
         code = _text(row["language_code"])
         if code not in codes:
             try:
                 codes[code] = normalize(code)
             except UnknownLanguageError as err:
-                raise SchemaError(f"{where} row {i}: bad language_code {code!r} ({err})") from None
+                line = f", {location}" if location else ""
+                raise SchemaError(f"{where} row {i}: bad language_code {code!r} ({err}{line})") from None
         lang = codes[code]
         prompt, response = _text(row["inputs"]), _text(row["targets"])
         if not prompt or not response:
@@ -348,63 +466,128 @@ def _answer_index(letter, n_letters: int, where: str) -> int:
     return allowed.index(text)
 
 
+class MCItems(list):
+    """MC items a loader kept, and the rows it dropped, so a report can say how many and why.
+
+    ``dropped`` holds one dict per dropped row (id, topic, where: file/row/line, reason, the
+    empty ``fields``); ``drops`` counts them by reason. It is a list, so callers that only
+    iterate keep working.
+    """
+
+    def __init__(self, items=(), dropped=()):
+        super().__init__(items)
+        self.dropped = list(dropped)
+
+    @property
+    def drops(self) -> Counter:
+        return Counter(d["reason"] for d in self.dropped)
+
+
 def load_global_mmlu(lang: str, split: str = "dev", source: str | Path = GLOBAL_MMLU_HUB,
-                     subjects: Iterable[str] | None = None, *, cache_dir=None, revision=None) -> list[dict]:
+                     subjects: Iterable[str] | None = None, *, cache_dir=None, revision=None,
+                     source_split: str | None = None) -> MCItems:
     """Global-MMLU items of one language as MC_ITEM records.
 
     The dev split (5 per subject) is the target usage sample E_t (see
     :func:`global_mmlu_dev_as_pairs`); test is the evaluation. ``cultural_sensitivity_label``
-    (CS / CA / '-') is kept as ``cs_label`` so results can be split by cultural sensitivity.
-    ``split`` is used for hub and folder sources; a single file is taken as given.
+    is kept as ``cs_label`` so results can be split by cultural sensitivity; a value other than
+    CS / CA / '-' (not annotated) raises naming the row.
     ``subjects`` keeps only those subjects (an unknown subject raises, listing the available ones).
+
+    A row with an empty (or null) question or option is dropped, not loaded with a blank
+    choice: the result's ``dropped`` / ``drops`` say which and how many, so a report can give
+    the count, and a warning says so too. A row that lacks an option key altogether is another
+    schema and raises.
+
+    A local file must be identifiable as ``lang`` and ``split``, or test items could leak into
+    E_t: a path naming another language or split is refused (``fr.csv`` asked for 'es',
+    ``lite_test/`` or ``test/`` asked for 'dev'), and so is one naming no split unless the
+    caller states what it holds with ``source_split`` (see :func:`_path_claims` for the names
+    read). Hub sources and saved datasets that record their split are checked by that record.
     """
-    _check_choice(split, GLOBAL_MMLU_SPLITS, "Global-MMLU split")
-    tag = normalize(lang)
-    rows = _rows(source, tag, split, GLOBAL_MMLU_COLUMNS, "Global-MMLU", cache_dir, revision, config=tag)
-    items = []
-    for where, i, row in rows:
-        at = f"{where} row {i} (sample_id {_text(row['sample_id'])!r})"
-        answer = _answer_index(row["answer"], 4, at)
-        choices = [_text(row[c]) for c in GLOBAL_MMLU_OPTIONS]
-        question = _text(row["question"])
-        if not question or not choices[answer]:
-            raise SchemaError(f"{at}: empty question or empty correct option")
-        item = {
-            "id": _text(row["sample_id"]),
-            "language": tag,
-            "topic": _text(row["subject"]),
-            "category": _text(row["subject_category"]),
-            "question": question,
-            "choices": choices,
-            "answer": answer,
-        }
-        if "cultural_sensitivity_label" in row:
-            item["cs_label"] = _text(row["cultural_sensitivity_label"])
-        items.append(item)
-    if not items:
-        raise SchemaError(f"{source}: no Global-MMLU rows for {tag!r} split {split!r}")
-    return _filter_subjects(items, subjects, f"Global-MMLU {tag}/{split}")
+    return _load_global_mmlu(lang, split, source, subjects, cache_dir, revision, source_split,
+                             CS_LABELS, "Global-MMLU")
 
 
 def load_global_mmlu_lite(lang: str, split: str = "test", source: str | Path = GLOBAL_MMLU_LITE_HUB,
                           subjects: Iterable[str] | None = None, *, cache_dir=None,
-                          revision=None) -> list[dict]:
-    """Global-MMLU-Lite (400 test items per language, half culturally sensitive): same schema."""
-    return load_global_mmlu(lang, split=split, source=source, subjects=subjects,
-                            cache_dir=cache_dir, revision=revision)
+                          revision=None, source_split: str | None = None) -> MCItems:
+    """Global-MMLU-Lite (400 test items per language, half culturally sensitive): same schema.
+
+    Its test rows are all annotated, so there the label must be CS or CA.
+    """
+    labels = CS_LABELS_LITE_TEST if split == "test" else CS_LABELS
+    return _load_global_mmlu(lang, split, source, subjects, cache_dir, revision, source_split,
+                             labels, "Global-MMLU-Lite")
 
 
-def _filter_subjects(items: list[dict], subjects, what: str) -> list[dict]:
+def _load_global_mmlu(lang, split, source, subjects, cache_dir, revision, source_split,
+                      labels: tuple[str, ...], what: str) -> MCItems:
+    _check_choice(split, GLOBAL_MMLU_SPLITS, f"{what} split")
+    _check_source_split(source_split, split)
+    tag = normalize(lang)
+    rows = _rows(source, tag, split, GLOBAL_MMLU_COLUMNS, what, cache_dir, revision,
+                 config=tag, source_split=source_split)
+    items = MCItems()
+    for where, i, location, row in rows:
+        at = _at(where, i, location, "sample_id", _text(row["sample_id"]))
+        item, empty = _gmmlu_item(row, tag, at, labels)
+        if empty:
+            reason = "empty question" if "question" in empty else "empty option"
+            items.dropped.append({"id": item["id"], "topic": item["topic"], "where": at,
+                                  "reason": reason, "fields": empty})
+        else:
+            items.append(item)
+    if not items:
+        dropped = f": all {len(items.dropped)} dropped ({dict(items.drops)})" if items.dropped else ""
+        raise SchemaError(f"{source}: no usable {what} rows for {tag!r} split {split!r}{dropped}")
+    items = _filter_subjects(items, subjects, f"{what} {tag}/{split}")
+    if items.dropped:
+        warnings.warn(f"{what} {tag}/{split} from {source}: dropped {len(items.dropped)} row(s) "
+                      f"{dict(items.drops)}; the result's .dropped lists them", stacklevel=3)
+    return items
+
+
+def _gmmlu_item(row: dict, tag: str, at: str, labels: tuple[str, ...]) -> tuple[dict, list[str]]:
+    """The MC item of one row, and the names of its empty fields (non-empty: drop the row)."""
+    answer = _answer_index(row["answer"], 4, at)
+    question = _text(row["question"])
+    choices = [_text(row[c]) for c in GLOBAL_MMLU_OPTIONS]
+    item = {
+        "id": _text(row["sample_id"]),
+        "language": tag,
+        "topic": _text(row["subject"]),
+        "category": _text(row["subject_category"]),
+        "question": question,
+        "choices": choices,
+        "answer": answer,
+    }
+    if "cultural_sensitivity_label" in row:
+        item["cs_label"] = _cs_label(row["cultural_sensitivity_label"], labels, at)
+    texts = dict(zip(("question", *GLOBAL_MMLU_OPTIONS), (question, *choices)))
+    return item, [name for name, text in texts.items() if not text]
+
+
+def _cs_label(value, labels: tuple[str, ...], at: str) -> str:
+    label = _text(value)
+    if label not in labels:
+        raise SchemaError(f"{at}: cultural_sensitivity_label {value!r} is not allowed; "
+                          f"allowed: {', '.join(labels)}")
+    return label
+
+
+def _filter_subjects(items: MCItems, subjects, what: str) -> MCItems:
     if subjects is None:
         return items
     if isinstance(subjects, str):
         subjects = [subjects]
-    available = sorted({item["topic"] for item in items})
+    available = sorted({item["topic"] for item in [*items, *items.dropped]})
     unknown = [s for s in subjects if s not in available]
     if unknown:
         raise ValueError(f"{what}: unknown subject(s) {unknown}; available: {', '.join(available)}")
     keep = set(subjects)
-    return [item for item in items if item["topic"] in keep]
+    return MCItems([item for item in items if item["topic"] in keep],
+                   [drop for drop in items.dropped if drop["topic"] in keep])
 
 
 def global_mmlu_dev_as_pairs(items: Iterable[dict], source: str = "global_mmlu") -> list[dict]:
@@ -437,39 +620,49 @@ def global_mmlu_dev_as_pairs(items: Iterable[dict], source: str = "global_mmlu")
 
 
 def load_mmlu_prox(lang: str, split: str = "test", source: str | Path = MMLU_PROX_HUB, *,
-                   cache_dir=None, revision=None) -> list[dict]:
+                   cache_dir=None, revision=None, source_split: str | None = None) -> list[dict]:
     """MMLU-ProX items of one language (up to 10 options) as MC_ITEM records.
 
     Missing options (None, '' or 'N/A' in some rows) are dropped and the answer index is moved to
     the kept options. Also reads a ``save_to_disk`` folder and the flattened two-column TSV
-    (:func:`parse_flattened_prox_tsv`), detected by its lack of a header.
+    (:func:`parse_flattened_prox_tsv`), detected by its lack of a header. Local sources must be
+    identifiable as ``lang`` and ``split`` as for :func:`load_global_mmlu` (``source_split``
+    states the split of one whose path names none, e.g. a saved Dataset without a split).
     """
     _check_choice(split, MMLU_PROX_SPLITS, "MMLU-ProX split")
+    _check_source_split(source_split, split)
     tag = normalize(lang)
     if _is_local(source):
-        kind, found = _resolve(Path(source), tag, split, "MMLU-ProX")
+        kind, found = _locate(Path(source), tag, split, "MMLU-ProX", source_split)
         if kind == "files" and len(found) == 1 and found[0].suffix.lower() == ".tsv" \
                 and not _has_header(found[0], "question_id"):
             return parse_flattened_prox_tsv(found[0], tag)
-    rows = _rows(source, tag, split, PROX_COLUMNS, "MMLU-ProX", cache_dir, revision, config=tag)
-    items = [_prox_item(where, i, row, tag) for where, i, row in rows]
+    rows = _rows(source, tag, split, PROX_COLUMNS, "MMLU-ProX", cache_dir, revision, config=tag,
+                 source_split=source_split)
+    items = [_prox_item(_at(where, i, location, "question_id", row["question_id"]), row, tag)
+             for where, i, location, row in rows]
     if not items:
         raise SchemaError(f"{source}: no MMLU-ProX rows for {tag!r} split {split!r}")
     return items
 
 
 def load_mmlu_prox_lite(lang: str, split: str = "test", source: str | Path = MMLU_PROX_LITE_HUB, *,
-                        cache_dir=None, revision=None) -> list[dict]:
+                        cache_dir=None, revision=None, source_split: str | None = None) -> list[dict]:
     """MMLU-ProX-Lite (588 test items per language): same schema as :func:`load_mmlu_prox`."""
-    return load_mmlu_prox(lang, split=split, source=source, cache_dir=cache_dir, revision=revision)
+    return load_mmlu_prox(lang, split=split, source=source, cache_dir=cache_dir, revision=revision,
+                          source_split=source_split)
 
 
 def _has_header(path: Path, column: str) -> bool:
-    return column in _csv_header(path, "\t")
+    records = iter_records(path, "\t")
+    try:
+        first = next(records, None)
+    finally:
+        records.close()
+    return first is not None and column in first[1]
 
 
-def _prox_item(where: str, i: int, row: dict, tag: str) -> dict:
-    at = f"{where} row {i} (question_id {row['question_id']!r})"
+def _prox_item(at: str, row: dict, tag: str) -> dict:
     letter = _text(row["answer"])
     letter_index = _answer_index(letter, 10, at)
     try:
@@ -510,7 +703,9 @@ def parse_flattened_prox_tsv(path: str | Path, lang: str) -> list[dict]:
     Column 1 is the question followed by ``\\nA. ...\\nB. ...`` (up to J) where ``\\n`` is a
     literal backslash-n; column 2 is the answer letter. Fields holding quotes are CSV-quoted. The
     literal ``\\n`` is the flattening's escape for a newline and is decoded back to one (this
-    reproduces the original questions exactly); other backslash sequences are LaTeX and are kept.
+    reproduces the original questions: the English rows equal the Arrow copy's), except where
+    it begins a LaTeX control word such as ``\\nu``, ``\\neq`` or ``\\nabla`` (see
+    :data:`_LATEX_N_WORDS`); other backslash sequences are LaTeX and are kept.
     The layout has no ids, subjects or categories: ids are '<file stem>/<row>' (the row order is
     the original's, so rows can be zipped with it) and topic / category are ''.
     """
@@ -518,13 +713,9 @@ def parse_flattened_prox_tsv(path: str | Path, lang: str) -> list[dict]:
     tag = normalize(lang)
     if not path.is_file():
         raise FileNotFoundError(f"flattened MMLU-ProX TSV {str(path)!r} does not exist")
+    _check_language(path, tag)
     items = []
-    with open(path, encoding="utf-8", newline="") as handle:
-        try:
-            rows = list(csv.reader(handle, delimiter="\t"))
-        except (csv.Error, UnicodeDecodeError) as err:
-            raise SchemaError(f"{path}: not a readable TSV ({err})") from None
-    for i, row in enumerate(rows):
+    for i, (_, row) in enumerate(iter_records(path, "\t")):
         at = f"{path} row {i}"
         if len(row) != 2:
             raise SchemaError(f"{at}: expected 2 tab-separated columns (question+options, answer "
@@ -567,4 +758,8 @@ def _split_flattened(text: str, at: str) -> tuple[str, list[str]]:
 
 
 def _unescape(text: str) -> str:
-    return text.replace("\\n", "\n").strip()
+    """Decode the flattening's backslash-n line breaks; keep LaTeX words that begin with '\\n'."""
+    def decode(match: re.Match) -> str:
+        word = match.group(1)
+        return match.group(0) if word in _LATEX_N_WORDS else "\n" + word[1:]
+    return _BACKSLASH_N.sub(decode, text).strip()
