@@ -58,11 +58,14 @@ def _make(target: str, cwd: Path, *variables: str) -> str:
 # --- the DVC remote --------------------------------------------------------------------------
 
 def _default_remote(repo: Path) -> tuple[str, str]:
-    for line in _run([DVC, "remote", "list"], repo).splitlines():
-        fields = line.split()
-        if fields and fields[-1] == "(default)":
-            return fields[0], fields[1]
-    raise AssertionError(f"no default DVC remote in {repo / '.dvc' / 'config'}")
+    """(name, url) of the repository's default DVC remote; a relative folder comes back resolved."""
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as dvc_repo:
+        config = dvc_repo.config
+        name = config["core"].get("remote")
+        assert name, f"no default DVC remote in {repo / '.dvc' / 'config'}"
+        return name, str(config["remote"][name]["url"])
 
 
 def test_dvc_config_has_a_local_default_remote_and_no_analytics():
