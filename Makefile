@@ -34,3 +34,15 @@ bench: install          ## selection and encoder benchmarks (prints tables)
 
 clean:
 	rm -rf book/_build book/_src data/pool data/languages data/executed
+
+# Results without recompute (README "Results without recompute, and the book online"). The remote
+# is .dvc/config's default; STAGES= limits push/pull to some stages or outputs (e.g. STAGES=pool).
+.PHONY: push pull book
+push: install           ## upload the DVC-cached outputs of the last run to the default remote
+	$(BIN)/dvc push $(STAGES)
+
+pull: install           ## download them (fails when the remote lacks any): results without recompute
+	$(BIN)/dvc pull $(STAGES)
+
+book: install           ## build book/_build/html from the existing outputs (the DVC `book` stage)
+	$(BIN)/dvc repro book
