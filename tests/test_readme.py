@@ -1,6 +1,7 @@
 """The README's command lines work as written, from the repository root, without activating
 anything by hand first (the README's own `source .venv/bin/activate` lines do that). Long
-commands run in a cheap form: make -n, dvc repro --dry, notebook_run --dry-run."""
+commands run in a cheap form: make -n, dvc repro --dry, notebook_run --dry-run. Blocks marked
+```sh instead of ```bash are templates for the reader's own services (cloud remotes): not run."""
 import re
 import subprocess
 
