@@ -22,8 +22,7 @@ import pandas as pd
 import torch
 
 from compass.selection.allocation import largest_remainder
-from compass.training.adapters import (NonFiniteLossError, batch_indices, collate, completion_loss,
-                                       encode_example)
+from compass.training.adapters import NonFiniteLossError, batch_of, completion_loss, encode_example
 
 
 def trainable(model) -> dict[str, torch.nn.Parameter]:
@@ -49,9 +48,7 @@ def fisher_diagonal(model, tokenizer, examples: list[dict], max_length: int, bat
     device = next(model.parameters()).device
     n_batches = max(1, min(n_batches, math.ceil(len(encoded) / batch_size)))
     for b in range(n_batches):
-        rows = batch_indices(len(encoded), b, batch_size, seed)
-        batch = {k: v.to(device) for k, v in collate([encoded[i] for i in rows],
-                                                     tokenizer.pad_token_id).items()}
+        batch = batch_of(encoded, b, batch_size, seed, tokenizer.pad_token_id, device)
         model.zero_grad(set_to_none=True)
         loss, _ = completion_loss(model, batch)
         loss.backward()
@@ -111,17 +108,14 @@ def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, ba
     result = UpdateResult(0, 0, 0.0)
     start = time.perf_counter()
     for step in range(steps):
-        rows = batch_indices(len(encoded), step, batch_size, seed)
-        batch = {k: v.to(device) for k, v in collate([encoded[i] for i in rows],
-                                                     tokenizer.pad_token_id).items()}
+        batch = batch_of(encoded, step, batch_size, seed, tokenizer.pad_token_id, device)
         loss, _ = completion_loss(model, batch)
         result.tokens += int(batch["attention_mask"].sum())
         if fisher is not None and lambda_ewc > 0:
             loss = loss + lambda_ewc * ewc_penalty(model, fisher, anchor)
         if replay_enc and beta > 0:
-            rrows = batch_indices(len(replay_enc), step, min(batch_size, len(replay_enc)), seed + 7)
-            rbatch = {k: v.to(device) for k, v in collate([replay_enc[i] for i in rrows],
-                                                          tokenizer.pad_token_id).items()}
+            rbatch = batch_of(replay_enc, step, min(batch_size, len(replay_enc)), seed + 7,
+                              tokenizer.pad_token_id, device)
             rloss, _ = completion_loss(model, rbatch)
             loss = loss + beta * rloss
             result.tokens += int(rbatch["attention_mask"].sum())
