@@ -133,12 +133,15 @@ def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, ba
     return result
 
 
-def guarded_update(model, do_update, validate, tolerance: float):
+def guarded_update(model, do_update, validate, tolerance: float, old_score: float | None = None):
     """Apply ``do_update()``; keep it only if the loss stayed finite and ``validate()`` (accuracy
     on validation items) did not drop more than ``tolerance`` below the adapter it replaces.
+    ``old_score`` is that adapter's validation accuracy when the caller already has it (the
+    runner caches it by adapter version); otherwise ``validate()`` measures it first.
     Returns (accepted, event dict, update result or None)."""
     before = snapshot(model)
-    old_score = validate()
+    if old_score is None:
+        old_score = validate()
     try:
         result = do_update()
     except NonFiniteLossError as err:
