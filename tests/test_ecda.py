@@ -96,6 +96,21 @@ def test_update_is_deterministic(tok):
         torch.testing.assert_close(results[0][1][n], results[1][1][n])
 
 
+def test_update_does_not_depend_on_the_global_rng(tok):
+    """LoRA dropout draws from the update's own seeded generator: two updates from the same
+    weights agree whatever ran before them, and the caller's random state is left as it was."""
+    results = []
+    for earlier in (1, 2):
+        model = get_peft_model(tiny_gemma(len(tok)), lora_config(config.TrainConfig()))
+        torch.manual_seed(earlier)  # stands for whatever consumed random numbers before
+        state = torch.get_rng_state()
+        out = ecda.update(model, tok, EXAMPLES, 3, 1e-2, 4, 48, 0)
+        assert torch.equal(torch.get_rng_state(), state)
+        results.append((out.losses, ecda.snapshot(model)))
+    assert results[0][0] == results[1][0]
+    assert same_weights(results[0][1], results[1][1])
+
+
 def test_served_adapter_swap_is_atomic(tok, peft_model, tmp_path, monkeypatch):
     folder = serve_adapter(peft_model, tmp_path / "served", "tiny")
     before = (folder / "adapter_model.safetensors").read_bytes()
@@ -128,3 +143,275 @@ def test_stream_schedules_and_determinism():
     assert share[-1] > share[0] + 0.3  # the stream really drifts toward the focus topic
     assert all(len(s.test) == 10 and len(s.validation) == 4 for s in a)
     assert not set(i["id"] for i in a[0].test) & set(i["id"] for i in a[0].validation)
+
+
+# ---- the continual runner on the tiny model ----------------------------------------------------
+UPDATING = ("naive", "ewc", "random_rehearsal", "full_retrain")  # update at every step after T0
+
+
+def ecda_cfg(**ecda_changes):
+    """A three-step stream small enough for the tiny model (seconds per run)."""
+    return config.from_dict({
+        "languages": {"targets": ["uk"], "auxiliary": "all"},
+        "clustering": {"k_min": 2, "k_max": 4},
+        "train": {"batch_size": 4, "max_length": 32},
+        "evaluation": {"n_bootstrap": 200},
+        "ecda": {"steps": 3, "window": 20, "test_items_per_step": 4, "val_items_per_step": 3,
+                 "shift_topics": 1, "budget": 4, "update_steps": 2, "fisher_batches": 1,
+                 "n_permutations": 50, "rollback_tolerance": 0.5, **ecda_changes},
+    })
+
+
+def mc_items(test_rows: pd.DataFrame) -> list[dict]:
+    """Multiple-choice items from the synthetic target test rows: the row's own response among
+    three from other rows, never first (so an argmax over NaN scores, 0, is always wrong)."""
+    items = []
+    responses = test_rows["response"].tolist()
+    for i, row in enumerate(test_rows.itertuples()):
+        others = [responses[(i + k) % len(responses)] for k in (5, 10, 15)]
+        answer = 1 + i % 3
+        items.append({"id": f"mc/{row.id}", "topic": row.topic, "question": row.prompt,
+                      "choices": others[:answer] + [row.response] + others[answer:],
+                      "answer": answer})
+    return items
+
+
+@pytest.fixture(scope="module")
+def continual_inputs():
+    """Everything runner.run takes except the model and the config: a synthetic pool, its
+    stream and the served adapter's history."""
+    from tests.conftest import synthetic_pool
+
+    cfg = ecda_cfg()
+    pool, frame, _, vectors_of = synthetic_pool(cfg)
+    uk = frame[frame["language"] == "uk"]
+    stream = simulate(uk[uk["split"] != "test"], mc_items(uk[uk["split"] == "test"]), cfg.ecda, cfg.seed)
+    history = pool.train.assign(cluster=pool.train_labels)[["id", "cluster", "prompt", "response"]]
+    by_id = {row["id"]: row for row in frame.to_dict("records")}
+    return dict(stream=stream, pool=pool, pairs_by_id=by_id, initial_history=history,
+                dev_vectors=pool.dev_vectors,
+                window_assign=lambda window: pool.assign_target(vectors_of(window["id"].tolist())))
+
+
+def fresh_model(tok):
+    """The tiny model with a non-zero LoRA, rebuilt from seed 0 (which also resets torch's RNG,
+    so LoRA dropout draws the same masks in every run)."""
+    model = get_peft_model(tiny_gemma(len(tok)), lora_config(config.TrainConfig()))
+    with torch.no_grad():
+        for p in ecda.trainable(model).values():
+            p.normal_(0, 0.05)
+    return model.eval()
+
+
+def run_stream(tok, inputs, cache=True, **ecda_changes):
+    """runner.run on a fresh tiny model; returns (outputs, the adapter weights it started from)."""
+    from compass.continual import runner
+
+    model = fresh_model(tok)
+    start = ecda.snapshot(model)
+    out = runner.run(model, tok, cfg=ecda_cfg(**ecda_changes), show_progress_bar=False,
+                     cache=cache, **inputs)
+    return out, start
+
+
+@pytest.fixture(scope="module")
+def runs(tok, continual_inputs):
+    """Runs shared by several tests, made on first use: (delta, cache) -> (outputs, start)."""
+    made = {}
+
+    def get(delta, cache=True):
+        if (delta, cache) not in made:
+            made[(delta, cache)] = run_stream(tok, continual_inputs, cache=cache, delta=delta)
+        return made[(delta, cache)]
+
+    return get
+
+
+def events_of(out, method) -> list[int]:
+    events = out["events"]
+    return events.loc[events["method"] == method, "t"].tolist() if len(events) else []
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
+
+
+def test_cached_run_gives_the_uncached_tables(runs, continual_inputs):
+    """Caching scores, drift checks, selections and Fishers by adapter version changes nothing:
+    same accuracies, same accept/rollback decisions, same final adapters, same summary."""
+    from compass.continual.tables import continual_tables
+
+    (cached, _), (plain, _) = runs(0.0, cache=True), runs(0.0, cache=False)
+    assert len(cached["events"]) >= 8  # the comparison covers real updates
+    for name in ("drift", "accuracy", "events"):
+        pd.testing.assert_frame_equal(cached[name], plain[name])
+    for key, correct in plain["per_item"].items():
+        np.testing.assert_array_equal(cached["per_item"][key], correct)
+    for method, state in plain["states"].items():
+        assert cached["states"][method].version == state.version
+        assert same_weights(cached["states"][method].weights, state.weights)
+    stream, cfg = continual_inputs["stream"], ecda_cfg()
+    summaries = [continual_tables(cfg, stream, out)["summary"].drop(columns="seconds")
+                 for out in (cached, plain)]
+    pd.testing.assert_frame_equal(*summaries)
+    assert cached["items_scored"] < plain["items_scored"]  # and the cache did save work
+
+
+@pytest.mark.parametrize("delta", [0.0, 1.0])
+def test_ecda_updates_only_where_its_monitor_triggered(runs, delta):
+    """delta = 1 (JS never exceeds 1 bit): no trigger, no ECDA update; delta = 0: a trigger and
+    an ECDA update at every step after T0. The baselines ignore the monitor either way."""
+    out, _ = runs(delta)
+    drift = out["drift"].query("method == 'ecda' and t > 0")
+    assert drift["trigger"].tolist() == [delta == 0.0] * 2  # the forcing worked
+    assert events_of(out, "ecda") == drift.loc[drift["trigger"], "t"].tolist()
+    assert out["states"]["ecda"].compute["updates"] == len(events_of(out, "ecda"))
+    if delta == 1.0:
+        assert set(out["accuracy"].query("method == 'ecda'")["version"]) == {"T0"}
+    for method in UPDATING:
+        assert events_of(out, method) == [1, 2], method
+
+
+def test_no_update_never_changes_its_adapter(runs):
+    out, start = runs(0.0)
+    state = out["states"]["no_update"]
+    assert same_weights(state.weights, start) and state.version == "T0"
+    assert events_of(out, "no_update") == [] and state.compute["updates"] == 0
+    assert set(out["accuracy"].query("method == 'no_update'")["version"]) == {"T0"}
+
+
+def test_forgetting_is_final_minus_best_on_earlier_test_sets():
+    """continual_tables against a hand computation on a constructed accuracy table."""
+    from types import SimpleNamespace
+
+    from compass.continual.tables import continual_tables
+
+    # correctness on test0 / test1 / test2 (four items each) of the version served at t = 0, 1, 2
+    forgets = {("f0", "test0"): [1, 1, 1, 0], ("f1", "test0"): [1, 1, 0, 0], ("f2", "test0"): [1, 0, 0, 0],
+               ("f1", "test1"): [1, 1, 1, 1], ("f2", "test1"): [0, 1, 1, 1], ("f2", "test2"): [1, 1, 0, 0]}
+    learns = {("l0", "test0"): [0, 0, 0, 1], ("l1", "test0"): [0, 0, 1, 1], ("l2", "test0"): [0, 1, 1, 1],
+              ("l1", "test1"): [0, 0, 0, 0], ("l2", "test1"): [1, 0, 0, 0], ("l2", "test2"): [1, 0, 0, 0]}
+    rows = []
+    for method, table in (("forgets", forgets), ("learns", learns)):
+        for t in range(3):
+            for j in range(t + 1):
+                version = f"{method[0]}{t}"
+                rows.append({"t": t, "eval_step": j, "method": method, "version": version,
+                             "accuracy": float(np.mean(table[(version, f"test{j}")])), "n": 4})
+    per_item = {k: np.array(v) for k, v in {**forgets, **learns}.items()}
+    compute = {"updates": 2, "steps": 4, "tokens": 100, "seconds": 1.0}
+    out = {"accuracy": pd.DataFrame(rows), "per_item": per_item,
+           "states": {m: SimpleNamespace(compute=compute) for m in ("forgets", "learns")}}
+    summary = continual_tables(ecda_cfg(), [None] * 3, out)["summary"].set_index("method")
+    # forgets: test0 best 0.75 (T0) -> final 0.25; test1 best 1.0 (T1) -> final 0.75
+    assert summary.loc["forgets", "forgetting_pp"] == pytest.approx(((0.25 - 0.75) + (0.75 - 1.0)) / 2 * 100)
+    # learns: the final version is the best on every earlier set: nothing forgotten
+    assert summary.loc["learns", "forgetting_pp"] == 0.0
+    # plasticity: accuracy on test j right after step j (j >= 1); final: last version, all sets
+    assert summary.loc["forgets", "plasticity"] == pytest.approx((1.0 + 0.5) / 2)
+    assert summary.loc["forgets", "final_accuracy"] == pytest.approx((0.25 + 0.75 + 0.5) / 3)
+    assert summary.loc["learns", "final_accuracy"] == pytest.approx((0.75 + 0.25 + 0.25) / 3)
+    assert summary.loc["forgets", "forgetting_ci_low"] <= -37.5 <= summary.loc["forgets", "forgetting_ci_high"]
+
+
+def _nan_then_train(real_update):
+    """A planted bad update: corrupts the adapter to NaN, then trains (the loss is NaN)."""
+    def update(model, *args, **kwargs):
+        with torch.no_grad():
+            for p in ecda.trainable(model).values():
+                p.fill_(float("nan"))
+        return real_update(model, *args, **kwargs)
+    return update
+
+
+def _nan_and_return(model, *args, **kwargs):
+    """A planted bad update that reports success: the adapter is left all NaN."""
+    with torch.no_grad():
+        for p in ecda.trainable(model).values():
+            p.fill_(float("nan"))
+    return ecda.UpdateResult(steps=1, tokens=0, seconds=0.0)
+
+
+def _finite_means_right(model, tokenizer, items, show_progress_bar=False):
+    """A stand-in scorer: every item right while the adapter is finite, wrong once it is not."""
+    finite = all(bool(torch.isfinite(p).all()) for p in ecda.trainable(model).values())
+    return pd.DataFrame({"id": [it["id"] for it in items], "acc": int(finite)})
+
+
+@pytest.mark.parametrize("plant", ["nan_loss", "nan_weights"])
+def test_planted_bad_update_is_rolled_back(tok, continual_inputs, monkeypatch, plant):
+    """Every update is bad: each is rolled back (non-finite loss, or validation accuracy that
+    drops), and every method keeps serving exactly the weights it had before."""
+    from compass.evaluation import scoring
+
+    if plant == "nan_loss":
+        monkeypatch.setattr(ecda, "update", _nan_then_train(ecda.update))
+        reason = "non-finite loss"
+    else:
+        monkeypatch.setattr(ecda, "update", _nan_and_return)
+        monkeypatch.setattr(scoring, "score_items", _finite_means_right)
+        reason = "validation accuracy dropped"
+    out, start = run_stream(tok, continual_inputs, delta=0.0)
+    events = out["events"]
+    assert len(events) == 10 and (events["event"] == "rolled_back").all()
+    assert events["reason"].str.startswith(reason).all()
+    for method, state in out["states"].items():
+        assert state.version == "T0" and same_weights(state.weights, start), method
+    assert set(out["accuracy"]["version"]) == {"T0"}
+
+
+def test_item_scores_never_rescore_an_unchanged_adapter(monkeypatch):
+    """(version, item) pairs are scored once, across item sets and calls; a new version, or the
+    uncached path, scores again; an accepted candidate's validation items are not rescored."""
+    from compass.continual import runner
+    from compass.evaluation import scoring
+
+    scored = []
+
+    def fake(model, tokenizer, items, show_progress_bar=False):
+        scored.append([it["id"] for it in items])
+        return pd.DataFrame({"id": [it["id"] for it in items], "acc": [len(it["id"]) % 2 for it in items]})
+
+    monkeypatch.setattr(scoring, "score_items", fake)
+    monkeypatch.setattr(ecda, "restore", lambda model, weights: None)
+    a, b, c = ({"id": x} for x in ("a", "bb", "c"))
+    scores = runner.ItemScores(model=None, tokenizer=None)
+    first = scores.sets("v0", {}, [("test0", [a, b]), ("test1", [b, c])])
+    assert scored == [["a", "bb", "c"]]  # one pass, the shared item once
+    assert [x.tolist() for x in first] == [[1, 0], [0, 1]]
+    scores.sets("v0", {}, [("test1", [b, c]), ("val1", [a])])
+    assert len(scored) == 1  # nothing new for v0
+    scores.sets("v1", {}, [("test0", [a])])
+    assert scored[-1] == ["a"]
+    assert scores.candidate_accuracy([b, c]) == 0.5 and scored[-1] == ["bb", "c"]
+    scores.adopt("v2")
+    scores.sets("v2", {}, [("test0", [a, b]), ("test1", [b, c])])
+    assert scored[-1] == ["a"]  # bb and c came with the accepted candidate
+    plain = runner.ItemScores(model=None, tokenizer=None, cache=False)
+    plain.sets("v0", {}, [("test0", [a])])
+    plain.sets("v0", {}, [("test0", [a])])
+    assert scored[-2:] == [["a"], ["a"]]
+
+
+def test_one_item_id_must_name_one_item():
+    from types import SimpleNamespace
+
+    from compass.continual.runner import check_item_ids
+
+    item = {"id": "x", "question": "q", "choices": ["a", "b"], "answer": 0}
+    check_item_ids([SimpleNamespace(validation=[item], test=[dict(item)])])
+    with pytest.raises(ValueError, match="item id 'x' names two different items"):
+        check_item_ids([SimpleNamespace(validation=[item], test=[{**item, "answer": 1}])])
+
+
+def test_guarded_update_validates_once_when_the_old_score_is_known(tok, peft_model):
+    calls = []
+
+    def validate():
+        calls.append(1)
+        return 0.5
+
+    accepted, event, _ = ecda.guarded_update(
+        peft_model, lambda: ecda.update(peft_model, tok, EXAMPLES, 1, 1e-3, 4, 48, 0), validate,
+        tolerance=0.1, old_score=0.55)
+    assert accepted and event["old_val"] == 0.55 and event["new_val"] == 0.5 and len(calls) == 1

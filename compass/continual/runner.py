@@ -1,12 +1,20 @@
 """Runs every continual method over a simulated stream and records what each costs and scores.
 
 One base model carries one trainable adapter; each method's adapter state lives in memory and is
-loaded before that method acts, so six methods cost one model. Scores are cached by adapter
-version, so an adapter that did not change is not scored twice.
+loaded before that method acts, so six methods cost one model.
+
+Why the caches: most of the stage's time is scoring, and at a step several methods often serve
+the same adapter version (all of them serve T0 until they accept an update). Everything that
+depends only on the served version (and the step) is therefore computed once per version:
+per-item correctness (test and validation items alike), the drift check (the reference moves
+with the version), the COMPASS selection (history and used ids move with the version) and the
+Fisher (weights and history). ``run(..., cache=False)`` recomputes all of it every time; the
+tests check both paths give the same tables.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -32,6 +40,103 @@ class MethodState:
     compute: dict = field(default_factory=lambda: {"updates": 0, "steps": 0, "tokens": 0, "seconds": 0.0})
 
 
+class Memo:
+    """Values computed once per key. ``enabled=False`` recomputes every time: the reference path
+    that shows the cache changes nothing."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.values: dict = {}
+
+    def get(self, key, compute: Callable[[], Any]):
+        if not self.enabled or key not in self.values:
+            self.values[key] = compute()
+        return self.values[key]
+
+
+class ItemScores:
+    """Correctness (0/1, lm-eval ``acc``) of adapter versions on multiple-choice items.
+
+    Each (version, item id) is scored once: an unchanged adapter is never scored again on an item
+    it has seen, whichever step's test or validation set the item came with, and all that a
+    version still lacks is scored in one pass. Item ids name items (the data stage's ids are
+    unique; :func:`check_item_ids` guards it). ``per_set`` keeps (version, set key) -> correctness
+    array for the tables.
+    """
+
+    def __init__(self, model, tokenizer, cache: bool = True):
+        self.model, self.tokenizer, self.cache = model, tokenizer, cache
+        self.by_item: dict[tuple[str, str], int] = {}
+        self.per_set: dict[tuple[str, str], np.ndarray] = {}
+        self.items_scored = 0
+        self._candidate: dict[str, int] = {}
+
+    def _score(self, items: list[dict]) -> dict[str, int]:
+        """Correctness of the weights the model holds now on ``items``, by item id."""
+        if not items:
+            return {}
+        frame = scoring.score_items(self.model, self.tokenizer, items, show_progress_bar=False)
+        self.items_scored += len(items)
+        return {i: int(a) for i, a in zip(frame["id"], frame["acc"])}
+
+    def sets(self, version: str, weights: dict, needs: list[tuple[str, list[dict]]]) -> list[np.ndarray]:
+        """Correctness of adapter ``version`` (parameters ``weights``) on each (key, items) of
+        ``needs``, in order; items it was never scored on are scored together in one pass."""
+        todo: dict[str, dict] = {}
+        for _, items in needs:
+            for item in items:
+                if not self.cache or (version, item["id"]) not in self.by_item:
+                    todo.setdefault(item["id"], item)
+        if todo:
+            ecda.restore(self.model, weights)
+            for item_id, acc in self._score(list(todo.values())).items():
+                self.by_item[(version, item_id)] = acc
+        out = []
+        for key, items in needs:
+            correct = np.array([self.by_item[(version, it["id"])] for it in items], dtype=np.int64)
+            self.per_set[(version, key)] = correct
+            out.append(correct)
+        return out
+
+    def candidate_accuracy(self, items: list[dict]) -> float:
+        """Accuracy of the weights the model holds now, an update being judged (not a version
+        yet); its per-item results are kept for :meth:`adopt` should it be accepted."""
+        self._candidate = self._score(items)
+        return float(np.mean([self._candidate[it["id"]] for it in items]))
+
+    def adopt(self, version: str) -> None:
+        """The judged candidate became ``version``: its validation items need no second pass."""
+        if self.cache:
+            for item_id, acc in self._candidate.items():
+                self.by_item[(version, item_id)] = acc
+        self._candidate = {}
+
+
+def check_item_ids(stream) -> None:
+    """Scores are cached by item id, so one id must name one item throughout the stream."""
+    seen: dict[str, dict] = {}
+    for step in stream:
+        for item in [*step.validation, *step.test]:
+            if seen.setdefault(item["id"], item) != item:
+                raise ValueError(f"item id {item['id']!r} names two different items in the stream")
+
+
+@dataclass
+class Context:
+    """What every method's turn needs: the model, the data, the settings and the caches."""
+    model: Any
+    tokenizer: Any
+    pool: Any
+    pairs_by_id: dict
+    cfg: Any
+    init_lora: dict
+    scores: ItemScores
+    checks: Memo  # (version, t) -> drift check
+    selections: Memo  # (version, t) -> new training rows
+    fishers: Memo  # version -> diagonal Fisher
+    events: list = field(default_factory=list)
+
+
 def _examples(frame: pd.DataFrame) -> list[dict]:
     return frame[["prompt", "response"]].to_dict("records")
 
@@ -47,10 +152,13 @@ def select_for_window(pool, cfg, window_labels, history_labels, used_ids, budget
 
 
 def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.DataFrame,
-        dev_vectors: np.ndarray, window_assign, cfg, show_progress_bar: bool = True) -> dict:
+        dev_vectors: np.ndarray, window_assign, cfg, show_progress_bar: bool = True,
+        cache: bool = True) -> dict:
     """``window_assign(window_frame) -> (labels, centred vectors)``; ``initial_history`` is the
-    served adapter's training data (id, cluster, prompt, response)."""
+    served adapter's training data (id, cluster, prompt, response). ``cache=False`` recomputes
+    every score, drift check, selection and Fisher (same results, for tests)."""
     e = cfg.ecda
+    check_item_ids(stream)
     init_lora = {n: (torch.zeros_like(p) if "lora_B" in n else p.detach().clone())
                  for n, p in ecda.trainable(model).items()}  # a fresh LoRA (B = 0)
     start_weights = ecda.snapshot(model)
@@ -58,61 +166,85 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
     ref_rows = rng.choice(len(dev_vectors), size=min(len(dev_vectors), e.window), replace=False)
     states = {m: MethodState(m, start_weights, "T0", initial_history.copy(), pool.dev_labels.copy(),
                              dev_vectors[ref_rows], set(initial_history["id"])) for m in e.methods}
-    cache: dict[tuple[str, str], np.ndarray] = {}  # (adapter version, item set) -> correctness
-
-    def score(state, items, key):
-        cache_key = (state.version, key)
-        if cache_key not in cache:
-            ecda.restore(model, state.weights)
-            frame = scoring.score_items(model, tokenizer, items, show_progress_bar=False)
-            cache[cache_key] = frame["acc"].to_numpy()
-        return cache[cache_key]
-
-    drift_rows, acc_rows, events = [], [], []
+    ctx = Context(model, tokenizer, pool, pairs_by_id, cfg, init_lora,
+                  ItemScores(model, tokenizer, cache), Memo(cache), Memo(cache), Memo(cache))
+    drift_rows, acc_rows = [], []
     windows = [window_assign(step.window) for step in stream]
     bar = tqdm(total=len(stream) * len(e.methods), desc="continual", disable=not show_progress_bar)
     for step, (labels, vectors) in zip(stream, windows):
         for name in e.methods:
-            state, recipe = states[name], RECIPES[name]
-            monitor = DriftMonitor(state.reference_labels, state.reference_vectors, pool.k,
-                                   delta=e.delta, alpha=e.alpha, trigger_on=e.trigger_on,
-                                   n_permutations=e.n_permutations, seed=cfg.seed + step.t)
-            check = monitor.check(labels, vectors)
+            state = states[name]
+            check = _drift_check(ctx, state, step, labels, vectors)
             drift_rows.append({"t": step.t, "method": name, **check})
-            wants = step.t > 0 and recipe["update"] and (check["trigger"] or not recipe["on_trigger"])
-            if wants:
-                _update(model, tokenizer, state, recipe, step, labels, vectors, pool, pairs_by_id,
-                        cfg, events, init_lora)
-            for j in range(step.t + 1):
-                correct = score(state, stream[j].test, f"test{j}")
-                acc_rows.append({"t": step.t, "eval_step": j, "method": name,
-                                 "accuracy": float(correct.mean()), "n": len(correct),
-                                 "version": state.version})
+            if wants_update(RECIPES[name], step.t, check["trigger"]):
+                _update(ctx, state, RECIPES[name], step, labels, vectors)
+            acc_rows += _accuracy_rows(ctx, state, stream, step.t)
             bar.update(1)
     bar.close()
     ecda.restore(model, states[e.methods[0]].weights)
     return {"drift": pd.DataFrame(drift_rows), "accuracy": pd.DataFrame(acc_rows),
-            "events": pd.DataFrame(events), "states": states, "per_item": cache,
-            "init_lora": init_lora}
+            "events": pd.DataFrame(ctx.events), "states": states, "per_item": ctx.scores.per_set,
+            "init_lora": init_lora, "items_scored": ctx.scores.items_scored}
 
 
-def _accuracy(model, tokenizer, items) -> float:
-    """Accuracy of the weights the model holds now (no cache: a candidate is being judged)."""
-    return float(scoring.score_items(model, tokenizer, items, show_progress_bar=False)["acc"].mean())
+def wants_update(recipe: dict, t: int, triggered: bool) -> bool:
+    """Updating methods act at every step after T0, except trigger-driven ones (ECDA), which act
+    only where the drift monitor fired."""
+    return t > 0 and recipe["update"] and (triggered or not recipe["on_trigger"])
 
 
-def _update(model, tokenizer, state, recipe, step, labels, vectors, pool, pairs_by_id, cfg,
-            events, init_lora):
+def _drift_check(ctx: Context, state: MethodState, step, labels, vectors) -> dict:
+    """The drift monitor's verdict on the window against the state's reference, which moves only
+    with the version (so methods serving one version share one check)."""
+    e = ctx.cfg.ecda
+
+    def check():
+        monitor = DriftMonitor(state.reference_labels, state.reference_vectors, ctx.pool.k,
+                               delta=e.delta, alpha=e.alpha, trigger_on=e.trigger_on,
+                               n_permutations=e.n_permutations, seed=ctx.cfg.seed + step.t)
+        return monitor.check(labels, vectors)
+
+    return ctx.checks.get((state.version, step.t), check)
+
+
+def _accuracy_rows(ctx: Context, state: MethodState, stream, t: int) -> list[dict]:
+    """Accuracy of the served adapter on every test set so far (T0..Tt), one pass for what is new."""
+    needs = [(f"test{j}", stream[j].test) for j in range(t + 1)]
+    scored = ctx.scores.sets(state.version, state.weights, needs)
+    return [{"t": t, "eval_step": j, "method": state.name, "accuracy": float(correct.mean()),
+             "n": len(correct), "version": state.version} for j, correct in enumerate(scored)]
+
+
+def _new_rows(ctx: Context, state: MethodState, step, labels) -> pd.DataFrame:
+    """COMPASS-selected training rows for this window (history and used ids move with the version)."""
+    def select():
+        manifest = select_for_window(ctx.pool, ctx.cfg, labels, state.history["cluster"].to_numpy(),
+                                     state.used_ids, ctx.cfg.ecda.budget, ctx.cfg.seed + step.t)
+        return pd.DataFrame([{**ctx.pairs_by_id[i], "cluster": c}
+                             for i, c in zip(manifest["id"], manifest["cluster"])])
+
+    return ctx.selections.get((state.version, step.t), select)
+
+
+def _fisher(ctx: Context, state: MethodState) -> dict:
+    """Diagonal Fisher of the served adapter on its training history (both fixed by the version);
+    the model must hold ``state.weights``."""
+    t_cfg, e = ctx.cfg.train, ctx.cfg.ecda
+    return ctx.fishers.get(state.version, lambda: ecda.fisher_diagonal(
+        ctx.model, ctx.tokenizer, _examples(state.history), t_cfg.max_length, t_cfg.batch_size,
+        e.fisher_batches, ctx.cfg.seed))
+
+
+def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vectors) -> None:
+    """Train a candidate adapter per ``recipe``, keep it if it passes the rollback guard."""
+    model, cfg = ctx.model, ctx.cfg
     e, t_cfg = cfg.ecda, cfg.train
-    manifest = select_for_window(pool, cfg, labels, state.history["cluster"].to_numpy(),
-                                 state.used_ids, e.budget, cfg.seed + step.t)
-    new = pd.DataFrame([{**pairs_by_id[i], "cluster": c} for i, c in zip(manifest["id"], manifest["cluster"])])
+    new = _new_rows(ctx, state, step, labels)
+    (old_val,) = ctx.scores.sets(state.version, state.weights, [(f"val{step.t}", step.validation)])
     ecda.restore(model, state.weights)
     fisher = anchor = replay = None
     if recipe["ewc"]:
-        fisher = ecda.fisher_diagonal(model, tokenizer, _examples(state.history), t_cfg.max_length,
-                                      t_cfg.batch_size, e.fisher_batches, cfg.seed)
-        anchor = ecda.snapshot(model)
+        fisher, anchor = _fisher(ctx, state), state.weights
     if recipe["replay"] == "stratified":
         replay = _examples(ecda.stratified_replay(state.history, e.replay_fraction, cfg.seed + step.t))
     elif recipe["replay"] == "random":
@@ -125,23 +257,30 @@ def _update(model, tokenizer, state, recipe, step, labels, vectors, pool, pairs_
 
     def do_update():
         if recipe["retrain"]:
-            ecda.restore(model, init_lora)
-        return ecda.update(model, tokenizer, data, steps, t_cfg.learning_rate, t_cfg.batch_size,
+            ecda.restore(model, ctx.init_lora)
+        return ecda.update(model, ctx.tokenizer, data, steps, t_cfg.learning_rate, t_cfg.batch_size,
                            t_cfg.max_length, cfg.seed + step.t, fisher=fisher, anchor=anchor,
                            lambda_ewc=e.lambda_ewc, replay=replay, beta=e.beta_replay)
 
     accepted, event, result = ecda.guarded_update(
-        model, do_update, lambda: _accuracy(model, tokenizer, step.validation), e.rollback_tolerance)
-    events.append({"t": step.t, "method": state.name, **event,
-                   "new_items": len(new), "steps": result.steps if result else 0})
+        model, do_update, lambda: ctx.scores.candidate_accuracy(step.validation),
+        e.rollback_tolerance, old_score=float(old_val.mean()))
+    ctx.events.append({"t": step.t, "method": state.name, **event,
+                       "new_items": len(new), "steps": result.steps if result else 0})
     if result is not None:
-        state.compute["updates"] += 1
-        state.compute["steps"] += result.steps
-        state.compute["tokens"] += result.tokens
-        state.compute["seconds"] += result.seconds
+        _charge(state, result)
     if accepted:
         state.weights = ecda.snapshot(model)
         state.version = f"{state.name}@T{step.t}"
+        ctx.scores.adopt(state.version)
         state.history = pd.concat([state.history, new], ignore_index=True)
         state.used_ids |= set(new["id"])
         state.reference_labels, state.reference_vectors = np.asarray(labels), np.asarray(vectors)
+
+
+def _charge(state: MethodState, result: ecda.UpdateResult) -> None:
+    """Add an update's cost to the method's compute, whether it was kept or rolled back."""
+    state.compute["updates"] += 1
+    state.compute["steps"] += result.steps
+    state.compute["tokens"] += result.tokens
+    state.compute["seconds"] += result.seconds

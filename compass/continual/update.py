@@ -13,6 +13,7 @@ below the adapter it would replace, is rolled back; the served adapter is replac
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -22,8 +23,7 @@ import pandas as pd
 import torch
 
 from compass.selection.allocation import largest_remainder
-from compass.training.adapters import (NonFiniteLossError, batch_indices, collate, completion_loss,
-                                       encode_example)
+from compass.training.adapters import NonFiniteLossError, batch_of, completion_loss, encode_example
 
 
 def trainable(model) -> dict[str, torch.nn.Parameter]:
@@ -49,9 +49,7 @@ def fisher_diagonal(model, tokenizer, examples: list[dict], max_length: int, bat
     device = next(model.parameters()).device
     n_batches = max(1, min(n_batches, math.ceil(len(encoded) / batch_size)))
     for b in range(n_batches):
-        rows = batch_indices(len(encoded), b, batch_size, seed)
-        batch = {k: v.to(device) for k, v in collate([encoded[i] for i in rows],
-                                                     tokenizer.pad_token_id).items()}
+        batch = batch_of(encoded, b, batch_size, seed, tokenizer.pad_token_id, device)
         model.zero_grad(set_to_none=True)
         loss, _ = completion_loss(model, batch)
         loss.backward()
@@ -96,11 +94,29 @@ class UpdateResult:
     losses: list[float] = field(default_factory=list)
 
 
+@contextlib.contextmanager
+def own_rng(seed: int, device: torch.device):
+    """Run the block on torch generators seeded by ``seed`` and give the caller's back after.
+
+    Why: LoRA dropout draws from torch's global generator, so without this an update's result
+    would depend on every update (of every method) that ran before it in the process, and the
+    update would shift the random state of whatever runs after it."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.default_generator.manual_seed(seed)
+        if devices:
+            with torch.cuda.device(devices[0]):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
 def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, batch_size: int,
            max_length: int, seed: int, fisher=None, anchor=None, lambda_ewc: float = 0.0,
            replay: list[dict] | None = None, beta: float = 0.0) -> UpdateResult:
     """Optimise L_task (+ lambda L_EWC + beta L_replay) for ``steps`` steps; raises
-    NonFiniteLossError when the loss is NaN/inf (the caller rolls back)."""
+    NonFiniteLossError when the loss is NaN/inf (the caller rolls back). Deterministic given
+    ``seed``: batches and dropout masks come from it alone."""
     device = next(model.parameters()).device
     encoded = [encode_example(tokenizer, e["prompt"], e["response"], max_length) for e in new_examples]
     replay_enc = [encode_example(tokenizer, e["prompt"], e["response"], max_length)
@@ -110,41 +126,42 @@ def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, ba
     model.train()
     result = UpdateResult(0, 0, 0.0)
     start = time.perf_counter()
-    for step in range(steps):
-        rows = batch_indices(len(encoded), step, batch_size, seed)
-        batch = {k: v.to(device) for k, v in collate([encoded[i] for i in rows],
-                                                     tokenizer.pad_token_id).items()}
-        loss, _ = completion_loss(model, batch)
-        result.tokens += int(batch["attention_mask"].sum())
-        if fisher is not None and lambda_ewc > 0:
-            loss = loss + lambda_ewc * ewc_penalty(model, fisher, anchor)
-        if replay_enc and beta > 0:
-            rrows = batch_indices(len(replay_enc), step, min(batch_size, len(replay_enc)), seed + 7)
-            rbatch = {k: v.to(device) for k, v in collate([replay_enc[i] for i in rrows],
-                                                          tokenizer.pad_token_id).items()}
-            rloss, _ = completion_loss(model, rbatch)
-            loss = loss + beta * rloss
-            result.tokens += int(rbatch["attention_mask"].sum())
-        if not torch.isfinite(loss):
-            model.eval()
-            raise NonFiniteLossError(f"update loss is {loss.item()} at step {step}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        result.losses.append(float(loss.item()))
-        result.steps += 1
+    with own_rng(seed, device):
+        for step in range(steps):
+            batch = batch_of(encoded, step, batch_size, seed, tokenizer.pad_token_id, device)
+            loss, _ = completion_loss(model, batch)
+            result.tokens += int(batch["attention_mask"].sum())
+            if fisher is not None and lambda_ewc > 0:
+                loss = loss + lambda_ewc * ewc_penalty(model, fisher, anchor)
+            if replay_enc and beta > 0:
+                rbatch = batch_of(replay_enc, step, min(batch_size, len(replay_enc)), seed + 7,
+                                  tokenizer.pad_token_id, device)
+                rloss, _ = completion_loss(model, rbatch)
+                loss = loss + beta * rloss
+                result.tokens += int(rbatch["attention_mask"].sum())
+            if not torch.isfinite(loss):
+                model.eval()
+                raise NonFiniteLossError(f"update loss is {loss.item()} at step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            result.losses.append(float(loss.item()))
+            result.steps += 1
     model.eval()
     result.seconds = time.perf_counter() - start
     return result
 
 
-def guarded_update(model, do_update, validate, tolerance: float):
+def guarded_update(model, do_update, validate, tolerance: float, old_score: float | None = None):
     """Apply ``do_update()``; keep it only if the loss stayed finite and ``validate()`` (accuracy
     on validation items) did not drop more than ``tolerance`` below the adapter it replaces.
+    ``old_score`` is that adapter's validation accuracy when the caller already has it (the
+    runner caches it by adapter version); otherwise ``validate()`` measures it first.
     Returns (accepted, event dict, update result or None)."""
     before = snapshot(model)
-    old_score = validate()
+    if old_score is None:
+        old_score = validate()
     try:
         result = do_update()
     except NonFiniteLossError as err:

@@ -65,6 +65,15 @@ def batch_indices(n_examples: int, step: int, batch_size: int, seed: int) -> np.
     return order[position * batch_size:(position + 1) * batch_size]
 
 
+def batch_of(encoded: list[dict], step: int, batch_size: int, seed: int, pad_id: int,
+             device) -> dict[str, torch.Tensor]:
+    """Micro-batch ``step`` of ``encoded`` as padded tensors on ``device``: the one place that
+    turns :func:`batch_indices` into a batch, so adapter training, continual updates and the
+    Fisher estimate draw their batches the same way (and a resumed run the same batches)."""
+    rows = batch_indices(len(encoded), step, batch_size, seed)
+    return {k: v.to(device) for k, v in collate([encoded[i] for i in rows], pad_id).items()}
+
+
 # ---- loss --------------------------------------------------------------------------------------
 def causal_lm_parts(model):
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -172,10 +181,8 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
         optimizer.zero_grad(set_to_none=True)
         total_loss, tokens = 0.0, 0
         for micro in range(train_cfg.grad_accum):
-            rows = batch_indices(len(encoded), step * train_cfg.grad_accum + micro,
-                                 train_cfg.batch_size, seed)
-            batch = {k: v.to(device) for k, v in collate([encoded[i] for i in rows],
-                                                         tokenizer.pad_token_id).items()}
+            batch = batch_of(encoded, step * train_cfg.grad_accum + micro, train_cfg.batch_size,
+                             seed, tokenizer.pad_token_id, device)
             loss, n = loss_fn(model, batch)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(f"loss is {loss.item()} at step {step}")
