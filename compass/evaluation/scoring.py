@@ -130,8 +130,9 @@ def choice_loglikelihoods(model, tokenizer, question: str, choices: list[str]) -
             rows.append(row)
             cols.append(first + j)
             targets.append(token)
-    picked = _picked_logprobs(base, head, hidden[torch.tensor(rows), torch.tensor(cols)],
-                              torch.tensor(targets, device=device)).cpu().numpy()
+    logp = torch.log_softmax(output_logits(base, head, hidden[torch.tensor(rows), torch.tensor(cols)])
+                             .float(), dim=-1)
+    picked = logp[torch.arange(len(targets)), torch.tensor(targets, device=device)].cpu().numpy()
     np.add.at(scores, np.array(rows), picked)
     return scores
 
