@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from compass.training.adapters import causal_lm_parts, output_logits
 
 TARGET_DELIMITER = "\n"
-LOGIT_CHUNK_BYTES = 1 << 28  # fp32 logits held at once by the chunked log-softmax (256 MiB)
+LOGIT_CHUNK_BYTES = 1 << 28  # fp32 logits per output-layer chunk (256 MiB; peak about twice)
 # default tokens per forward pass (rows x padded length): on a CPU the matrix products reach
 # their speed at a few hundred rows; on a GPU larger batches keep paying
 DEFAULT_BATCH_TOKENS = {"cpu": 512, "cuda": 8192}
@@ -86,13 +86,15 @@ def _logit_chunk(base, head) -> int:
 
 def _picked_logprobs(base, head, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """log p(target) at each row of ``hidden`` ([P, H]), the output layer and the log-softmax
-    taken over chunks of rows so that at most LOGIT_CHUNK_BYTES of logits exist at once."""
+    taken over chunks of rows so that about LOGIT_CHUNK_BYTES of logits exist at once."""
     chunk = _logit_chunk(base, head)
     out = []
     for start in range(0, hidden.shape[0], chunk):
-        logits = output_logits(base, head, hidden[start:start + chunk]).float()
-        tgt = targets[start:start + chunk]
-        out.append(logits.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(logits, dim=-1))
+        # log_softmax as lm-eval and the plain scorer take it: torch's fp32 log_softmax over a
+        # 262k vocabulary is biased by up to ~6e-5 per token against fp64 (gather - logsumexp
+        # is not), so logsumexp would move Gemma-3-270M's sums ~5e-4 away from lm-eval's
+        logp = torch.log_softmax(output_logits(base, head, hidden[start:start + chunk]).float(), dim=-1)
+        out.append(logp.gather(1, targets[start:start + chunk, None])[:, 0])
     return torch.cat(out) if out else hidden.new_zeros(0, dtype=torch.float32)
 
 
