@@ -67,8 +67,8 @@ def _lm_eval(model, tok, items, batch_size: int, folder: str) -> tuple[pd.DataFr
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=batch_size,
               device=str(next(model.parameters()).device))
     manager = TaskManager(include_path=folder)
-    result, seconds = _timed(lambda: lm_eval.simple_evaluate(model=lm, tasks=["bench_mc"], task_manager=manager,
-                                                             log_samples=True))
+    result, seconds = _timed(lambda: lm_eval.simple_evaluate(
+        model=lm, tasks=["bench_mc"], task_manager=manager, log_samples=True))
     return lmeval.per_item_choices(result, "bench_mc"), seconds
 
 
