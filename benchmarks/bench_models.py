@@ -1,9 +1,14 @@
 """Scoring and training throughput on the offline Gemma-3-270M, side by side in one run.
 
     python benchmarks/bench_models.py [--items 40] [--steps 6] [--dtype bfloat16|float32]
+        [--batch-tokens N] [--lm-eval-batch 1 8] [--threads N] [--no-training]
 
-1. Multiple-choice scoring: compass.evaluation.scoring (prefix KV cache, positions-only output layer)
-   against lm-eval's HF backend on the same model and items: items/s and identical choices.
+1. Multiple-choice scoring on the same model and items: compass.evaluation.scoring batched across
+   items (`score_items`), its one-item-at-a-time path (`choice_loglikelihoods`: prefix KV cache,
+   positions-only output layer) and lm-eval's HF backend (HFLM) at the given batch sizes: items/s,
+   agreement of the chosen options (acc and acc_norm) and the largest log-likelihood difference.
+   Items: the language's test items, or (before `dvc repro data`) items built the same way from
+   the chatterbot corpus (question = prompt, 4 responses).
 2. Training tokens/s: completion-only loss with positions-only logits (compass.training.adapters) against
    the plain full-logit loss in the same loop, and against HF Trainer + peft.
 Needs the converted model (`dvc repro model`).
@@ -25,24 +30,82 @@ from compass.evaluation import lmeval, scoring
 from compass.training import adapters, models
 
 
-def scoring(model, tok, items):
+def bench_items(lang: str, n: int, seed: int = 0) -> tuple[list[dict], str]:
+    """The first ``n`` test items of ``lang``, or items made like them from the chatterbot pairs."""
+    path = paths.test_items_file(lang)
+    if path.exists():
+        return io.read_jsonl(path)[:n], str(path)
+    from compass.data.tiny import load_pairs
+
+    pairs = [p for p in load_pairs() if p["language"] == lang]
+    rng = np.random.default_rng(seed)
+    items = []
+    for i in rng.choice(len(pairs), size=min(n, len(pairs)), replace=False):
+        pair = pairs[i]
+        others = sorted({p["response"] for p in pairs if p["topic"] != pair["topic"]})
+        choices = [pair["response"], *rng.choice(others, size=3, replace=False).tolist()]
+        order = rng.permutation(len(choices))
+        items.append({"id": pair["id"], "topic": pair["topic"], "category": "", "question": pair["prompt"],
+                      "choices": [choices[k] for k in order], "answer": int(np.where(order == 0)[0][0])})
+    return items, f"chatterbot {lang} pairs (no {path})"
+
+
+def _timed(fn):
     start = time.perf_counter()
-    ours = scoring.score_items(model, tok, items, show_progress_bar=False)
-    t_ours = time.perf_counter() - start
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def _lm_eval(model, tok, items, batch_size: int, folder: str) -> tuple[pd.DataFrame, float]:
+    """lm-eval's HFLM on the items as a local task; only simple_evaluate is timed (the task index
+    and the HFLM wrapper are built before)."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    lmeval.write_local_task(items, "bench_mc", folder)
+    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=batch_size,
+              device=str(next(model.parameters()).device))
+    manager = TaskManager(include_path=folder)
+    result, seconds = _timed(lambda: lm_eval.simple_evaluate(
+        model=lm, tasks=["bench_mc"], task_manager=manager, log_samples=True))
+    return lmeval.per_item_choices(result, "bench_mc"), seconds
+
+
+def scoring_table(model, tok, items, batch_tokens: int | None = None,
+                  lm_eval_batches: tuple[int, ...] = (1, 8)) -> pd.DataFrame:
+    """Every scorer on the same items; agreement is measured against lm-eval at batch 1."""
+    scoring.score_items(model, tok, items[:4], show_progress_bar=False)  # warm-up
+    runs = {}
+    runs["compass batched (score_items)"] = _timed(lambda: scoring.score_items(
+        model, tok, items, show_progress_bar=False, batch_tokens=batch_tokens))
+    runs["compass per item (choice_loglikelihoods)"] = _timed(lambda: scoring.score_items(
+        model, tok, items, show_progress_bar=False, scorer=scoring.choice_loglikelihoods))
     with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
-        lmeval.write_local_task(items, "bench_mc", folder)
-        result = lmeval.run(model, tok, ["bench_mc"], include_path=folder)
-        t_lm = time.perf_counter() - start
-    theirs = lmeval.per_item_choices(result, "bench_mc")
-    merged = ours.merge(theirs, on="id")
-    same = int((merged["pred"] == merged["lm_eval_pred"]).sum())
-    return pd.DataFrame([
-        {"scorer": "compass.evaluation.scoring (prefix cache, positions-only head)", "items": len(items),
-         "seconds": t_ours, "items_per_s": len(items) / t_ours, "same_choices": f"{same}/{len(merged)}"},
-        {"scorer": "lm-eval HFLM (batch 1)", "items": len(items), "seconds": t_lm,
-         "items_per_s": len(items) / t_lm, "same_choices": "reference"},
-    ])
+        for size in lm_eval_batches:
+            frame, seconds = _lm_eval(model, tok, items, size, folder)
+            frame = frame.rename(columns={"lm_eval_pred": "pred", "lm_eval_pred_norm": "pred_norm",
+                                          "lm_eval_loglikelihoods": "loglikelihoods"})
+            runs[f"lm-eval HFLM (batch {size})"] = (frame, seconds)
+    reference_name = f"lm-eval HFLM (batch {lm_eval_batches[0]})"
+    reference = runs[reference_name][0].set_index("id")
+    answers = pd.Series({it["id"]: it["answer"] for it in items})
+    rows = []
+    for name, (frame, seconds) in runs.items():
+        frame = frame.set_index("id").loc[reference.index]
+        diff = max(float(np.abs(np.array(a) - np.array(b)).max())
+                   for a, b in zip(frame["loglikelihoods"], reference["loglikelihoods"]))
+        rows.append({
+            "scorer": name, "items": len(frame), "seconds": seconds, "items_per_s": len(frame) / seconds,
+            "same_acc_choice": "reference" if name == reference_name
+            else f"{int((frame['pred'] == reference['pred']).sum())}/{len(frame)}",
+            "same_acc_norm_choice": "reference" if name == reference_name
+            else f"{int((frame['pred_norm'] == reference['pred_norm']).sum())}/{len(frame)}",
+            "max_abs_ll_diff": diff,
+            "acc": float((frame["pred"] == answers.loc[frame.index]).mean()),
+            "acc_norm": float((frame["pred_norm"] == answers.loc[frame.index]).mean()),
+        })
+    return pd.DataFrame(rows)
 
 
 def training(name, dtype, examples, train_cfg, steps):
@@ -114,19 +177,34 @@ def main():
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--dtype", default=None, help="default: params.yaml train.dtype")
     parser.add_argument("--lang", default="uk")
+    parser.add_argument("--batch-tokens", type=int, default=None,
+                        help="tokens per forward pass of the batched scorer (default: by device)")
+    parser.add_argument("--lm-eval-batch", type=int, nargs="+", default=[1, 8],
+                        help="HFLM batch sizes; the first is the agreement reference")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--no-training", action="store_true", help="only the scoring table")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = config.load()
     dtype = args.dtype or cfg.train.dtype
     print(f"# compass model benchmarks: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"model {cfg.train.model}, dtype {dtype}")
-    print(f"# command: python benchmarks/bench_models.py --items {args.items} --steps {args.steps} "
-          f"--dtype {dtype}\n")
-    items = io.read_jsonl(paths.test_items_file(args.lang))[: args.items]
+    command = (f"python benchmarks/bench_models.py --items {args.items} --steps {args.steps} --dtype {dtype} "
+               f"--lm-eval-batch {' '.join(map(str, args.lm_eval_batch))}"
+               + (f" --batch-tokens {args.batch_tokens}" if args.batch_tokens else "")
+               + (f" --threads {args.threads}" if args.threads else "")
+               + (" --no-training" if args.no_training else ""))
+    print(f"# command: {command}\n")
+    items, source = bench_items(args.lang, args.items)
     model, tok = models.load(cfg.train.model, dtype=dtype)
-    print("## Multiple-choice scoring\n")
-    print(scoring(model, tok, items).to_markdown(index=False, floatfmt=".2f"))
+    print(f"## Multiple-choice scoring ({len(items)} items: {source})\n")
+    print(scoring_table(model, tok, items, args.batch_tokens, tuple(args.lm_eval_batch))
+          .to_markdown(index=False, floatfmt=".3g"))
     del model
+    if args.no_training:
+        return
     pairs = [p for p in io.read_jsonl(paths.pool_file()) if p["language"] in ("uk", "ru", "ja")]
     rng = np.random.default_rng(0)
     examples = [pairs[i] for i in rng.choice(len(pairs), size=200, replace=False)]
