@@ -177,7 +177,7 @@ def toc(cfg) -> str:
     lines = ["format: jb-book", "root: intro", "chapters:",
              *chapter("data", "00_data"), *chapter("sampling", "01_sampling"),
              *chapter("results", "03_evaluate")]
-    lines += [f"      - file: notebooks/02_train_{t}_{m}" for t in cfg.targets for m in cfg.train.methods]
+    lines += [f"      - file: notebooks/02_train_{t}" for t in cfg.targets]
     lines += ["  - file: continual", "    sections:", "      - file: notebooks/04_ecda"]
     return "\n".join(lines) + "\n"
 
@@ -198,8 +198,7 @@ def assemble(cfg) -> Path:
     (SRC / "generated" / "results_caveats.md").write_text(caveats, encoding="utf-8")
     executed = [paths.executed_notebook(nb, lang) for nb in ("00_data", "01_sampling", "03_evaluate")
                 for lang in cfg.targets]
-    executed += [paths.executed_notebook("02_train", lang, method) for lang in cfg.targets
-                 for method in cfg.train.methods]
+    executed += [paths.executed_notebook("02_train", lang) for lang in cfg.targets]
     executed.append(paths.executed_notebook("04_ecda"))
     (SRC / "generated" / "continual_table.md").write_text(continual_table(cfg), encoding="utf-8")
     for source in executed:

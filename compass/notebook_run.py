@@ -1,7 +1,7 @@
 """Run a parameterised notebook with papermill, writing the executed copy atomically.
 
     python -m compass.notebook_run 01_sampling --lang fa [--set sampling.budget=50]
-    python -m compass.notebook_run 02_train --lang fa --method compass
+    python -m compass.notebook_run 02_train --lang fa
 
 Without ``--pipeline`` (which only dvc.yaml's commands pass) a run is exploratory: its results go
 to data/scratch/<notebook>/ (compass.scratch) and DVC's outputs in data/ stay untouched.
@@ -29,22 +29,22 @@ def notebook_path(name: str):
 
 
 def run(name: str, lang: str | None = None, overrides: dict | None = None,
-        show_progress_bar: bool = False, kernel_name: str = "python3", method: str | None = None,
+        show_progress_bar: bool = False, kernel_name: str = "python3",
         pipeline: bool = False, dry_run: bool = False):
     """Execute notebook ``name``; returns the executed copy's path. ``pipeline`` marks the DVC
     stage's own run (writes data/); otherwise the run is redirected to a scratch folder unless
     COMPASS_DATA_DIR already names a data folder."""
     source = notebook_path(name)
     config.load(overrides=overrides)  # a bad override fails here, in one line, not in the kernel
-    stem = "_".join(part for part in (source.stem, lang, method) if part)
+    stem = "_".join(part for part in (source.stem, lang) if part)
     if pipeline:
         os.environ[scratch.PIPELINE_ENV] = "1"
     elif not dry_run:
         scratch.redirect_exploration(stem)
-    target = paths.executed_notebook(source.name, lang, method)
+    target = paths.executed_notebook(source.name, lang)
     if dry_run:
         where = "data/" if pipeline or os.environ.get(scratch.DATA_DIR_ENV) else f"data/scratch/{stem}/"
-        print(f"would run {source.relative_to(paths.ROOT)} (lang={lang}, method={method}, "
+        print(f"would run {source.relative_to(paths.ROOT)} (lang={lang}, "
               f"overrides={overrides or {}}); results in {where}")
         return None
     import papermill
@@ -52,8 +52,6 @@ def run(name: str, lang: str | None = None, overrides: dict | None = None,
     parameters = {"overrides": overrides or {}, "show_progress_bar": show_progress_bar}
     if lang is not None:
         parameters["lang"] = lang
-    if method is not None:
-        parameters["method"] = method
     if os.environ.get("COMPASS_TRACE_PARAMS"):  # the kernel names its params trace by stage
         os.environ["COMPASS_TRACE_STAGE"] = target.stem
     start = time.perf_counter()
@@ -83,7 +81,6 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook")
     parser.add_argument("--lang")
-    parser.add_argument("--method", help="selection method (notebooks run per language and method)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="override a params.yaml key, value parsed as JSON if possible")
     parser.add_argument("--pipeline", action="store_true",
@@ -91,7 +88,7 @@ def main(argv=None):
     parser.add_argument("--dry-run", action="store_true", help="check and say where results go")
     args = parser.parse_args(argv)
     try:
-        executed = run(args.notebook, args.lang, parse_overrides(args.set), method=args.method,
+        executed = run(args.notebook, args.lang, parse_overrides(args.set),
                        pipeline=args.pipeline, dry_run=args.dry_run)
         if executed is not None:
             print(executed)

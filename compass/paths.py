@@ -58,9 +58,14 @@ def model_dir(name: str) -> Path:
     return models_dir() / name.replace("/", "__")
 
 
+def adapters_dir(lang: str) -> Path:
+    """Every adapter of one language (the train stage's output)."""
+    return language_dir(lang) / "adapters"
+
+
 def adapter_dir(lang: str, method: str) -> Path:
     """Registry layout: data/languages/<lang>/adapters/<method>/ (adapter + logs)."""
-    return language_dir(lang) / "adapters" / method
+    return adapters_dir(lang) / method
 
 
 def evaluation_dir(lang: str) -> Path:
@@ -121,10 +126,9 @@ def executed_notebooks_dir() -> Path:
     return data_root() / "executed"
 
 
-def executed_notebook(name: str, lang: str | None = None, method: str | None = None) -> Path:
+def executed_notebook(name: str, lang: str | None = None) -> Path:
     stem = Path(name).stem
-    suffix = "".join(f"_{part}" for part in (lang, method) if part)
-    return executed_notebooks_dir() / f"{stem}{suffix}.ipynb"
+    return executed_notebooks_dir() / (f"{stem}_{lang}.ipynb" if lang else f"{stem}.ipynb")
 
 
 def ecda_dir(lang: str) -> Path:

@@ -81,6 +81,28 @@ def test_interrupted_training_resumes_to_the_same_adapter(tok, train_cfg, tmp_pa
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
 
 
+def test_one_base_model_trains_many_adapters_as_fresh_ones_would(tok, train_cfg, tmp_path):
+    """The train stage loads the base model once per language: after each adapter it must be the
+    plain model again, so the next adapter equals one trained on a freshly loaded model."""
+    shared = tiny_gemma(len(tok))
+    before = {k: v.clone() for k, v in shared.state_dict().items()}
+    for method, data in (("a", EXAMPLES[:6]), ("b", EXAMPLES[6:])):
+        train_adapter(shared, tok, data, train_cfg, tmp_path / "shared" / method, seed=1,
+                      base_name="t", show_progress_bar=False)
+        assert not any("lora" in name for name in shared.state_dict())
+    after = shared.state_dict()
+    assert after.keys() == before.keys()
+    for key in before:
+        torch.testing.assert_close(after[key], before[key], rtol=0, atol=0)
+    fresh = tiny_gemma(len(tok))
+    train_adapter(fresh, tok, EXAMPLES[6:], train_cfg, tmp_path / "fresh" / "b", seed=1,
+                  base_name="t", show_progress_bar=False)
+    a, b = _lora_state(tmp_path / "shared" / "b"), _lora_state(tmp_path / "fresh" / "b")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
 def test_dora_flag_trains(tok, train_cfg, tmp_path):
     summary = train_adapter(tiny_llama(len(tok)), tok, EXAMPLES, replace(train_cfg, dora=True, steps=2),
                             tmp_path, seed=0, base_name="t", show_progress_bar=False)

@@ -130,11 +130,11 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
 
     Resumes from ``out_dir``/checkpoint when one exists. ``stop_after`` ends the run after that
     many steps without finishing (tests use it to simulate an interruption). ``init_adapter``
-    starts from an existing adapter's weights (continual updates).
+    starts from an existing adapter's weights (continual updates). ``base_model`` comes back as
+    it was given (the adapter's layers are taken out again, also on error), so one loaded base
+    model can train every adapter of a language.
     """
-    from peft import PeftModel, get_peft_model, set_peft_model_state_dict
-    from peft.utils import get_peft_model_state_dict
-    from transformers import get_linear_schedule_with_warmup
+    from peft import PeftModel, get_peft_model
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -145,6 +145,21 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
         model = PeftModel.from_pretrained(base_model, str(init_adapter), is_trainable=True)
     else:
         model = get_peft_model(base_model, lora_config(train_cfg))
+    was_training = base_model.training
+    try:
+        return _train_loop(model, tokenizer, examples, train_cfg, out_dir, seed, base_name, loss_fn,
+                           stop_after, show_progress_bar, init_adapter)
+    finally:
+        model.unload()  # the LoRA layers out again: base_model is the plain model it was
+        base_model.train(was_training)
+
+
+def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int, base_name: str,
+                loss_fn, stop_after, show_progress_bar: bool, init_adapter) -> dict:
+    from peft import set_peft_model_state_dict
+    from peft.utils import get_peft_model_state_dict
+    from transformers import get_linear_schedule_with_warmup
+
     model.train()
     device = next(model.parameters()).device
     encoded = [encode_example(tokenizer, e["prompt"], e["response"], train_cfg.max_length)
