@@ -41,7 +41,6 @@ MAX_EXACT_ITEMS = 20
 _BATCH_ELEMENTS = 1 << 21
 
 
-
 @dataclass(frozen=True)
 class Metric:
     """How the tables name a per-item score and the difference of two methods' means.
@@ -470,7 +469,8 @@ def accuracy_summary(correct: Mapping[str, ArrayLike], reference: str | None = N
                 row.update(_gain_row(x, scored[reference], confidence, n_resamples,
                                      n_permutations, seed, method, alternative, metric))
         rows.append(row)
-    columns = list(metric.summary_columns) + (list(metric.gain_columns) if reference is not None else [])
+    columns = list(metric.summary_columns) + (list(metric.gain_columns) if reference is not None
+                                              else [])
     return pd.DataFrame(rows).set_index("method")[columns]
 
 

@@ -33,7 +33,8 @@ def cluster_gaps(pool) -> pd.DataFrame:
                          "gap": gap_mask(p_target, p_train)})
 
 
-def assign_items(pool, ids: Sequence[str], vectors_of: Callable[[list[str]], np.ndarray]) -> pd.DataFrame:
+def assign_items(pool, ids: Sequence[str],
+                 vectors_of: Callable[[list[str]], np.ndarray]) -> pd.DataFrame:
     """Cluster and gap flag of target-language items (e.g. the test items) by their pair ids.
 
     ``vectors_of(ids)`` returns the raw embeddings (a ``PoolVectors``); they are centred as E_t
