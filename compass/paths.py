@@ -116,6 +116,16 @@ def sampling_metrics(lang: str) -> Path:
     return sampling_dir(lang) / "metrics.json"
 
 
+def gap_clusters_file(lang: str) -> Path:
+    """Per target cluster: p_target, p_train and whether COMPASS's coverage gap marks it a gap."""
+    return sampling_dir(lang) / "gap_clusters.csv"
+
+
+def test_clusters_file(lang: str) -> Path:
+    """Each test item's target cluster and gap flag (the evaluation's gap / covered split)."""
+    return sampling_dir(lang) / "test_clusters.csv"
+
+
 def figures_dir(lang: str, stage: str) -> Path:
     """Figures of one stage ('data' or 'sampling') of one language."""
     return language_dir(lang) / stage / "figures"

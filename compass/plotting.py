@@ -108,6 +108,36 @@ def accuracy_intervals(summary: pd.DataFrame, lang: str):
     return fig
 
 
+def nll_intervals(nll_summary: pd.DataFrame, lang: str, metric: str = "nll",
+                  subsets=("gap", "covered")):
+    """Held-out NLL (or bpc) per method with its bootstrap CI, one marker per subset of test items
+    (COMPASS's gap and covered clusters), zero-shot's level per subset as a dashed line."""
+    frame = nll_summary[(nll_summary["metric"] == metric) & nll_summary["subset"].isin(subsets)]
+    order = (frame.groupby("method")["mean"].mean().sort_values(ascending=False).index.tolist()
+             if len(frame) else [])
+    fig, ax = plt.subplots(figsize=(6.5, 0.5 * max(len(order), 1) + 1.4))
+    y = {m: i for i, m in enumerate(order)}
+    present = [s for s in subsets if (frame["subset"] == s).any()]
+    colours = sns.color_palette(n_colors=max(len(present), 1))
+    for k, (subset, colour) in enumerate(zip(present, colours)):
+        rows = frame[frame["subset"] == subset]
+        offset = 0.2 * (k - (len(present) - 1) / 2)
+        n = int(rows["n"].iloc[0])
+        ax.errorbar(rows["mean"], [y[m] + offset for m in rows["method"]],
+                    xerr=[rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]],
+                    fmt="o", capsize=3, color=colour, label=f"{subset} ({n} items)")
+        zero = rows.loc[rows["method"] == "zero_shot", "mean"]
+        if len(zero):
+            ax.axvline(float(zero.iloc[0]), color=colour, ls="--", lw=1)
+    ax.set_yticks(range(len(order)), order)
+    unit = "nats per token" if metric == "nll" else "bits per character"
+    ax.set(xlabel=f"held-out {metric} ({unit}; lower is better; 95% bootstrap CI)",
+           title=f"{lang}: likelihood of the held-out responses")
+    if present:
+        ax.legend(loc="best", fontsize=8, title="test items in", title_fontsize=8)
+    return fig
+
+
 def results_overview(frame: pd.DataFrame):
     """Gain over zero-shot (pp) per language and method, with CIs."""
     g = sns.FacetGrid(frame, col="language", sharex=True, height=3.2, aspect=1.0)

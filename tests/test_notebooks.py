@@ -42,6 +42,16 @@ def test_evaluate_notebook_writes_predictions_and_statistics(trained):
     assert {"accuracy", "ci_low", "ci_high", "gain_pp", "p_value"} <= set(summary.columns)
     metrics = io.read_json(paths.evaluation_metrics("uk"))
     assert metrics["lm_eval_check"]["same_choice_acc"] == 4
+    assert {"nll", "bpc", "answer_tokens", "answer_chars"} <= set(predictions.columns)
+    nll = io.read_csv(out / "nll_summary.csv", numeric=True)
+    assert {"metric", "subset", "method", "mean", "ci_low", "ci_high", "change", "p_value"} <= set(nll.columns)
+    assert set(nll["metric"]) == {"nll", "bpc"} and "all" in set(nll["subset"])
+    versus = io.read_csv(out / "nll_vs_baselines.csv", numeric=True)
+    assert set(versus["baseline"]) == {"zero_shot", "random"} and "p_holm" in versus.columns
+    by_subset = metrics["items_by_subset"]
+    assert by_subset["all"] == 12 == by_subset["gap"] + by_subset["covered"]
+    assert set(metrics["nll"]["all"]) == {"zero_shot", "random", "compass"}
+    assert (out / "nll.png").stat().st_size > 1000
 
 
 def test_data_notebook_writes_its_outputs(executed):
@@ -63,6 +73,15 @@ def test_sampling_notebook_writes_manifests_and_figures(executed):
         assert report["selected"].sum() == 25
     for name in ("occupancy.png", "cluster_map.png", "languages.png"):
         assert (paths.figures_dir("uk", "sampling") / name).stat().st_size > 1000
+    clusters = io.read_csv(paths.gap_clusters_file("uk"), numeric=True)
+    assert list(clusters.columns) == ["cluster", "p_target", "p_train", "gap"]
+    assert len(clusters) == metrics["k"] and clusters["p_target"].sum() == pytest.approx(1, abs=1e-4)
+    assert clusters["gap"].tolist() == (clusters["p_target"] > clusters["p_train"]).tolist()
+    assigned = io.read_csv(paths.test_clusters_file("uk"))
+    items = io.read_jsonl(paths.test_items_file("uk"))
+    assert assigned["id"].tolist() == [it["id"] for it in items]
+    gap_of = dict(zip(clusters["cluster"], clusters["gap"]))
+    assert assigned["gap"].tolist() == [gap_of[c] for c in assigned["cluster"]]
 
 
 def test_rerun_is_deterministic(executed):

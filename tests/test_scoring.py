@@ -158,3 +158,29 @@ def test_bfloat16_batched_matches_per_item_choices(tok):
     per_item = [scoring.choice_loglikelihoods(model, tok, it["question"], it["choices"]) for it in ITEMS]
     for got, want in zip(batched, per_item):
         np.testing.assert_allclose(got, want, rtol=0.02, atol=0.5)  # bf16: shapes change rounding
+
+
+def _plain_answer_nll(model, tok, item):
+    """Per-token NLL of the correct choice from one full-sequence pass: prompt + "\\n" + response
+    through the model, log-softmax, the continuation tokens' log-probs summed and averaged."""
+    context = item["question"].rstrip()  # lm-eval moves trailing whitespace to the continuation
+    ctx = tok(context)["input_ids"]
+    whole = tok(item["question"] + "\n" + item["choices"][item["answer"]])["input_ids"]
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=torch.tensor([whole])).logits.double(), dim=-1)[0]
+    picked = [logp[i - 1, whole[i]].item() for i in range(len(ctx), len(whole))]
+    return -sum(picked) / len(picked), len(picked), -sum(picked)
+
+
+@pytest.mark.parametrize("build", [tiny_gemma, tiny_llama], ids=["gemma", "llama"])
+def test_answer_nll_equals_full_sequence_computation(tok, build):
+    model = build(len(tok), seed=5)
+    frame = scoring.score_items(model, tok, ITEMS, show_progress_bar=False, batch_tokens=200)
+    for item, row in zip(ITEMS, frame.itertuples()):
+        nll, n_tokens, total = _plain_answer_nll(model, tok, item)
+        assert row.answer_tokens == n_tokens
+        assert row.answer_chars == len(item["question"]) - len(item["question"].rstrip()) + 1 \
+            + len(item["choices"][item["answer"]])
+        assert row.nll == pytest.approx(nll, abs=1e-5)
+        assert row.bpc == pytest.approx(total / np.log(2) / row.answer_chars, abs=1e-5)
+    assert frame.loc[0, "answer_chars"] == len(ITEMS[0]["choices"][ITEMS[0]["answer"]]) + 3  # "  \n"

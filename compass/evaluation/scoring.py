@@ -14,10 +14,20 @@ item's choices. In both cases the output layer runs only at the positions that p
 continuation token, and the log-softmax is taken in chunks of positions to bound memory.
 `choice_loglikelihoods` is the earlier one-item-at-a-time scorer (kept as a reference and for
 the benchmark); `choice_loglikelihoods_plain` is the full-logits reference for tests.
+
+`score_items` also reports, per item, the likelihood of the correct choice alone, a continuous
+metric that moves where accuracy near chance cannot: on the test items the correct choice is the
+held-out response to the item's prompt, so its log-likelihood is that of the held-out response
+given the prompt. ``nll`` = -ll[answer] / answer_tokens (nats per token of the continuation, as
+the scorer tokenises it) and ``bpc`` = -ll[answer] / ln 2 / answer_chars (bits per character of
+the continuation text, comparable across tokenisers). Both count exactly what the summed
+log-probability covers: the continuation after lm-eval's whitespace move, i.e. the question's
+trailing whitespace + "\n" + the choice.
 """
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,12 +48,19 @@ CACHE_TOKENS_FACTOR = 4
 MIN_PREFIX_SAVING = 32
 
 
-def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """lm-eval's causal `_encode_pair`: trailing whitespace moves to the continuation."""
+def split_pair(context: str, continuation: str) -> tuple[str, str]:
+    """lm-eval's split of a request: the context's trailing whitespace moves to the continuation
+    (so the continuation of question + "\n" and a choice is "\n" + the choice, or more)."""
     n_spaces = len(context) - len(context.rstrip())
     if n_spaces:
         continuation = context[-n_spaces:] + continuation
         context = context[:-n_spaces]
+    return context, continuation
+
+
+def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-eval's causal `_encode_pair`: trailing whitespace moves to the continuation."""
+    context, continuation = split_pair(context, continuation)
     whole = tokenizer(context + continuation, add_special_tokens=True)["input_ids"]
     ctx = tokenizer(context, add_special_tokens=True)["input_ids"]
     return ctx, whole[len(ctx):]
@@ -367,8 +384,23 @@ def score_items(model, tokenizer, items: list[dict], desc: str = "scoring",
         rows.append({"id": item["id"], "topic": item["topic"], "category": item.get("category", ""),
                      "answer": item["answer"], "pred": pred, "pred_norm": pred_norm,
                      "acc": int(pred == item["answer"]), "acc_norm": int(pred_norm == item["answer"]),
-                     "loglikelihoods": [round(float(x), 5) for x in ll]})
+                     "loglikelihoods": [round(float(x), 5) for x in ll],
+                     **answer_likelihood(tokenizer, item, float(ll[item["answer"]]))})
     return pd.DataFrame(rows)
+
+
+def answer_likelihood(tokenizer, item: dict, loglikelihood: float) -> dict:
+    """Per-token and per-character likelihood of an item's correct choice, from its summed
+    log-probability: answer_tokens and answer_chars (what the sum covers: the continuation's
+    tokens as `encode_pair` makes them, and its characters after the whitespace move), nll
+    (nats per token) and bpc (bits per character)."""
+    context = item["question"] + TARGET_DELIMITER
+    choice = item["choices"][item["answer"]]
+    n_tokens = len(encode_pair(tokenizer, context, choice)[1])
+    n_chars = len(split_pair(context, choice)[1])
+    return {"answer_tokens": n_tokens, "answer_chars": n_chars,
+            "nll": round(-loglikelihood / n_tokens, 5) if n_tokens else math.nan,
+            "bpc": round(-loglikelihood / math.log(2) / n_chars, 5)}
 
 
 def breakdown(predictions: pd.DataFrame, by: str = "topic") -> pd.DataFrame:

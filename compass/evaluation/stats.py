@@ -11,7 +11,9 @@ the unit of resampling, and per-item differences carry the signal (item difficul
   ``scipy.stats.bootstrap``, with constant samples answered exactly instead of NaN.
 - ``holm_bonferroni``, ``accuracy_summary``, ``compare_to_baselines``: the tables a results section
   needs (accuracy with CI; gain over a reference in percentage points with CI, p and d_z; Holm-
-  adjusted p-values when one method is compared with several baselines).
+  adjusted p-values when one method is compared with several baselines). A ``Metric`` names the
+  score and its differences: ``ACCURACY`` (the default: a fraction, gains in percentage points)
+  or ``MEAN_LOSS`` (a per-item loss such as NLL, lower is better, changes in its own unit).
 
 Everything is deterministic given ``seed`` (an int, a ``SeedSequence`` or a
 ``numpy.random.Generator``; ``None`` draws fresh OS entropy).
@@ -38,10 +40,56 @@ MAX_EXACT_ITEMS = 20
 # Elements (resamples x items) processed per vectorised batch; bounds memory to tens of MB.
 _BATCH_ELEMENTS = 1 << 21
 
-SUMMARY_COLUMNS = ("n", "accuracy", "ci_low", "ci_high")
-GAIN_COLUMNS = ("gain_pp", "gain_ci_low_pp", "gain_ci_high_pp", "p_value", "cohens_dz")
-BASELINE_COLUMNS = ("n", "accuracy", "baseline_accuracy", "gain_pp", "gain_ci_low_pp",
-                    "gain_ci_high_pp", "p_value", "p_holm", "significant", "cohens_dz")
+
+@dataclass(frozen=True)
+class Metric:
+    """How the tables name a per-item score and the difference of two methods' means.
+
+    The tests and intervals are the same for any score; only the names, the unit of differences
+    and which direction is better change. ``alternative="better"`` in the tables tests that
+    direction ("greater" when higher is better, else "less").
+    """
+
+    name: str = "accuracy"  # column of a method's mean score (and ``baseline_<name>``)
+    difference: str = "gain"  # column of mean(method) - mean(reference), and its CI's prefix
+    unit: str = "_pp"  # suffix of the difference columns
+    scale: float = 100.0  # score units -> difference units (100: fractions -> percentage points)
+    higher_is_better: bool = True
+
+    @property
+    def difference_columns(self) -> tuple[str, str, str]:
+        d, u = self.difference, self.unit
+        return f"{d}{u}", f"{d}_ci_low{u}", f"{d}_ci_high{u}"
+
+    @property
+    def summary_columns(self) -> tuple[str, ...]:
+        return ("n", self.name, "ci_low", "ci_high")
+
+    @property
+    def gain_columns(self) -> tuple[str, ...]:
+        return (*self.difference_columns, "p_value", "cohens_dz")
+
+    @property
+    def baseline_columns(self) -> tuple[str, ...]:
+        return ("n", self.name, f"baseline_{self.name}", *self.difference_columns, "p_value",
+                "p_holm", "significant", "cohens_dz")
+
+    def alternative(self, alternative: str) -> str:
+        """``alternative`` for the test of mean(a - b), "better" resolved by the direction."""
+        if alternative == "better":
+            return "greater" if self.higher_is_better else "less"
+        return _check_alternative(alternative)
+
+
+#: 0/1 correctness: mean = accuracy, differences in percentage points, higher is better.
+ACCURACY = Metric()
+#: A per-item loss (NLL in nats per token, bits per character): mean and change in its own unit,
+#: lower is better (a negative change is an improvement).
+MEAN_LOSS = Metric(name="mean", difference="change", unit="", scale=1.0, higher_is_better=False)
+
+SUMMARY_COLUMNS = ACCURACY.summary_columns
+GAIN_COLUMNS = ACCURACY.gain_columns
+BASELINE_COLUMNS = ACCURACY.baseline_columns
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,13 +408,16 @@ def holm_bonferroni(p_values: ArrayLike) -> np.ndarray:
 
 
 def _gain_row(x: np.ndarray, ref: np.ndarray, confidence: float, n_resamples: int,
-              n_permutations: int, seed: SeedLike, method: str, alternative: str) -> dict:
-    """Gain of x over ref in percentage points, its paired CI, permutation p and d_z."""
+              n_permutations: int, seed: SeedLike, method: str, alternative: str,
+              metric: Metric = ACCURACY) -> dict:
+    """mean(x) - mean(ref) in the metric's unit (accuracy: percentage points), its paired CI,
+    permutation p and d_z."""
     low, high = paired_bootstrap_ci(x, ref, confidence, n_resamples, seed, method)
-    test = paired_permutation_test(x, ref, n_permutations, seed, alternative)
+    test = paired_permutation_test(x, ref, n_permutations, seed, metric.alternative(alternative))
     dz = cohens_d_paired(x, ref) if x.size >= 2 else math.nan
-    return {"gain_pp": 100.0 * test.statistic, "gain_ci_low_pp": 100.0 * low,
-            "gain_ci_high_pp": 100.0 * high, "p_value": test.p_value, "cohens_dz": dz}
+    diff, diff_low, diff_high = metric.difference_columns
+    return {diff: metric.scale * test.statistic, diff_low: metric.scale * low,
+            diff_high: metric.scale * high, "p_value": test.p_value, "cohens_dz": dz}
 
 
 def _scored_methods(correct: Mapping[str, ArrayLike]) -> dict[str, np.ndarray]:
@@ -385,7 +436,8 @@ def _same_items(scored: Mapping[str, np.ndarray], names: Sequence[str], ref: str
 def accuracy_summary(correct: Mapping[str, ArrayLike], reference: str | None = None, *,
                      confidence: float = 0.95, n_resamples: int = 10_000,
                      n_permutations: int = 10_000, seed: SeedLike = 0,
-                     method: str = "percentile", alternative: str = "two-sided") -> pd.DataFrame:
+                     method: str = "percentile", alternative: str = "two-sided",
+                     metric: Metric = ACCURACY) -> pd.DataFrame:
     """One row per method (index ``method``, input order): n, accuracy, ci_low, ci_high.
 
     ``correct`` maps method name -> per-item correctness (0/1 or bool; per-item scores work too)
@@ -396,7 +448,10 @@ def accuracy_summary(correct: Mapping[str, ArrayLike], reference: str | None = N
     the reference's own row. p-values here are unadjusted (see ``compare_to_baselines``).
     An int ``seed`` seeds every resampling call afresh, so each row is reproducible on its own
     (and rows share resampling indices); a Generator is consumed row by row, in input order.
+    ``metric`` renames the columns for other scores (``MEAN_LOSS``: mean, change, change_ci_low,
+    change_ci_high in the score's unit); ``alternative="better"`` tests the metric's direction.
     """
+    metric.alternative(alternative)
     scored = _scored_methods(correct)
     if reference is not None:
         if reference not in scored:
@@ -405,16 +460,17 @@ def accuracy_summary(correct: Mapping[str, ArrayLike], reference: str | None = N
     rows = []
     for name, x in scored.items():
         low, high = bootstrap_ci(x, np.mean, confidence, n_resamples, seed, method)
-        row = {"method": name, "n": int(x.size), "accuracy": float(x.mean()),
+        row = {"method": name, "n": int(x.size), metric.name: float(x.mean()),
                "ci_low": low, "ci_high": high}
         if reference is not None:
             if name == reference:
-                row.update(dict.fromkeys(GAIN_COLUMNS, math.nan))
+                row.update(dict.fromkeys(metric.gain_columns, math.nan))
             else:
                 row.update(_gain_row(x, scored[reference], confidence, n_resamples,
-                                     n_permutations, seed, method, alternative))
+                                     n_permutations, seed, method, alternative, metric))
         rows.append(row)
-    columns = list(SUMMARY_COLUMNS) + (list(GAIN_COLUMNS) if reference is not None else [])
+    columns = list(metric.summary_columns) + (list(metric.gain_columns) if reference is not None
+                                              else [])
     return pd.DataFrame(rows).set_index("method")[columns]
 
 
@@ -422,16 +478,19 @@ def compare_to_baselines(correct: Mapping[str, ArrayLike], method: str = "compas
                          baselines: Sequence[str] | None = None, *, alpha: float = 0.05,
                          confidence: float = 0.95, n_resamples: int = 10_000,
                          n_permutations: int = 10_000, seed: SeedLike = 0,
-                         ci_method: str = "percentile",
-                         alternative: str = "two-sided") -> pd.DataFrame:
+                         ci_method: str = "percentile", alternative: str = "two-sided",
+                         metric: Metric = ACCURACY) -> pd.DataFrame:
     """``method`` against each baseline (default: every other key), one row per baseline.
 
     Columns (index ``baseline``): n, accuracy (of ``method``), baseline_accuracy, gain_pp and its
     paired CI (gain_ci_low_pp, gain_ci_high_pp), p_value (paired permutation test), p_holm
     (Holm-Bonferroni over the listed baselines: one family of comparisons), significant
     (p_holm < alpha) and cohens_dz. Use ``alternative="greater"`` for the one-sided claim
-    "``method`` beats each baseline". Seeding as in ``accuracy_summary``.
+    "``method`` beats each baseline" (or ``"better"``, which follows ``metric``'s direction).
+    Seeding and ``metric`` as in ``accuracy_summary`` (``MEAN_LOSS``: mean, baseline_mean,
+    change and its CI in the score's unit).
     """
+    metric.alternative(alternative)
     scored = _scored_methods(correct)
     if method not in scored:
         raise KeyError(f"method {method!r} not among methods {list(scored)}")
@@ -450,12 +509,12 @@ def compare_to_baselines(correct: Mapping[str, ArrayLike], method: str = "compas
     rows = []
     for name in names:
         ref = scored[name]
-        row = {"baseline": name, "n": int(x.size), "accuracy": float(x.mean()),
-               "baseline_accuracy": float(ref.mean())}
+        row = {"baseline": name, "n": int(x.size), metric.name: float(x.mean()),
+               f"baseline_{metric.name}": float(ref.mean())}
         row.update(_gain_row(x, ref, confidence, n_resamples, n_permutations, seed, ci_method,
-                             alternative))
+                             alternative, metric))
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("baseline")
     frame["p_holm"] = holm_bonferroni(frame["p_value"].to_numpy())
     frame["significant"] = frame["p_holm"] < alpha
-    return frame[list(BASELINE_COLUMNS)]
+    return frame[list(metric.baseline_columns)]

@@ -1,5 +1,7 @@
 """Stage `evaluate`: zero-shot and every adapter of one target language on the same test items,
-with intervals, paired permutation tests and an lm-eval cross-check."""
+with intervals, paired permutation tests and an lm-eval cross-check; the same statistics for the
+held-out responses' NLL and bits per character, overall and on the test items in COMPASS's gap /
+covered clusters (the sampling stage's assignment)."""
 from __future__ import annotations
 
 import time
@@ -16,11 +18,12 @@ def evaluation_items(cfg, lang: str) -> list[dict]:
 
 
 def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
-    from compass.evaluation import lmeval, scoring, stats
+    from compass.evaluation import likelihood, lmeval, scoring, stats
     from compass.training import models
     from compass.training.adapters import AdapterRegistry
 
     items = evaluation_items(cfg, lang)
+    assignment = io.read_csv(paths.test_clusters_file(lang), required=("id", "cluster", "gap"))
     model, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code,
                                    dtype=cfg.train.dtype)
     timings, frames = {}, []
@@ -66,10 +69,15 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
                 n_permutations=e.n_permutations, seed=cfg.seed).reset_index().assign(metric=metric))
     summary = pd.concat(summaries, ignore_index=True)
     versus = pd.concat(versus_tables, ignore_index=True) if versus_tables else pd.DataFrame()
+    nll_summary, nll_versus = likelihood.likelihood_tables(
+        predictions, assignment, reference="zero_shot", method="compass", confidence=e.confidence,
+        n_resamples=e.n_bootstrap, n_permutations=e.n_permutations, seed=cfg.seed)
     out = paths.evaluation_dir(lang)
     io.write_csv(out / "predictions.csv", predictions)
     io.write_csv(out / "summary.csv", summary)
     io.write_csv(out / "compass_vs_baselines.csv", versus)
+    io.write_csv(out / "nll_summary.csv", nll_summary)
+    io.write_csv(out / "nll_vs_baselines.csv", nll_versus)
     by_topic = predictions.groupby(["method", "topic"])["acc"].mean().unstack(0).reset_index()
     io.write_csv(out / "by_topic.csv", by_topic)
     from compass import timings as timing_log
@@ -78,8 +86,15 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
         timing_log.record(f"score {lang}/{method}", seconds, items=len(items))
     metrics = {"language": lang, "items": len(items), "lm_eval_check": check,
                "accuracy": predictions.groupby("method")["acc"].mean().to_dict(),
-               "accuracy_norm": predictions.groupby("method")["acc_norm"].mean().to_dict()}
+               "accuracy_norm": predictions.groupby("method")["acc_norm"].mean().to_dict(),
+               "items_by_subset": {k: len(v) for k, v in
+                                   likelihood.subset_ids(assignment, predictions["id"]).items()},
+               "nll": {subset: likelihood.means(nll_summary, "nll", subset)
+                       for subset in likelihood.SUBSETS},
+               "bpc": {subset: likelihood.means(nll_summary, "bpc", subset)
+                       for subset in likelihood.SUBSETS}}
     io.write_json(paths.evaluation_metrics(lang), metrics)
     logs = {m: io.read_csv(paths.adapter_dir(lang, m) / "train_log.csv") for m in methods}
     return {"predictions": predictions, "summary": summary, "versus": versus, "metrics": metrics,
-            "by_topic": by_topic, "train_logs": logs}
+            "by_topic": by_topic, "train_logs": logs, "nll_summary": nll_summary,
+            "nll_versus": nll_versus}

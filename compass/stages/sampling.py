@@ -35,10 +35,17 @@ def target_pool(cfg, lang: str, pairs: list[dict] | None = None, vectors: PoolVe
 def run_sampling(cfg, lang: str, methods=None, show_progress_bar: bool = True) -> dict:
     from tqdm.auto import tqdm
 
+    from compass.selection import gaps
     from compass.selection.selectors import select
     from compass.selection.metrics import sampling_metrics
 
-    pool = target_pool(cfg, lang)
+    vectors = PoolVectors.load()
+    pool = target_pool(cfg, lang, vectors=vectors)
+    _, items = read_language(lang)  # test item ids are the held-out pairs' ids
+    clusters = gaps.cluster_gaps(pool)
+    test_clusters = gaps.assign_items(pool, [it["id"] for it in items], vectors)
+    io.write_csv(paths.gap_clusters_file(lang), clusters)
+    io.write_csv(paths.test_clusters_file(lang), test_clusters)
     selections, seconds = {}, {}
     for method in tqdm(methods or cfg.sampling.methods, desc=f"selecting ({lang})",
                        disable=not show_progress_bar):
@@ -50,4 +57,5 @@ def run_sampling(cfg, lang: str, methods=None, show_progress_bar: bool = True) -
         selections[method] = sel
     metrics = sampling_metrics(pool, selections)
     io.write_json(paths.sampling_metrics(lang), metrics)
-    return {"pool": pool, "selections": selections, "metrics": metrics, "seconds": seconds}
+    return {"pool": pool, "selections": selections, "metrics": metrics, "seconds": seconds,
+            "gap_clusters": clusters, "test_clusters": test_clusters}

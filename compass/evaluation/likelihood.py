@@ -1,0 +1,91 @@
+"""Held-out likelihood: per-item NLL and bits per character, per method and per gap / covered split.
+
+Each test item's correct choice is the held-out response to its prompt, so ``score_items``'s
+``nll`` (nats per token) and ``bpc`` (bits per character) of that choice are the model's loss on
+held-out target-language text: a continuous metric that moves where accuracy near chance does not.
+The tables mirror the accuracy ones (``stats.accuracy_summary``, ``stats.compare_to_baselines``
+with ``stats.MEAN_LOSS``: lower is better, a negative ``change`` is an improvement), overall and
+on the test items in COMPASS's gap clusters and in the covered ones (``compass.selection.gaps``).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from compass.evaluation import stats
+
+METRICS = ("nll", "bpc")
+SUBSETS = ("all", "gap", "covered")
+
+
+def subset_ids(assignment: pd.DataFrame, ids: Sequence[str]) -> dict[str, list[str]]:
+    """The ids of each subset (all, gap, covered), sorted, from the test items' assignment
+    (columns id, gap). Every id must be assigned: a missing one means the sampling stage's
+    assignment is from other test items."""
+    ids = sorted(str(i) for i in set(ids))
+    gap_of = dict(zip(assignment["id"].astype(str), assignment["gap"].astype(bool)))
+    missing = [i for i in ids if i not in gap_of]
+    if missing:
+        raise KeyError(f"{len(missing)} test item(s) have no cluster assignment (e.g. {missing[:3]}); "
+                       "rerun the sampling stage for this language")
+    return {"all": ids, "gap": [i for i in ids if gap_of[i]],
+            "covered": [i for i in ids if not gap_of[i]]}
+
+
+def per_method(predictions: pd.DataFrame, metric: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """``metric`` per method on ``ids`` (in that order), methods in order of first appearance."""
+    out = {}
+    for method in pd.unique(predictions["method"]):
+        rows = predictions[predictions["method"] == method].set_index("id")
+        rows.index = rows.index.astype(str)
+        out[str(method)] = rows.loc[list(ids), metric].to_numpy(dtype=float)
+    return out
+
+
+def likelihood_tables(predictions: pd.DataFrame, assignment: pd.DataFrame,
+                      reference: str = "zero_shot", method: str = "compass", *,
+                      confidence: float = 0.95, n_resamples: int = 10_000,
+                      n_permutations: int = 10_000, seed=0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary, versus) for NLL and bpc, on all test items and on the gap and covered ones.
+
+    summary: one row per (metric, subset, method): n, mean with its bootstrap CI, and its change
+    against ``reference`` (paired bootstrap CI, permutation p, d_z; NaN in the reference's row).
+    versus: ``method`` against every other method per (metric, subset): mean, baseline_mean,
+    change (negative: ``method`` has the lower loss), p_value, p_holm (Holm over the baselines
+    of one metric and subset) and cohens_dz. Empty when ``method`` was not evaluated. A subset
+    without items has no rows."""
+    groups = subset_ids(assignment, predictions["id"])
+    kw = dict(confidence=confidence, n_resamples=n_resamples, n_permutations=n_permutations,
+              seed=seed, metric=stats.MEAN_LOSS)
+    summaries, versus = [], []
+    for metric in METRICS:
+        for subset in SUBSETS:
+            ids = groups[subset]
+            if not ids:
+                continue
+            scores = per_method(predictions, metric, ids)
+            ref = reference if reference in scores else None
+            labels = {"metric": metric, "subset": subset}
+            summaries.append(stats.accuracy_summary(scores, reference=ref, **kw)
+                             .reset_index().assign(**labels))
+            if method in scores and len(scores) > 1:
+                versus.append(stats.compare_to_baselines(scores, method=method, **kw)
+                              .reset_index().assign(**labels))
+    summary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
+    versus = pd.concat(versus, ignore_index=True) if versus else pd.DataFrame()
+    return _labels_first(summary), _labels_first(versus)
+
+
+def _labels_first(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    first = ["metric", "subset"]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def means(summary: pd.DataFrame, metric: str = "nll", subset: str = "all") -> dict[str, float]:
+    """method -> mean of one metric and subset, from ``likelihood_tables``'s summary."""
+    rows = summary[(summary["metric"] == metric) & (summary["subset"] == subset)]
+    return {str(m): float(v) for m, v in zip(rows["method"], rows["mean"])}
