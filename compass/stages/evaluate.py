@@ -94,7 +94,6 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
                "bpc": {subset: likelihood.means(nll_summary, "bpc", subset)
                        for subset in likelihood.SUBSETS}}
     io.write_json(paths.evaluation_metrics(lang), metrics)
-    logs = {m: io.read_csv(paths.adapter_dir(lang, m) / "train_log.csv") for m in methods}
     return {"predictions": predictions, "summary": summary, "versus": versus, "metrics": metrics,
-            "by_topic": by_topic, "train_logs": logs, "nll_summary": nll_summary,
+            "by_topic": by_topic, "nll_summary": nll_summary,
             "nll_versus": nll_versus}
