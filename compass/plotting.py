@@ -157,6 +157,33 @@ def results_overview(frame: pd.DataFrame):
     return g.figure
 
 
+def nll_gap_overview(frame: pd.DataFrame):
+    """Change in held-out NLL against zero-shot (nats per token, 95% paired bootstrap CI) per
+    language and method, on the test items in COMPASS's gap clusters and in the covered ones."""
+    g = sns.FacetGrid(frame, col="language", sharex=True, height=3.2, aspect=1.0)
+
+    def draw(data, **_):
+        ax = plt.gca()
+        order = data.groupby("method")["change"].mean().sort_values().index.tolist()
+        y = {m: i for i, m in enumerate(order)}
+        for k, (subset, colour) in enumerate(zip(("gap", "covered"), sns.color_palette(n_colors=2))):
+            rows = data[data["subset"] == subset]
+            if rows.empty:
+                continue
+            offset = 0.15 if k else -0.15
+            ax.errorbar(rows["change"], [y[m] + offset for m in rows["method"]],
+                        xerr=[rows["change"] - rows["change_ci_low"],
+                              rows["change_ci_high"] - rows["change"]],
+                        fmt="o", capsize=3, color=colour, label=subset)
+        ax.set_yticks(range(len(order)), order)
+        ax.axvline(0, color="grey", lw=1, ls="--")
+
+    g.map_dataframe(draw)
+    g.add_legend(title="test items in")
+    g.set_axis_labels("NLL change vs zero-shot (nats/token, 95% CI)", "")
+    return g.figure
+
+
 def training_curves(logs: dict[str, pd.DataFrame], lang: str):
     """Completion loss per step of every adapter of one language, on one axis."""
     frame = pd.concat([log.assign(method=m) for m, log in logs.items()], ignore_index=True)

@@ -124,7 +124,11 @@ def test_book_builds_from_the_executed_notebooks(trained, tiny_workspace, monkey
     assert "silhouette chose" in page and "cluster occupancy" in page.lower()
     results = (index.parent / "results.html").read_text()
     assert "COMPASS against each baseline" in results and "compass" in results
-    assert "forgetting_pp" in (index.parent / "continual.html").read_text()
+    assert "Held-out likelihood" in results and "nll_overview.png" in results
+    assert "uk all" in results and "uk acc" in results  # compact methods x languages tables
+    assert "forgetting (pp)" in (index.parent / "continual.html").read_text()
+    intro = (index.parent / "intro.html").read_text()
+    assert "What this build found" in intro and "held-out NLL" in intro
 
 
 def test_each_stage_declares_every_param_it_reads(trained, tiny_workspace):
