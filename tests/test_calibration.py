@@ -85,3 +85,16 @@ def test_calibrate_for_compares_with_the_configured_or_the_paper_delta():
     assert fixed.fixed_delta == 0.08
     auto = cal.calibrate_for(config.from_dict({}).ecda, labels, 12, 60, 0)
     assert auto.fixed_delta == cal.PAPER_DELTA and auto.draws == 2000
+
+
+def test_stage_calibration_frame_marks_the_rule_used_with_t0_first():
+    from compass.stages.ecda import calibration_frame
+
+    _, labels = reference()
+    cals = {("ecda@T2", 60): cal.calibrate(labels[:60], 12, 60), ("T0", 60): cal.calibrate(labels, 12, 60)}
+    frame = calibration_frame(cals, "calibrated")
+    assert frame["reference"].tolist() == ["T0", "T0", "ecda@T2", "ecda@T2"]
+    assert frame["used"].tolist() == [True, False, True, False]
+    assert frame.loc[0, "delta"] == cals[("T0", 60)].delta
+    assert frame.loc[2, "reference_size"] == 60
+    assert calibration_frame(cals, "fixed")["used"].tolist() == [False, True, False, True]
