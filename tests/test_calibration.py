@@ -98,3 +98,23 @@ def test_stage_calibration_frame_marks_the_rule_used_with_t0_first():
     assert frame.loc[0, "delta"] == cals[("T0", 60)].delta
     assert frame.loc[2, "reference_size"] == 60
     assert calibration_frame(cals, "fixed")["used"].tolist() == [False, True, False, True]
+
+
+def test_book_calibration_table(tmp_path, monkeypatch):
+    from compass import book, io, paths
+    from compass.stages.ecda import calibration_frame
+
+    monkeypatch.setenv("COMPASS_DATA_DIR", str(tmp_path))
+    _, labels = reference()
+    cals = {("T0", 60): cal.calibrate(labels, 12, 60), ("ecda@T2", 60): cal.calibrate(labels[:60], 12, 60)}
+    frame = calibration_frame(cals, "calibrated")
+    io.write_csv(paths.ecda_calibration("uk"), frame)
+    io.write_json(paths.ecda_metrics("uk"), {"delta_used": float(frame.loc[0, "delta"]),
+                                             "delta_mode": "calibrated"})
+    text = book.calibration_table(config.from_dict({"languages": {"targets": ["uk"]}}))
+    print(text)
+    assert f"used `delta` = {frame.loc[0, 'delta']:.4f} (calibrated)" in text
+    assert "`ecda@T2`" in text and "K = 12 clusters" in text
+    header = [line for line in text.splitlines() if line.startswith("|")][0]
+    assert header.count("|") - 1 <= 7 and "false alarms [95% CI]" in header
+    assert "calibrated (used)" in text and "| fixed " in text
