@@ -9,6 +9,7 @@ by :func:`validate_against_data`, called once the pool is known.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -208,7 +209,11 @@ class EcdaConfig(_Params):
     abrupt_at: int = 2
     shift_topics: int = 2  # topics whose share grows
     shift_strength: float = 0.8  # final share of the shift topics
-    delta: float = 0.05  # JS threshold that triggers an update
+    delta: float | str = "calibrated"  # JS threshold that triggers an update: a number (the
+    # paper's 0.05) or 'calibrated' (the no-drift quantile for false_alarm_rate:
+    # compass.continual.calibration)
+    false_alarm_rate: float = 0.05  # target no-drift trigger rate of a calibrated delta
+    calibration_draws: int = 2000  # bootstrap draws that calibrate delta (as many again check it)
     alpha: float = 0.05  # MMD test level (second detector)
     trigger_on: str = "js"  # 'js' (paper), 'mmd', 'either'
     n_permutations: int = 1000
@@ -296,6 +301,15 @@ def _fraction(value, where, low=0.0, high=1.0):
         raise ConfigError(f"{where} = {value!r} must be a number in [{low}, {high}]")
 
 
+def _delta(value) -> None:
+    """ecda.delta: a JS threshold in [0, 1] (bits) or 'calibrated'."""
+    if value == "calibrated":
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"ecda.delta = {value!r} is not allowed; use a number in [0, 1] (a fixed "
+                          "JS threshold in bits, the paper's is 0.05) or 'calibrated'")
+
+
 def _validate(cfg: Config) -> Config:
     _choice(cfg.profile, PROFILES, "profile")
     _positive_int(cfg.seed, "seed", minimum=0)
@@ -366,10 +380,20 @@ def _validate(cfg: Config) -> Config:
     for name in ("steps", "window", "test_items_per_step", "val_items_per_step", "shift_topics",
                  "n_permutations", "budget", "update_steps", "fisher_batches"):
         _positive_int(getattr(c, name), f"ecda.{name}")
+    _delta(c.delta)
+    if isinstance(c.false_alarm_rate, bool) or not isinstance(c.false_alarm_rate, (int, float)) \
+            or not 0.0 < c.false_alarm_rate < 0.5:
+        raise ConfigError(f"ecda.false_alarm_rate = {c.false_alarm_rate!r} must be a number "
+                          "strictly between 0 and 0.5 (the share of no-drift windows that trigger)")
+    _positive_int(c.calibration_draws, "ecda.calibration_draws", minimum=100)
+    if math.ceil((c.calibration_draws + 1) * (1 - c.false_alarm_rate)) > c.calibration_draws:
+        raise ConfigError(f"ecda.calibration_draws = {c.calibration_draws} is too few for "
+                          f"ecda.false_alarm_rate = {c.false_alarm_rate}: need at least "
+                          f"{math.ceil(1 / c.false_alarm_rate) - 1}")
     if c.steps < 2:
         raise ConfigError(f"ecda.steps = {c.steps}: a stream needs at least 2 time steps")
     _positive_int(c.abrupt_at, "ecda.abrupt_at", minimum=1)
-    for name in ("shift_strength", "delta", "alpha", "replay_fraction", "rollback_tolerance"):
+    for name in ("shift_strength", "alpha", "replay_fraction", "rollback_tolerance"):
         _fraction(getattr(c, name), f"ecda.{name}")
     for name in ("lambda_ewc", "beta_replay"):
         _fraction(getattr(c, name), f"ecda.{name}", 0.0, float("inf"))

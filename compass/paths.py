@@ -146,6 +146,11 @@ def ecda_dir(lang: str) -> Path:
     return data_root() / "ecda" / lang
 
 
+def ecda_calibration(lang: str) -> Path:
+    """The drift threshold's calibration: false-alarm and detection rates per reference."""
+    return ecda_dir(lang) / "calibration.csv"
+
+
 def ecda_metrics(lang: str) -> Path:
     return data_root() / "ecda" / f"{lang}_metrics.json"
 

@@ -103,10 +103,22 @@ def test_clustering_range_larger_than_items():
     ({"sampling": {"bugdet": 3}}, None, r"unknown key\(s\) \['bugdet'\] in params.sampling"),
     ({"languages": {"targets": ["uk", "ukr"]}}, None, "names a language twice"),
     ({"sampling": {"within_cluster": "far"}}, None, "sampling.within_cluster = 'far'"),
+    ({"ecda": {"delta": "auto"}}, None, r"ecda.delta = 'auto' is not allowed; use a number in \[0, 1\].* or 'calibrated'"),
+    ({"ecda": {"delta": 1.5}}, None, r"ecda.delta = 1.5 is not allowed"),
+    ({"ecda": {"delta": True}}, None, r"ecda.delta = True is not allowed"),
+    ({"ecda": {"false_alarm_rate": 0}}, None, r"ecda.false_alarm_rate = 0 must be a number strictly between 0 and 0.5"),
+    ({"ecda": {"calibration_draws": 10}}, None, r"ecda.calibration_draws = 10 must be an integer >= 100"),
+    ({"ecda": {"calibration_draws": 100, "false_alarm_rate": 0.001}}, None,
+     r"ecda.calibration_draws = 100 is too few for ecda.false_alarm_rate = 0.001: need at least 999"),
 ])
 def test_bad_values_are_named(section, value, message):
     with pytest.raises(ConfigError, match=message):
         config.from_dict(section)
+
+
+@pytest.mark.parametrize("delta", [0.05, 0, 1, "calibrated"])
+def test_ecda_delta_is_a_number_or_calibrated(delta):
+    assert config.from_dict({"ecda": {"delta": delta}}).ecda.delta == delta
 
 
 def test_overrides_apply_dotted_keys(tmp_path):

@@ -272,6 +272,27 @@ def test_ecda_updates_only_where_its_monitor_triggered(runs, delta):
         assert events_of(out, method) == [1, 2], method
 
 
+def test_calibrated_delta_is_calibrated_once_per_reference(runs, continual_inputs):
+    """ecda.delta = 'calibrated': every check records the threshold it used, triggers are JS
+    above it, and each served version's threshold is its own reference's calibration (T0's:
+    the dev labels E_t, against windows of ecda.window)."""
+    from compass.continual.calibration import calibrate_for
+
+    out, _ = runs("calibrated")
+    drift, cfg = out["drift"], ecda_cfg()
+    assert (drift["trigger"] == (drift["js"] > drift["delta"])).all()
+    pool, window = continual_inputs["pool"], cfg.ecda.window
+    t0 = calibrate_for(cfg.ecda, pool.dev_labels, pool.k, window, cfg.seed)
+    assert out["calibrations"][("T0", window)].delta == t0.delta
+    assert set(drift.loc[drift["t"] == 0, "delta"]) == {t0.delta}
+    assert {version for version, _ in out["calibrations"]} <= set(out["accuracy"]["version"])
+
+
+def test_fixed_delta_is_used_as_given(runs):
+    out, _ = runs(1.0)
+    assert (out["drift"]["delta"] == 1.0).all() and out["calibrations"] == {}
+
+
 def test_no_update_never_changes_its_adapter(runs):
     out, start = runs(0.0)
     state = out["states"]["no_update"]

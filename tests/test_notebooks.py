@@ -104,7 +104,13 @@ def test_ecda_notebook_writes_the_continual_tables(trained):
     assert (frozen == 1).all() and no_update["forgetting_pp"] == 0
     drift = io.read_csv(folder / "drift.csv", numeric=True)
     assert len(drift) == 3 * 6
-    assert (drift["trigger"] == (drift["js"] > 0.05)).all()  # trigger_on: js, delta 0.05
+    assert (drift["trigger"] == (drift["js"] > drift["delta"])).all()  # trigger_on: js
+    metrics = io.read_json(paths.ecda_metrics("uk"))
+    assert metrics["delta_mode"] == "calibrated"  # ecda.delta: calibrated (params.yaml)
+    calibration = io.read_csv(paths.ecda_calibration("uk"), numeric=True)
+    t0 = calibration[(calibration["reference"] == "T0") & (calibration["rule"] == "calibrated")]
+    assert metrics["delta_used"] == t0["delta"].iloc[0]
+    assert set(drift.loc[drift["t"] == 0, "delta"]) == {metrics["delta_used"]}
     for method in summary["method"]:
         assert (folder / "served" / method / "adapter_config.json").exists()
     assert io.read_json(paths.ecda_metrics("uk"))["steps"] == 3

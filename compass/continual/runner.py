@@ -7,7 +7,8 @@ Why the caches: most of the stage's time is scoring, and at a step several metho
 the same adapter version (all of them serve T0 until they accept an update). Everything that
 depends only on the served version (and the step) is therefore computed once per version:
 per-item correctness (test and validation items alike), the drift check (the reference moves
-with the version), the COMPASS selection (history and used ids move with the version) and the
+with the version), a calibrated drift threshold (it depends on the reference's cluster shares,
+not only on its size, so it is calibrated once per version), the COMPASS selection (history and used ids move with the version) and the
 Fisher (weights and history). ``run(..., cache=False)`` recomputes all of it every time; the
 tests check both paths give the same tables.
 """
@@ -22,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from compass.continual import update as ecda
+from compass.continual.calibration import calibrate_for
 from compass.continual.drift import DriftMonitor
 from compass.continual.recipes import RECIPES
 from compass.evaluation import scoring
@@ -134,6 +136,7 @@ class Context:
     checks: Memo  # (version, t) -> drift check
     selections: Memo  # (version, t) -> new training rows
     fishers: Memo  # version -> diagonal Fisher
+    calibrations: Memo  # (version, window size) -> calibrated JS threshold (ecda.delta: calibrated)
     events: list = field(default_factory=list)
 
 
@@ -167,7 +170,8 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
     states = {m: MethodState(m, start_weights, "T0", initial_history.copy(), pool.dev_labels.copy(),
                              dev_vectors[ref_rows], set(initial_history["id"])) for m in e.methods}
     ctx = Context(model, tokenizer, pool, pairs_by_id, cfg, init_lora,
-                  ItemScores(model, tokenizer, cache), Memo(cache), Memo(cache), Memo(cache))
+                  ItemScores(model, tokenizer, cache), Memo(cache), Memo(cache), Memo(cache),
+                  Memo(cache))
     drift_rows, acc_rows = [], []
     windows = [window_assign(step.window) for step in stream]
     bar = tqdm(total=len(stream) * len(e.methods), desc="continual", disable=not show_progress_bar)
@@ -184,7 +188,8 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
     ecda.restore(model, states[e.methods[0]].weights)
     return {"drift": pd.DataFrame(drift_rows), "accuracy": pd.DataFrame(acc_rows),
             "events": pd.DataFrame(ctx.events), "states": states, "per_item": ctx.scores.per_set,
-            "init_lora": init_lora, "items_scored": ctx.scores.items_scored}
+            "init_lora": init_lora, "items_scored": ctx.scores.items_scored,
+            "calibrations": dict(ctx.calibrations.values)}
 
 
 def wants_update(recipe: dict, t: int, triggered: bool) -> bool:
@@ -193,16 +198,29 @@ def wants_update(recipe: dict, t: int, triggered: bool) -> bool:
     return t > 0 and recipe["update"] and (triggered or not recipe["on_trigger"])
 
 
+def drift_delta(ctx: Context, state: MethodState, window: int) -> float:
+    """The JS threshold against the state's reference: ``ecda.delta`` if it is a number, else
+    calibrated for this reference and window size (once per version: the threshold depends on
+    the reference's cluster shares, which move with the version, not only on the sizes and K).
+    The seed is the run's, not the step's, so a version's threshold is the same at every step."""
+    e = ctx.cfg.ecda
+    if e.delta != "calibrated":
+        return float(e.delta)
+    return ctx.calibrations.get((state.version, window), lambda: calibrate_for(
+        e, state.reference_labels, ctx.pool.k, window, ctx.cfg.seed)).delta
+
+
 def _drift_check(ctx: Context, state: MethodState, step, labels, vectors) -> dict:
     """The drift monitor's verdict on the window against the state's reference, which moves only
     with the version (so methods serving one version share one check)."""
     e = ctx.cfg.ecda
 
     def check():
+        delta = drift_delta(ctx, state, len(labels))
         monitor = DriftMonitor(state.reference_labels, state.reference_vectors, ctx.pool.k,
-                               delta=e.delta, alpha=e.alpha, trigger_on=e.trigger_on,
+                               delta=delta, alpha=e.alpha, trigger_on=e.trigger_on,
                                n_permutations=e.n_permutations, seed=ctx.cfg.seed + step.t)
-        return monitor.check(labels, vectors)
+        return {**monitor.check(labels, vectors), "delta": delta}
 
     return ctx.checks.get((state.version, step.t), check)
 

@@ -16,6 +16,7 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     from peft import PeftModel
 
     from compass.continual import runner
+    from compass.continual.calibration import calibrate_for
     from compass.continual import update as ecda
     from compass.continual.stream import simulate
     from compass.continual.tables import continual_tables
@@ -66,11 +67,33 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
         serve_adapter(model, folder / "served" / name, cfg.train.model)
     mixtures = pd.DataFrame([{"t": s.t, **s.mixture} for s in stream])
     io.write_csv(folder / "mixtures.csv", mixtures)
+    calibrations = out["calibrations"]  # (version, window) -> Calibration, ecda.delta: calibrated
+    mode = "calibrated" if cfg.ecda.delta == "calibrated" else "fixed"
+    if not calibrations:  # a fixed delta: still measure its false alarms on the starting reference
+        calibrations = {("T0", cfg.ecda.window): calibrate_for(
+            cfg.ecda, pool.dev_labels, pool.k, cfg.ecda.window, cfg.seed)}
+    calibration = calibration_frame(calibrations, mode)
+    io.write_csv(paths.ecda_calibration(lang), calibration)
+    used = calibration[calibration["used"]]
     summary = tables["summary"].set_index("method")
     metrics = {"language": lang, "steps": cfg.ecda.steps, "schedule": cfg.ecda.schedule,
+               "delta_mode": mode, "delta_used": float(used["delta"].iloc[0]),
+               "delta_by_version": dict(zip(used["reference"], used["delta"].astype(float))),
                "triggers": int(out["drift"].query("method == 'ecda' and t > 0")["trigger"].sum()),
                "rollbacks": int((out["events"]["event"] == "rolled_back").sum()) if len(out["events"]) else 0,
                "forgetting_pp": summary["forgetting_pp"].to_dict(),
                "final_accuracy": summary["final_accuracy"].to_dict()}
     io.write_json(paths.ecda_metrics(lang), metrics)
-    return {**out, **tables, "mixtures": mixtures, "metrics": metrics, "stream": stream}
+    return {**out, **tables, "mixtures": mixtures, "metrics": metrics, "stream": stream,
+            "calibration": calibration}
+
+
+def calibration_frame(calibrations: dict, mode: str) -> pd.DataFrame:
+    """calibration.csv: per reference (served version; T0 first) the calibrated and the fixed
+    threshold's false-alarm and detection rates; ``used`` marks the rule the monitor applied.
+    ``delta_used`` in the metrics is T0's: the threshold of the starting reference."""
+    order = sorted(calibrations, key=lambda key: (key[0] != "T0", key[0], key[1]))
+    frames = [calibrations[key].table().assign(reference=key[0]) for key in order]
+    frame = pd.concat(frames, ignore_index=True)
+    frame["used"] = frame["rule"] == mode
+    return frame[["reference", *[c for c in frame.columns if c != "reference"]]]
