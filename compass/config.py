@@ -188,11 +188,12 @@ class TrainConfig(_Params):
 
 @dataclass(frozen=True)
 class EvalConfig(_Params):
-    max_items: int = 80  # test items scored per language (tiny profile: CPU time)
+    max_items: int = 40  # multiple-choice test items scored per language (tiny profile: CPU time)
+    nll_items: int = 100  # held-out pairs whose response NLL is measured (the MC items first)
     n_permutations: int = 10000
     n_bootstrap: int = 10000
     confidence: float = 0.95
-    lm_eval_check_items: int = 20  # items re-scored through lm-eval to confirm the choices
+    lm_eval_check_items: int = 8  # items re-scored through lm-eval to confirm the choices
     num_fewshot: int = 0  # paper profile: shots for global_mmlu / mmlu_prox
 
 
@@ -200,7 +201,7 @@ class EvalConfig(_Params):
 class EcdaConfig(_Params):
     """COMPASS-ECDA: drift-triggered continual updates of one language's adapter."""
 
-    language: str = "uk"  # the target language whose stream is simulated
+    language: str = "fa"  # the target language whose stream is simulated
     steps: int = 4  # time steps T0..T(steps-1)
     window: int = 60  # production inputs per step
     test_items_per_step: int = 12
@@ -369,6 +370,11 @@ def _validate(cfg: Config) -> Config:
     e = cfg.evaluation
     for name in ("max_items", "n_permutations", "n_bootstrap"):
         _positive_int(getattr(e, name), f"evaluation.{name}")
+    _positive_int(e.nll_items, "evaluation.nll_items")
+    if e.nll_items < e.max_items:
+        raise ConfigError(f"evaluation.nll_items = {e.nll_items} is below evaluation.max_items = "
+                          f"{e.max_items}: every multiple-choice item's answer is a held-out pair "
+                          "whose NLL is measured; raise nll_items to at least max_items")
     _positive_int(e.lm_eval_check_items, "evaluation.lm_eval_check_items", minimum=0)
     _positive_int(e.num_fewshot, "evaluation.num_fewshot", minimum=0)
     _fraction(e.confidence, "evaluation.confidence", 0.5, 0.999)

@@ -125,6 +125,7 @@ WORKSPACE_OVERRIDES = {
     "train.batch_size": 4,
     "train.save_every": 1,
     "evaluation.max_items": 12,
+    "evaluation.nll_items": 16,  # 12 multiple-choice items + 4 pairs scored on the answer alone
     "evaluation.lm_eval_check_items": 4,
     "evaluation.n_permutations": 500,
     "evaluation.n_bootstrap": 500,

@@ -111,7 +111,7 @@ def test_book_calibration_table(tmp_path, monkeypatch):
     io.write_csv(paths.ecda_calibration("uk"), frame)
     io.write_json(paths.ecda_metrics("uk"), {"delta_used": float(frame.loc[0, "delta"]),
                                              "delta_mode": "calibrated"})
-    text = book.calibration_table(config.from_dict({"languages": {"targets": ["uk"]}}))
+    text = book.calibration_table(config.from_dict({"languages": {"targets": ["uk"]}, "ecda": {"language": "uk"}}))
     print(text)
     assert f"used `delta` = {frame.loc[0, 'delta']:.4f} (calibrated)" in text
     assert "`ecda@T2`" in text and "K = 12 clusters" in text

@@ -48,8 +48,10 @@ def test_evaluate_notebook_writes_predictions_and_statistics(trained):
     assert set(nll["metric"]) == {"nll", "bpc"} and "all" in set(nll["subset"])
     versus = io.read_csv(out / "nll_vs_baselines.csv", numeric=True)
     assert set(versus["baseline"]) == {"zero_shot", "random"} and "p_holm" in versus.columns
-    by_subset = metrics["items_by_subset"]
-    assert by_subset["all"] == 12 == by_subset["gap"] + by_subset["covered"]
+    by_subset = metrics["nll_pairs_by_subset"]
+    assert by_subset["all"] == 16 == by_subset["gap"] + by_subset["covered"]
+    likelihoods = io.read_csv(out / "likelihoods.csv")
+    assert (likelihoods.groupby("method").size() == 16).all()  # MC answers + answer-only pairs
     assert set(metrics["nll"]["all"]) == {"zero_shot", "random", "compass"}
     assert (out / "nll.png").stat().st_size > 1000
 

@@ -20,6 +20,12 @@ METRICS = ("nll", "bpc")
 SUBSETS = ("all", "gap", "covered")
 
 
+def answer_only(item: dict) -> dict:
+    """A test item reduced to its correct choice: scoring it measures the held-out response's
+    likelihood at a quarter of a multiple-choice item's cost (no distractors)."""
+    return {**item, "choices": [item["choices"][item["answer"]]], "answer": 0}
+
+
 def subset_ids(assignment: pd.DataFrame, ids: Sequence[str]) -> dict[str, list[str]]:
     """The ids of each subset (all, gap, covered), sorted, from the test items' assignment
     (columns id, gap). Every id must be assigned: a missing one means the sampling stage's

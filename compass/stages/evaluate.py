@@ -11,10 +11,19 @@ import pandas as pd
 from compass import io, paths
 from compass.stages.data import read_language
 
+# per held-out pair and model: what the likelihood tables read
+LIKELIHOOD_COLUMNS = ["id", "topic", "method", "answer_tokens", "answer_chars", "nll", "bpc"]
 
-def evaluation_items(cfg, lang: str) -> list[dict]:
+
+def evaluation_items(cfg, lang: str) -> tuple[list[dict], list[dict]]:
+    """(multiple-choice items, further held-out pairs measured by likelihood only): the first
+    evaluation.max_items test items are scored on all choices, the next ones up to
+    evaluation.nll_items on their correct answer alone."""
+    from compass.evaluation.likelihood import answer_only
+
     _, items = read_language(lang)
-    return items[: cfg.evaluation.max_items]
+    e = cfg.evaluation
+    return items[: e.max_items], [answer_only(it) for it in items[e.max_items: e.nll_items]]
 
 
 def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
@@ -22,19 +31,21 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
     from compass.training import models
     from compass.training.adapters import AdapterRegistry
 
-    items = evaluation_items(cfg, lang)
+    items, answers_only = evaluation_items(cfg, lang)
+    mc_ids = {it["id"] for it in items}
     assignment = io.read_csv(paths.test_clusters_file(lang), required=("id", "cluster", "gap"))
     model, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code,
                                    dtype=cfg.train.dtype)
-    timings, frames = {}, []
+    timings, frames, likelihoods = {}, [], []
 
-    def score(method):
+    def score(method):  # one batched pass: multiple-choice items and answer-only pairs
         start = time.perf_counter()
-        frame = scoring.score_items(model_now, tokenizer, items, desc=f"{lang} {method}",
-                                     show_progress_bar=show_progress_bar)
+        frame = scoring.score_items(model_now, tokenizer, items + answers_only,
+                                    desc=f"{lang} {method}", show_progress_bar=show_progress_bar)
         timings[method] = round(time.perf_counter() - start, 2)
-        frames.append(frame.assign(method=method))
-        return frame
+        frame = frame.assign(method=method)
+        frames.append(frame[frame["id"].isin(mc_ids)])
+        likelihoods.append(frame[LIKELIHOOD_COLUMNS])
 
     model_now = model
     score("zero_shot")
@@ -45,6 +56,7 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
         registry.activate(model_now, lang, method)
         score(method)
     predictions = pd.concat(frames, ignore_index=True)
+    per_pair = pd.concat(likelihoods, ignore_index=True)
     check_method = "compass" if "compass" in methods else methods[0]
     registry.activate(model_now, lang, check_method)
     n_check = min(cfg.evaluation.lm_eval_check_items, len(items))
@@ -70,10 +82,11 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
     summary = pd.concat(summaries, ignore_index=True)
     versus = pd.concat(versus_tables, ignore_index=True) if versus_tables else pd.DataFrame()
     nll_summary, nll_versus = likelihood.likelihood_tables(
-        predictions, assignment, reference="zero_shot", method="compass", confidence=e.confidence,
+        per_pair, assignment, reference="zero_shot", method="compass", confidence=e.confidence,
         n_resamples=e.n_bootstrap, n_permutations=e.n_permutations, seed=cfg.seed)
     out = paths.evaluation_dir(lang)
     io.write_csv(out / "predictions.csv", predictions)
+    io.write_csv(out / "likelihoods.csv", per_pair)
     io.write_csv(out / "summary.csv", summary)
     io.write_csv(out / "compass_vs_baselines.csv", versus)
     io.write_csv(out / "nll_summary.csv", nll_summary)
@@ -83,17 +96,19 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
     from compass import timings as timing_log
 
     for method, seconds in timings.items():  # wall times stay out of the tracked metrics
-        timing_log.record(f"score {lang}/{method}", seconds, items=len(items))
-    metrics = {"language": lang, "items": len(items), "lm_eval_check": check,
+        timing_log.record(f"score {lang}/{method}", seconds, items=len(items),
+                          answer_only_pairs=len(answers_only))
+    metrics = {"language": lang, "items": len(items), "nll_pairs": len(items) + len(answers_only),
+               "lm_eval_check": check,
                "accuracy": predictions.groupby("method")["acc"].mean().to_dict(),
                "accuracy_norm": predictions.groupby("method")["acc_norm"].mean().to_dict(),
-               "items_by_subset": {k: len(v) for k, v in
-                                   likelihood.subset_ids(assignment, predictions["id"]).items()},
+               "nll_pairs_by_subset": {k: len(v) for k, v in
+                                       likelihood.subset_ids(assignment, per_pair["id"]).items()},
                "nll": {subset: likelihood.means(nll_summary, "nll", subset)
                        for subset in likelihood.SUBSETS},
                "bpc": {subset: likelihood.means(nll_summary, "bpc", subset)
                        for subset in likelihood.SUBSETS}}
     io.write_json(paths.evaluation_metrics(lang), metrics)
     return {"predictions": predictions, "summary": summary, "versus": versus, "metrics": metrics,
-            "by_topic": by_topic, "nll_summary": nll_summary,
+            "by_topic": by_topic, "likelihoods": per_pair, "nll_summary": nll_summary,
             "nll_versus": nll_versus}
