@@ -1,0 +1,36 @@
+"""Book assembly helpers that need no pipeline run: page titles and table cells."""
+import json
+
+from compass import book, config
+
+
+def _cfg():
+    return config.from_dict({"languages": {"targets": ["fa", "uk"]}, "ecda": {"language": "fa"}})
+
+
+def test_every_notebook_page_is_titled_by_its_language():
+    cfg = _cfg()
+    assert book.page_title("Training the adapters of one language", "02_train_fa", cfg) == \
+        "Training the adapters of Persian"
+    assert book.page_title("Sampling: what each method selects", "01_sampling_uk", cfg) == \
+        "Sampling for Ukrainian: what each method selects"
+    assert book.page_title("COMPASS-ECDA: continual updates", "04_ecda", cfg) == \
+        "COMPASS-ECDA for Persian: continual updates"
+    assert book.page_title("Results", "results", cfg) == "Results"  # not a per-language page
+
+
+def test_copy_titled_rewrites_only_the_first_heading(tmp_path):
+    source = tmp_path / "03_evaluate_uk.ipynb"
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": ["# Evaluation of one language\n", "text"]},
+             {"cell_type": "markdown", "metadata": {}, "source": ["# Another heading"]}]
+    source.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    book.copy_titled(source, tmp_path / "out.ipynb", _cfg())
+    out = json.loads((tmp_path / "out.ipynb").read_text())
+    assert out["cells"][0]["source"] == "# Evaluation of Ukrainian\ntext"
+    assert out["cells"][1]["source"] == ["# Another heading"]
+
+
+def test_interval_cells():
+    assert book._interval(0.3, 0.2, 0.41, 2) == "0.30 [0.20, 0.41]"
+    assert book._stars(0.004) == " **" and book._stars(0.03) == " *" and book._stars(0.2) == ""
+    assert book._stars(float("nan")) == ""
