@@ -32,5 +32,5 @@ def test_copy_titled_rewrites_only_the_first_heading(tmp_path):
 
 def test_interval_cells():
     assert book._interval(0.3, 0.2, 0.41, 2) == "0.30 [0.20, 0.41]"
-    assert book._stars(0.004) == " **" and book._stars(0.03) == " *" and book._stars(0.2) == ""
+    assert book._stars(0.004) == " \\*\\*" and book._stars(0.03) == " \\*" and book._stars(0.2) == ""
     assert book._stars(float("nan")) == ""
