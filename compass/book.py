@@ -499,11 +499,19 @@ def page_title(heading: str, stem: str, cfg) -> str:
     return f"{head} for {name}:{rest}" if colon else f"{heading}: {name}"
 
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
 def copy_titled(source: Path, target: Path, cfg) -> None:
-    """Copy an executed notebook into the book, its first heading naming the language."""
+    """Copy an executed notebook into the book, its first heading naming the language, without
+    progress-bar widgets (live feedback for whoever runs it; in the book only their frozen text,
+    e.g. "Loading weights: 0%", would show)."""
     import json
 
     notebook = json.loads(source.read_text(encoding="utf-8"))
+    for cell in notebook.get("cells", []):
+        if "outputs" in cell:
+            cell["outputs"] = [o for o in cell["outputs"] if WIDGET not in o.get("data", {})]
     for cell in notebook.get("cells", []):
         if cell.get("cell_type") != "markdown":
             continue
