@@ -424,18 +424,39 @@ def continual_table(cfg) -> str:
     metrics = io.read_json(paths.ecda_metrics(lang))
     head = (f"Stream of `{lang}` ({metrics['steps']} steps, {metrics['schedule']} shift): ECDA "
             f"triggered {metrics['triggers']} update(s); {metrics['rollbacks']} update(s) were "
-            "rolled back over all methods.\n\n")
-    table = pd.DataFrame({
+            f"rolled back over all methods.{_planted_sentence(metrics.get('planted_regression'))}\n\n")
+    columns = {
         "method": frame["method"],
         "forgetting (pp)": [f"{r.forgetting_pp:+.1f} [{r.forgetting_ci_low:+.1f}, {r.forgetting_ci_high:+.1f}]"
                             for r in frame.itertuples()],
         "plasticity": [_interval(r.plasticity, r.plasticity_ci_low, r.plasticity_ci_high, 2)
                        for r in frame.itertuples()],
         "final accuracy": [_interval(r.final_accuracy, r.final_ci_low, r.final_ci_high, 2)
-                           for r in frame.itertuples()],
+                           for r in frame.itertuples()]}
+    if "forgetting_nll" in frame:  # nats/token of the correct answers; positive = forgot
+        columns["forgetting (NLL)"] = [
+            f"{r.forgetting_nll:+.3f} [{r.forgetting_nll_ci_low:+.3f}, {r.forgetting_nll_ci_high:+.3f}]"
+            for r in frame.itertuples()]
+        columns["final NLL"] = [_interval(r.final_nll, r.final_nll_ci_low, r.final_nll_ci_high, 3)
+                                for r in frame.itertuples()]
+    table = pd.DataFrame({
+        **columns,
         "updates": frame["updates"].astype(int), "optimizer steps": frame["steps"].astype(int),
         "tokens trained": frame["tokens"].astype(int)})
     return head + _markdown_table(table)
+
+
+def _planted_sentence(planted: dict | None) -> str:
+    """The planted regression (ecda.planted_regression_at): a check of the rollback guard, not a
+    method's result, so it is reported apart from the table."""
+    if not planted:
+        return ""
+    verdict = ("rolled back, and ECDA's served weights stayed bit-identical" if planted["caught"]
+               else "**not caught** by the guard")
+    return (f" A planted bad update (corrupted data) tried on ECDA's adapter at T{planted['t']} was "
+            f"{verdict} (validation NLL {planted['old_nll']:.3f} -> {planted['new_nll']:.3f} "
+            f"nats/token, accuracy {planted['old_val']:.2f} -> {planted['new_val']:.2f}); it is "
+            "not counted in any column below.")
 
 
 def toc(cfg) -> str:

@@ -206,7 +206,8 @@ class EcdaConfig(_Params):
     window: int = 60  # production inputs per step
     test_items_per_step: int = 12
     val_items_per_step: int = 6  # for the rollback check
-    schedule: str = "gradual"  # 'gradual' or 'abrupt' topic shift
+    shift: str = "topic"  # 'topic' (toward a few topics) or 'language' (another language's pairs)
+    schedule: str = "gradual"  # 'gradual' or 'abrupt' shift
     abrupt_at: int = 2
     shift_topics: int = 2  # topics whose share grows
     shift_strength: float = 0.8  # final share of the shift topics
@@ -225,6 +226,9 @@ class EcdaConfig(_Params):
     update_steps: int = 4
     fisher_batches: int = 4
     rollback_tolerance: float = 0.1  # accuracy drop on validation items that is rolled back
+    rollback_nll_tolerance: float = 0.25  # rise of mean validation NLL (nats/token) rolled back
+    planted_regression_at: int | None = 2  # step of a planted bad update to ECDA's adapter (the
+    # guard must roll it back); 0 or None: none
     methods: tuple[str, ...] = ("no_update", "naive", "ewc", "random_rehearsal", "ecda",
                                 "full_retrain")
 
@@ -382,6 +386,7 @@ def _validate(cfg: Config) -> Config:
     for method in c.methods:
         _choice(method, ECDA_METHODS, "ecda.methods entry")
     _choice(c.schedule, ("gradual", "abrupt"), "ecda.schedule")
+    _choice(c.shift, ("topic", "language"), "ecda.shift")
     _choice(c.trigger_on, ("js", "mmd", "either"), "ecda.trigger_on")
     for name in ("steps", "window", "test_items_per_step", "val_items_per_step", "shift_topics",
                  "n_permutations", "budget", "update_steps", "fisher_batches"):
@@ -399,6 +404,13 @@ def _validate(cfg: Config) -> Config:
     if c.steps < 2:
         raise ConfigError(f"ecda.steps = {c.steps}: a stream needs at least 2 time steps")
     _positive_int(c.abrupt_at, "ecda.abrupt_at", minimum=1)
+    _fraction(c.rollback_nll_tolerance, "ecda.rollback_nll_tolerance", 0.0, float("inf"))
+    if c.planted_regression_at is not None:
+        _positive_int(c.planted_regression_at, "ecda.planted_regression_at", minimum=0)
+        if c.planted_regression_at >= c.steps:
+            raise ConfigError(
+                f"ecda.planted_regression_at = {c.planted_regression_at} is not a step of the stream "
+                f"(T0..T{c.steps - 1}, ecda.steps = {c.steps}); use 1..{c.steps - 1}, or 0/null for none")
     for name in ("shift_strength", "alpha", "replay_fraction", "rollback_tolerance"):
         _fraction(getattr(c, name), f"ecda.{name}")
     for name in ("lambda_ewc", "beta_replay"):

@@ -34,3 +34,13 @@ def test_interval_cells():
     assert book._interval(0.3, 0.2, 0.41, 2) == "0.30 [0.20, 0.41]"
     assert book._stars(0.004) == " \\*\\*" and book._stars(0.03) == " \\*" and book._stars(0.2) == ""
     assert book._stars(float("nan")) == ""
+
+
+def test_planted_regression_is_reported_apart_from_the_table():
+    from compass import book
+
+    caught = {"t": 2, "caught": True, "old_nll": 0.55, "new_nll": 1.58, "old_val": 0.5, "new_val": 0.33}
+    text = book._planted_sentence(caught)
+    assert "T2" in text and "rolled back" in text and "not counted" in text and "0.550 -> 1.580" in text
+    assert "not caught" in book._planted_sentence({**caught, "caught": False})
+    assert book._planted_sentence(None) == ""

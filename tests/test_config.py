@@ -110,6 +110,14 @@ def test_clustering_range_larger_than_items():
     ({"ecda": {"calibration_draws": 10}}, None, r"ecda.calibration_draws = 10 must be an integer >= 100"),
     ({"ecda": {"calibration_draws": 100, "false_alarm_rate": 0.001}}, None,
      r"ecda.calibration_draws = 100 is too few for ecda.false_alarm_rate = 0.001: need at least 999"),
+    ({"ecda": {"shift": "script"}}, None, r"ecda.shift = 'script' is not allowed; choose one of \['topic', 'language'\]"),
+    ({"ecda": {"rollback_nll_tolerance": -0.1}}, None, r"ecda.rollback_nll_tolerance = -0.1 must be a number"),
+    ({"ecda": {"rollback_nll_tolerance": "big"}}, None, r"ecda.rollback_nll_tolerance = 'big' must be a number"),
+    ({"ecda": {"planted_regression_at": -1}}, None, r"ecda.planted_regression_at = -1 must be an integer >= 0"),
+    ({"ecda": {"planted_regression_at": 1.5}}, None, r"ecda.planted_regression_at = 1.5 must be an integer"),
+    ({"ecda": {"planted_regression_at": True}}, None, r"ecda.planted_regression_at = True must be an integer"),
+    ({"ecda": {"planted_regression_at": 4}}, None,
+     r"ecda.planted_regression_at = 4 is not a step of the stream \(T0..T3, ecda.steps = 4\)"),
 ])
 def test_bad_values_are_named(section, value, message):
     with pytest.raises(ConfigError, match=message):
@@ -119,6 +127,11 @@ def test_bad_values_are_named(section, value, message):
 @pytest.mark.parametrize("delta", [0.05, 0, 1, "calibrated"])
 def test_ecda_delta_is_a_number_or_calibrated(delta):
     assert config.from_dict({"ecda": {"delta": delta}}).ecda.delta == delta
+
+
+@pytest.mark.parametrize("at", [None, 0, 1, 3])
+def test_planted_regression_is_a_step_or_off(at):
+    assert config.from_dict({"ecda": {"planted_regression_at": at}}).ecda.planted_regression_at == at
 
 
 def test_overrides_apply_dotted_keys(tmp_path):

@@ -227,8 +227,14 @@ def runs(tok, continual_inputs):
     return get
 
 
-def events_of(out, method) -> list[int]:
+def real_events(out) -> pd.DataFrame:
+    """The events of methods' own updates (not the planted regression)."""
     events = out["events"]
+    return events[~events["planted"].astype(bool)] if len(events) else events
+
+
+def events_of(out, method) -> list[int]:
+    events = real_events(out)
     return events.loc[events["method"] == method, "t"].tolist() if len(events) else []
 
 
@@ -247,6 +253,8 @@ def test_cached_run_gives_the_uncached_tables(runs, continual_inputs):
         pd.testing.assert_frame_equal(cached[name], plain[name])
     for key, correct in plain["per_item"].items():
         np.testing.assert_array_equal(cached["per_item"][key], correct)
+    for key, nll in plain["per_item_nll"].items():  # scored in other batches: allclose
+        np.testing.assert_allclose(cached["per_item_nll"][key], nll, rtol=1e-4, atol=1e-4)
     for method, state in plain["states"].items():
         assert cached["states"][method].version == state.version
         assert same_weights(cached["states"][method].weights, state.weights)
@@ -373,7 +381,7 @@ def test_planted_bad_update_is_rolled_back(tok, continual_inputs, monkeypatch, p
         monkeypatch.setattr(scoring, "score_items", _finite_means_right)
         reason = "validation accuracy dropped"
     out, start = run_stream(tok, continual_inputs, delta=0.0)
-    events = out["events"]
+    events = real_events(out)
     assert len(events) == 10 and (events["event"] == "rolled_back").all()
     assert events["reason"].str.startswith(reason).all()
     for method, state in out["states"].items():
@@ -436,3 +444,160 @@ def test_guarded_update_validates_once_when_the_old_score_is_known(tok, peft_mod
         peft_model, lambda: ecda.update(peft_model, tok, EXAMPLES, 1, 1e-3, 4, 48, 0), validate,
         tolerance=0.1, old_score=0.55)
     assert accepted and event["old_val"] == 0.55 and event["new_val"] == 0.5 and len(calls) == 1
+
+
+# ---- the likelihood rule of the rollback guard, NLL forgetting, the planted regression ---------
+def _train(model, tok):
+    return lambda: ecda.update(model, tok, EXAMPLES, 1, 1e-3, 4, 48, 0)
+
+
+@pytest.mark.parametrize("new, accepted, rule", [
+    ({"acc": 0.5, "nll": 2.0 + 0.3}, False, "nll"),  # accuracy unchanged, NLL up by more than 0.25
+    ({"acc": 0.5, "nll": 2.0 + 0.2}, True, ""),  # NLL up by less than the tolerance
+    ({"acc": 0.5, "nll": 1.5}, True, ""),  # NLL down
+    ({"acc": 0.2, "nll": 1.5}, False, "accuracy"),  # the accuracy rule still acts alone
+    ({"acc": 0.2, "nll": 3.0}, False, "accuracy+nll"),
+    ({"acc": 0.5, "nll": float("nan")}, False, "nll"),  # a NaN candidate NLL is a regression
+])
+def test_guard_rolls_back_on_an_nll_rise(tok, peft_model, new, accepted, rule):
+    before = ecda.snapshot(peft_model)
+    ok, event, _ = ecda.guarded_update(peft_model, _train(peft_model, tok), lambda: new,
+                                       tolerance=0.1, old_score={"acc": 0.5, "nll": 2.0},
+                                       nll_tolerance=0.25)
+    assert ok is accepted and event["rule"] == rule
+    assert (event["old_val"], event["old_nll"]) == (0.5, 2.0)
+    assert event["new_val"] == new["acc"]
+    assert event["new_nll"] == new["nll"] or np.isnan(new["nll"])
+    if "nll" in rule:
+        assert "validation NLL rose" in event["reason"]
+    if not accepted:
+        assert same_weights(ecda.snapshot(peft_model), before)
+
+
+def test_guard_without_nll_keeps_the_accuracy_rule(tok, peft_model):
+    """No nll_tolerance, or no NLL for the old adapter (a plain accuracy): only accuracy counts."""
+    for old, tol in (({"acc": 0.5, "nll": 2.0}, None), (0.5, 0.25)):
+        ok, event, _ = ecda.guarded_update(peft_model, _train(peft_model, tok),
+                                           lambda: {"acc": 0.5, "nll": 9.0}, 0.1, old_score=old,
+                                           nll_tolerance=tol)
+        assert ok and event["rule"] == ""
+
+
+def test_nll_forgetting_is_final_minus_best_on_earlier_test_sets():
+    """continual_tables' NLL columns against a hand computation (mirrors the accuracy test):
+    forgetting_nll = final - lowest mean NLL on each earlier window's items (positive = forgot);
+    final_nll = mean NLL of the last version over all windows' items."""
+    from types import SimpleNamespace
+
+    from compass.continual.tables import continual_tables
+
+    # NLL on test0 / test1 / test2 (two items each) of the version served at t = 0, 1, 2
+    nll = {("v0", "test0"): [1.0, 2.0], ("v1", "test0"): [0.5, 1.5], ("v2", "test0"): [2.0, 3.0],
+           ("v1", "test1"): [1.0, 1.0], ("v2", "test1"): [1.5, 1.3], ("v2", "test2"): [0.7, 0.9]}
+    correct = {key: np.array([1, 0]) for key in nll}  # accuracy flat: only NLL sees the change
+    rows = [{"t": t, "eval_step": j, "method": "m", "version": f"v{t}", "n": 2,
+             "accuracy": 0.5, "nll": float(np.mean(nll[(f"v{t}", f"test{j}")]))}
+            for t in range(3) for j in range(t + 1)]
+    out = {"accuracy": pd.DataFrame(rows), "per_item": correct,
+           "per_item_nll": {k: np.array(v) for k, v in nll.items()},
+           "states": {"m": SimpleNamespace(compute={"updates": 2, "steps": 4, "tokens": 1, "seconds": 0})}}
+    row = continual_tables(ecda_cfg(), [None] * 3, out)["summary"].set_index("method").loc["m"]
+    # test0: best is v1 (mean 1.0), final v2 (2.5): +1.5 per item; test1: best v1 (1.0), final
+    # v2 (1.4): +0.5 and +0.3. Items: [1.5, 1.5, 0.5, 0.3]
+    assert row["forgetting_nll"] == pytest.approx((1.5 + 1.5 + 0.5 + 0.3) / 4)
+    assert row["final_nll"] == pytest.approx((2.0 + 3.0 + 1.5 + 1.3 + 0.7 + 0.9) / 6)
+    assert row["forgetting_nll_ci_low"] <= row["forgetting_nll"] <= row["forgetting_nll_ci_high"]
+    assert 0.3 <= row["forgetting_nll_ci_low"] and row["forgetting_nll_ci_high"] <= 1.5
+    assert row["final_nll_ci_low"] <= row["final_nll"] <= row["final_nll_ci_high"]
+    assert row["forgetting_pp"] == 0.0  # the accuracy table saw nothing
+
+
+@pytest.mark.parametrize("delta", [0.0, 1.0])
+def test_planted_update_is_never_served_nor_charged(runs, delta):
+    """ecda.planted_regression_at = 2 (the default): after every method acted at T2, one planted
+    update goes through ECDA's guard. Whatever the guard says (the random tiny model's NLL is
+    about ln V, where junk cannot make it worse: see the next test), ECDA keeps serving its own
+    adapter bit-identically, the planted update is not charged and never enters the tables."""
+    out, start = runs(delta)
+    events = out["events"]
+    planted = events[events["planted"].astype(bool)]
+    assert len(planted) == 1 and planted["t"].iloc[0] == 2 and planted["method"].iloc[0] == "ecda"
+    assert out["planted"]["event"] in ("planted_rolled_back", "planted_not_caught")
+    assert out["planted"]["weights_unchanged"]
+    state = out["states"]["ecda"]
+    assert state.compute["updates"] == len(events_of(out, "ecda"))  # not charged
+    if delta == 1.0:
+        assert state.version == "T0" and same_weights(state.weights, start)
+    assert (real_events(out)["event"].isin(["accepted", "rolled_back"])).all()
+
+
+@pytest.fixture(scope="module")
+def trained_lm(tok, continual_inputs):
+    """A tiny model that has learnt the synthetic target pairs (full fine-tuning, then a fresh
+    LoRA on top): its answers' NLL is far below ln V, so a bad update can raise it."""
+    base = tiny_gemma(len(tok))
+    pairs = [{"prompt": r["prompt"], "response": r["response"]}
+             for r in continual_inputs["pairs_by_id"].values() if r["language"] == "uk"]
+    base.train()
+    ecda.update(base, tok, pairs, 60, 1e-2, 16, 32, 0)
+    for p in base.parameters():
+        p.requires_grad_(False)
+    return get_peft_model(base, lora_config(config.TrainConfig())).eval()
+
+
+def test_planted_regression_is_caught_by_the_nll_rule(tok, trained_lm, continual_inputs):
+    """On a model that knows its answers, ordinary updates move the validation NLL by far less
+    than ecda.rollback_nll_tolerance, and the planted update (corrupted data, more steps at a
+    higher learning rate) raises it by more: it is rolled back by the likelihood rule and ECDA's
+    served weights are bit-identical before and after."""
+    from compass.continual import runner
+
+    cfg = ecda_cfg()
+    out = runner.run(trained_lm, tok, cfg=cfg, show_progress_bar=False, **continual_inputs)
+    row, tolerance = out["planted"], cfg.ecda.rollback_nll_tolerance
+    assert row["event"] == "planted_rolled_back" and row["weights_unchanged"]
+    assert "nll" in row["rule"] and row["new_nll"] > row["old_nll"] + tolerance
+    real = real_events(out)
+    rise = (real["new_nll"] - real["old_nll"]).abs()
+    assert len(real) >= 8 and (rise < tolerance / 10).all()  # ordinary updates: tiny NLL moves
+    assert not real["rule"].str.contains("nll").any()
+    assert out["states"]["ecda"].compute["updates"] == len(events_of(out, "ecda"))
+
+
+def test_no_planted_regression_when_disabled(tok, continual_inputs):
+    out, _ = run_stream(tok, continual_inputs, delta=1.0, planted_regression_at=0)
+    assert out["planted"] is None and not out["events"]["planted"].astype(bool).any()
+
+
+def test_corrupted_data_is_deterministic():
+    from compass.continual.runner import corrupt
+
+    window = pd.DataFrame({"prompt": ["a?", "b?"], "response": ["xyz w", "uv"]})
+    data = corrupt(window, seed=3)
+    assert data == corrupt(window, seed=3)
+    assert [d["prompt"] for d in data] == ["a?", "b?"]
+    assert [len(d["response"]) for d in data] == [5, 2] and len({d["response"][0] for d in data}) == 1
+
+
+def test_language_shift_brings_in_another_language():
+    """ecda.shift = 'language': a growing share of each window is another language's pairs (the
+    schedule's share of the window), the items stay the target's; deterministic by seed."""
+    rng = np.random.default_rng(0)
+    topics = [f"t{i}" for i in range(5)]
+    pairs = pd.DataFrame({"id": [f"p{i}" for i in range(300)], "topic": rng.choice(topics, 300),
+                          "prompt": "p", "response": "r", "language": "uk"})
+    other = pd.DataFrame({"id": [f"o{i}" for i in range(100)], "topic": "t0", "prompt": "q",
+                          "response": "s", "language": "en"})
+    items = [{"id": f"i{i}", "topic": topics[i % 5], "question": "q", "choices": ["a", "b"],
+              "answer": 0} for i in range(100)]
+    cfg = config.EcdaConfig(steps=4, window=50, test_items_per_step=10, val_items_per_step=4,
+                            shift="language", shift_strength=0.6)
+    a = simulate(pairs, items, cfg, seed=1, other=other)
+    assert [s.window["id"].tolist() for s in a] == \
+        [s.window["id"].tolist() for s in simulate(pairs, items, cfg, seed=1, other=other)]
+    assert [int((s.window["language"] == "en").sum()) for s in a] == [0, 10, 20, 30]
+    assert all(len(s.window) == 50 and s.window["id"].is_unique for s in a)
+    assert a[-1].mixture["language:en"] == pytest.approx(0.6)
+    assert all(it["id"].startswith("i") for s in a for it in s.test)
+    with pytest.raises(ValueError, match="another language's pairs"):
+        simulate(pairs, items, cfg, seed=1)

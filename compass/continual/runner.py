@@ -11,9 +11,15 @@ with the version), a calibrated drift threshold (it depends on the reference's c
 not only on its size, so it is calibrated once per version), the COMPASS selection (history and used ids move with the version) and the
 Fisher (weights and history). ``run(..., cache=False)`` recomputes all of it every time; the
 tests check both paths give the same tables.
+
+The rollback guard judges every update on the step's validation items by accuracy and by the
+mean NLL of the correct answers (both from the same scoring pass). To show it can act, one
+*planted* bad update (``ecda.planted_regression_at``) is tried on ECDA's served adapter after the
+methods acted at that step: see :func:`plant_regression`. It is never served nor charged.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -57,29 +63,35 @@ class Memo:
 
 
 class ItemScores:
-    """Correctness (0/1, lm-eval ``acc``) of adapter versions on multiple-choice items.
+    """Correctness (0/1, lm-eval ``acc``) and NLL of adapter versions on multiple-choice items.
 
     Each (version, item id) is scored once: an unchanged adapter is never scored again on an item
     it has seen, whichever step's test or validation set the item came with, and all that a
-    version still lacks is scored in one pass. Item ids name items (the data stage's ids are
-    unique; :func:`check_item_ids` guards it). ``per_set`` keeps (version, set key) -> correctness
-    array for the tables.
+    version still lacks is scored in one pass. The same pass gives each item's NLL (nats/token of
+    its correct choice, :func:`compass.evaluation.scoring.answer_likelihood`), kept next to the
+    correctness at no extra cost. Item ids name items (the data stage's ids are unique;
+    :func:`check_item_ids` guards it). ``per_set`` keeps (version, set key) -> correctness array
+    for the tables, ``per_set_nll`` the NLL array of the same items.
     """
 
     def __init__(self, model, tokenizer, cache: bool = True):
         self.model, self.tokenizer, self.cache = model, tokenizer, cache
         self.by_item: dict[tuple[str, str], int] = {}
+        self.nll_by_item: dict[tuple[str, str], float] = {}
         self.per_set: dict[tuple[str, str], np.ndarray] = {}
+        self.per_set_nll: dict[tuple[str, str], np.ndarray] = {}
         self.items_scored = 0
-        self._candidate: dict[str, int] = {}
+        self._candidate: dict[str, tuple[int, float]] = {}
 
-    def _score(self, items: list[dict]) -> dict[str, int]:
-        """Correctness of the weights the model holds now on ``items``, by item id."""
+    def _score(self, items: list[dict]) -> dict[str, tuple[int, float]]:
+        """(correctness, NLL) of the weights the model holds now on ``items``, by item id (NLL is
+        NaN where the scorer reports none)."""
         if not items:
             return {}
         frame = scoring.score_items(self.model, self.tokenizer, items, show_progress_bar=False)
         self.items_scored += len(items)
-        return {i: int(a) for i, a in zip(frame["id"], frame["acc"])}
+        nll = frame["nll"] if "nll" in frame else [math.nan] * len(frame)
+        return {i: (int(a), float(n)) for i, a, n in zip(frame["id"], frame["acc"], nll)}
 
     def sets(self, version: str, weights: dict, needs: list[tuple[str, list[dict]]]) -> list[np.ndarray]:
         """Correctness of adapter ``version`` (parameters ``weights``) on each (key, items) of
@@ -91,27 +103,54 @@ class ItemScores:
                     todo.setdefault(item["id"], item)
         if todo:
             ecda.restore(self.model, weights)
-            for item_id, acc in self._score(list(todo.values())).items():
-                self.by_item[(version, item_id)] = acc
+            for item_id, scored in self._score(list(todo.values())).items():
+                self._keep(version, item_id, scored)
         out = []
         for key, items in needs:
             correct = np.array([self.by_item[(version, it["id"])] for it in items], dtype=np.int64)
             self.per_set[(version, key)] = correct
+            self.per_set_nll[(version, key)] = np.array(
+                [self.nll_by_item[(version, it["id"])] for it in items], dtype=np.float64)
             out.append(correct)
         return out
 
-    def candidate_accuracy(self, items: list[dict]) -> float:
-        """Accuracy of the weights the model holds now, an update being judged (not a version
-        yet); its per-item results are kept for :meth:`adopt` should it be accepted."""
+    def _keep(self, version: str, item_id: str, scored: tuple[int, float]) -> None:
+        self.by_item[(version, item_id)], self.nll_by_item[(version, item_id)] = scored
+
+    def summary(self, version: str, key: str) -> dict[str, float]:
+        """{"acc", "nll"}: mean correctness and mean NLL of a scored set (:meth:`sets` first)."""
+        return {"acc": float(self.per_set[(version, key)].mean()),
+                "nll": _mean(self.per_set_nll[(version, key)])}
+
+    def candidate(self, items: list[dict]) -> dict[str, float]:
+        """{"acc", "nll"}: mean correctness and NLL of the weights the model holds now, an update
+        being judged (not a version yet); its per-item results are kept for :meth:`adopt`
+        should it be accepted."""
         self._candidate = self._score(items)
-        return float(np.mean([self._candidate[it["id"]] for it in items]))
+        return {"acc": float(np.mean([self._candidate[it["id"]][0] for it in items])),
+                "nll": _mean([self._candidate[it["id"]][1] for it in items])}
+
+    def candidate_accuracy(self, items: list[dict]) -> float:
+        """Only the accuracy of :meth:`candidate`."""
+        return self.candidate(items)["acc"]
 
     def adopt(self, version: str) -> None:
         """The judged candidate became ``version``: its validation items need no second pass."""
         if self.cache:
-            for item_id, acc in self._candidate.items():
-                self.by_item[(version, item_id)] = acc
+            for item_id, scored in self._candidate.items():
+                self._keep(version, item_id, scored)
         self._candidate = {}
+
+    def discard(self) -> None:
+        """The judged candidate was not kept (or is never to be served): forget its results."""
+        self._candidate = {}
+
+
+def _mean(values) -> float:
+    """Mean of the finite values (NaN if none): an item without answer tokens has no NLL."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if len(values) else math.nan
 
 
 def check_item_ids(stream) -> None:
@@ -173,6 +212,7 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
                   ItemScores(model, tokenizer, cache), Memo(cache), Memo(cache), Memo(cache),
                   Memo(cache))
     drift_rows, acc_rows = [], []
+    planted_at, planted = e.planted_regression_at, None
     windows = [window_assign(step.window) for step in stream]
     bar = tqdm(total=len(stream) * len(e.methods), desc="continual", disable=not show_progress_bar)
     for step, (labels, vectors) in zip(stream, windows):
@@ -184,10 +224,13 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
                 _update(ctx, state, RECIPES[name], step, labels, vectors)
             acc_rows += _accuracy_rows(ctx, state, stream, step.t)
             bar.update(1)
+        if planted_at and step.t == planted_at and "ecda" in states:  # after every method acted
+            planted = plant_regression(ctx, states["ecda"], step)
     bar.close()
     ecda.restore(model, states[e.methods[0]].weights)
     return {"drift": pd.DataFrame(drift_rows), "accuracy": pd.DataFrame(acc_rows),
             "events": pd.DataFrame(ctx.events), "states": states, "per_item": ctx.scores.per_set,
+            "per_item_nll": ctx.scores.per_set_nll, "planted": planted,
             "init_lora": init_lora, "items_scored": ctx.scores.items_scored,
             "calibrations": dict(ctx.calibrations.values)}
 
@@ -230,6 +273,7 @@ def _accuracy_rows(ctx: Context, state: MethodState, stream, t: int) -> list[dic
     needs = [(f"test{j}", stream[j].test) for j in range(t + 1)]
     scored = ctx.scores.sets(state.version, state.weights, needs)
     return [{"t": t, "eval_step": j, "method": state.name, "accuracy": float(correct.mean()),
+             "nll": ctx.scores.summary(state.version, f"test{j}")["nll"],
              "n": len(correct), "version": state.version} for j, correct in enumerate(scored)]
 
 
@@ -258,7 +302,7 @@ def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vector
     model, cfg = ctx.model, ctx.cfg
     e, t_cfg = cfg.ecda, cfg.train
     new = _new_rows(ctx, state, step, labels)
-    (old_val,) = ctx.scores.sets(state.version, state.weights, [(f"val{step.t}", step.validation)])
+    old = _served_validation(ctx, state, step)
     ecda.restore(model, state.weights)
     fisher = anchor = replay = None
     if recipe["ewc"]:
@@ -281,9 +325,9 @@ def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vector
                            lambda_ewc=e.lambda_ewc, replay=replay, beta=e.beta_replay)
 
     accepted, event, result = ecda.guarded_update(
-        model, do_update, lambda: ctx.scores.candidate_accuracy(step.validation),
-        e.rollback_tolerance, old_score=float(old_val.mean()))
-    ctx.events.append({"t": step.t, "method": state.name, **event,
+        model, do_update, lambda: ctx.scores.candidate(step.validation), e.rollback_tolerance,
+        old_score=old, nll_tolerance=e.rollback_nll_tolerance)
+    ctx.events.append({"t": step.t, "method": state.name, **event, "planted": False,
                        "new_items": len(new), "steps": result.steps if result else 0})
     if result is not None:
         _charge(state, result)
@@ -294,6 +338,65 @@ def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vector
         state.history = pd.concat([state.history, new], ignore_index=True)
         state.used_ids |= set(new["id"])
         state.reference_labels, state.reference_vectors = np.asarray(labels), np.asarray(vectors)
+
+
+def _served_validation(ctx: Context, state: MethodState, step) -> dict[str, float]:
+    """{"acc", "nll"} of the served adapter on the step's validation items (cached by version)."""
+    ctx.scores.sets(state.version, state.weights, [(f"val{step.t}", step.validation)])
+    return ctx.scores.summary(state.version, f"val{step.t}")
+
+
+PLANTED_LR_FACTOR = 20  # the planted update's learning rate: train.learning_rate times this
+PLANTED_STEP_FACTOR = 2  # and its optimizer steps: ecda.update_steps times this
+
+
+def corrupt(window: pd.DataFrame, seed: int) -> list[dict]:
+    """The planted update's training data: the window's prompts, every response replaced by one
+    character (drawn by ``seed`` from the window's responses) repeated to the response's length;
+    stands for a broken labelling or logging job. Why this corruption: it teaches every model,
+    pretrained or random, to put its mass on one character after a prompt, so the correct
+    answers' NLL rises whatever the model knew (shuffled responses or shuffled characters keep
+    the language's character statistics, which a near-random model even profits from)."""
+    rng = np.random.default_rng([seed, 7])
+    chars = [c for c in "".join(window["response"]) if not c.isspace()] or ["x"]
+    junk = chars[int(rng.integers(len(chars)))]
+    return [{"prompt": p, "response": junk * max(1, len(r))}
+            for p, r in zip(window["prompt"], window["response"])]
+
+
+def plant_regression(ctx: Context, state: MethodState, step) -> dict:
+    """Try one planted bad update on ``state``'s served adapter (corrupted data from the step's
+    window, :data:`PLANTED_STEP_FACTOR` x the steps at :data:`PLANTED_LR_FACTOR` x the learning
+    rate, seeded) through the same rollback guard as real updates, and never serve it: it is a
+    check of the guard, not a method's result. It is not charged to the method's compute, its
+    event row has ``planted: True`` and event ``planted_rolled_back`` (caught) or
+    ``planted_not_caught``. Returns the event row, with ``weights_unchanged``: the served
+    weights are bit-identical before and after."""
+    model, cfg = ctx.model, ctx.cfg
+    e, t_cfg = cfg.ecda, cfg.train
+    old = _served_validation(ctx, state, step)
+    ecda.restore(model, state.weights)
+    before = ecda.snapshot(model)
+    data = corrupt(step.window, cfg.seed + step.t)
+
+    def do_update():
+        return ecda.update(model, ctx.tokenizer, data, e.update_steps * PLANTED_STEP_FACTOR,
+                           t_cfg.learning_rate * PLANTED_LR_FACTOR, t_cfg.batch_size,
+                           t_cfg.max_length, cfg.seed + step.t + 7919)
+
+    accepted, event, result = ecda.guarded_update(
+        model, do_update, lambda: ctx.scores.candidate(step.validation), e.rollback_tolerance,
+        old_score=old, nll_tolerance=e.rollback_nll_tolerance)
+    ctx.scores.discard()  # never adopted: it is not a version
+    ecda.restore(model, state.weights)  # served, whatever the guard said
+    after = ecda.snapshot(model)
+    unchanged = before.keys() == after.keys() and all(torch.equal(before[n], after[n]) for n in before)
+    row = {"t": step.t, "method": state.name, **event,
+           "event": "planted_rolled_back" if not accepted else "planted_not_caught",
+           "planted": True, "new_items": len(data), "steps": result.steps if result else 0,
+           "weights_unchanged": unchanged}
+    ctx.events.append(row)
+    return row
 
 
 def _charge(state: MethodState, result: ecda.UpdateResult) -> None:

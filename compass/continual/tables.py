@@ -1,5 +1,6 @@
-"""The continual chapter's summary: forgetting, plasticity and final accuracy per method, with
-bootstrap intervals over test items, and the compute each method spent."""
+"""The continual chapter's summary: forgetting, plasticity and final accuracy per method, the
+same forgetting and final score in NLL, with bootstrap intervals over test items, and the compute
+each method spent."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,33 +10,70 @@ from compass.evaluation import stats
 
 
 def continual_tables(cfg, stream, out) -> dict:
-    """Forgetting (final - best, pp), plasticity and final accuracy per method, with bootstrap
-    CIs over test items, and the compute each method spent."""
+    """Per method, with bootstrap CIs over test items:
+
+    - ``forgetting_pp``: final - best accuracy on each earlier window's test items (pp);
+    - ``plasticity``: accuracy on window j's items of the adapter served right after step j;
+    - ``final_accuracy``: accuracy over all windows' items at the end;
+    - ``forgetting_nll``: final - best (lowest) mean NLL on each earlier window's test items
+      (nats/token of the correct answer; positive = forgot), and ``final_nll`` over all windows'
+      items at the end; present when ``out`` has ``per_item_nll`` (the same scoring pass);
+    - the compute each method spent (real updates only; a planted update is not charged).
+
+    "Best" is the version served at some step t >= j whose mean on window j is best, by the
+    measure at hand (accuracy or NLL). Planted updates never become a served version, so they
+    never enter these tables."""
     acc, per_item = out["accuracy"], out["per_item"]
+    per_nll = out.get("per_item_nll")
     last = len(stream) - 1
+    kw = dict(n_resamples=cfg.evaluation.n_bootstrap, seed=cfg.seed)
     rows = []
     for method, group in acc.groupby("method", sort=False):
-        diffs, plastic, final = [], [], []
+        diffs, plastic, final, nll_diffs, nll_final = [], [], [], [], []
         for j in range(len(stream)):
             at_j = group[group["eval_step"] == j].sort_values("t")
             final_version = at_j[at_j["t"] == last]["version"].iloc[0]
             final_items = per_item[(final_version, f"test{j}")]
             final.append(final_items)
             plastic.append(per_item[(at_j[at_j["t"] == j]["version"].iloc[0], f"test{j}")])
+            if per_nll is not None:
+                nll_final.append(per_nll[(final_version, f"test{j}")])
             if j < last:
                 best = at_j.loc[at_j["accuracy"].idxmax(), "version"]
                 diffs.append(final_items - per_item[(best, f"test{j}")])
+                if per_nll is not None:
+                    best_nll = (at_j.loc[at_j["nll"].idxmin(), "version"]
+                                if at_j["nll"].notna().any() else final_version)
+                    nll_diffs.append(per_nll[(final_version, f"test{j}")]
+                                     - per_nll[(best_nll, f"test{j}")])
         d = np.concatenate(diffs) if diffs else np.zeros(1)
         f = np.concatenate(final)
         p = np.concatenate(plastic[1:]) if len(plastic) > 1 else plastic[0]
-        kw = dict(n_resamples=cfg.evaluation.n_bootstrap, seed=cfg.seed)
         f_lo, f_hi = stats.bootstrap_ci(d * 100, **kw)
         a_lo, a_hi = stats.bootstrap_ci(f, **kw)
         p_lo, p_hi = stats.bootstrap_ci(p, **kw)
-        state = out["states"][method]
-        rows.append({"method": method, "forgetting_pp": float(d.mean() * 100),
-                     "forgetting_ci_low": f_lo, "forgetting_ci_high": f_hi,
-                     "plasticity": float(p.mean()), "plasticity_ci_low": p_lo, "plasticity_ci_high": p_hi,
-                     "final_accuracy": float(f.mean()), "final_ci_low": a_lo, "final_ci_high": a_hi,
-                     **state.compute})
+        row = {"method": method, "forgetting_pp": float(d.mean() * 100),
+               "forgetting_ci_low": f_lo, "forgetting_ci_high": f_hi,
+               "plasticity": float(p.mean()), "plasticity_ci_low": p_lo, "plasticity_ci_high": p_hi,
+               "final_accuracy": float(f.mean()), "final_ci_low": a_lo, "final_ci_high": a_hi}
+        if per_nll is not None:
+            nd = _finite(np.concatenate(nll_diffs) if nll_diffs else np.zeros(1))
+            nf = _finite(np.concatenate(nll_final))
+            row.update({"forgetting_nll": _mean(nd), **_ci("forgetting_nll", nd, kw),
+                        "final_nll": _mean(nf), **_ci("final_nll", nf, kw)})
+        rows.append({**row, **out["states"][method].compute})
     return {"summary": pd.DataFrame(rows)}
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """An item without answer tokens has no NLL (NaN): left out of NLL means and intervals."""
+    return values[np.isfinite(values)]
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def _ci(name: str, values: np.ndarray, kw: dict) -> dict:
+    low, high = stats.bootstrap_ci(values, **kw) if len(values) else (float("nan"), float("nan"))
+    return {f"{name}_ci_low": low, f"{name}_ci_high": high}

@@ -8,8 +8,9 @@ Update rule (as the paper is described in the README's sources; arXiv 2604.20720
 - new training data selected by COMPASS against the new window.
 Baselines behind the same interface: no update, naive fine-tuning, EWC only, random rehearsal
 (same buffer size, not stratified) and full retraining on everything so far.
-An update whose loss goes non-finite, or whose validation accuracy falls more than a tolerance
-below the adapter it would replace, is rolled back; the served adapter is replaced in one rename.
+An update whose loss goes non-finite, whose validation accuracy falls more than a tolerance
+below the adapter it would replace, or whose mean validation NLL rises more than a tolerance above
+it, is rolled back; the served adapter is replaced in one rename.
 """
 from __future__ import annotations
 
@@ -153,24 +154,50 @@ def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, ba
     return result
 
 
-def guarded_update(model, do_update, validate, tolerance: float, old_score: float | None = None):
-    """Apply ``do_update()``; keep it only if the loss stayed finite and ``validate()`` (accuracy
-    on validation items) did not drop more than ``tolerance`` below the adapter it replaces.
-    ``old_score`` is that adapter's validation accuracy when the caller already has it (the
-    runner caches it by adapter version); otherwise ``validate()`` measures it first.
-    Returns (accepted, event dict, update result or None)."""
+def _scores(value) -> dict[str, float]:
+    """A validation result as {"acc", "nll"}: a plain number is an accuracy (no NLL measured)."""
+    if isinstance(value, dict):
+        return {"acc": float(value["acc"]), "nll": float(value.get("nll", math.nan))}
+    return {"acc": float(value), "nll": math.nan}
+
+
+def guarded_update(model, do_update, validate, tolerance: float, old_score=None,
+                   nll_tolerance: float | None = None):
+    """Apply ``do_update()``; keep it only if the loss stayed finite and the candidate passes
+    both validation rules against the adapter it replaces:
+
+    - accuracy: ``validate()``'s accuracy did not drop more than ``tolerance`` below the old one;
+    - likelihood (when ``nll_tolerance`` is given and the old NLL is finite): the mean
+      validation NLL (nats/token) did not rise more than ``nll_tolerance`` above the old one.
+      Why: at near-chance accuracy on a handful of validation items the accuracy rule rarely
+      sees a regression; the NLL of the correct answers moves with every item.
+
+    ``validate()`` returns the accuracy (a number) or ``{"acc": ..., "nll": ...}``. ``old_score``
+    (same forms) is the replaced adapter's result when the caller already has it (the runner
+    caches it by adapter version); otherwise ``validate()`` measures it first.
+    Returns (accepted, event dict, update result or None); the event names the rule(s) that
+    fired (``rule``: "accuracy", "nll", "accuracy+nll", "non_finite_loss" or "")."""
     before = snapshot(model)
-    if old_score is None:
-        old_score = validate()
+    old = _scores(validate() if old_score is None else old_score)
+    base = {"old_val": old["acc"], "old_nll": old["nll"]}
     try:
         result = do_update()
     except NonFiniteLossError as err:
         restore(model, before)
-        return False, {"event": "rolled_back", "reason": f"non-finite loss ({err})",
-                       "old_val": old_score, "new_val": math.nan}, None
-    new_score = validate()
-    if not np.isfinite(new_score) or new_score < old_score - tolerance:
+        return False, {"event": "rolled_back", "rule": "non_finite_loss",
+                       "reason": f"non-finite loss ({err})", **base,
+                       "new_val": math.nan, "new_nll": math.nan}, None
+    new = _scores(validate())
+    scores = {**base, "new_val": new["acc"], "new_nll": new["nll"]}
+    fired = []
+    if not np.isfinite(new["acc"]) or new["acc"] < old["acc"] - tolerance:
+        fired.append("accuracy")
+    if nll_tolerance is not None and np.isfinite(old["nll"]) \
+            and not new["nll"] <= old["nll"] + nll_tolerance:  # a NaN candidate NLL fails too
+        fired.append("nll")
+    if fired:
         restore(model, before)
-        return False, {"event": "rolled_back", "reason": "validation accuracy dropped",
-                       "old_val": old_score, "new_val": new_score}, result
-    return True, {"event": "accepted", "reason": "", "old_val": old_score, "new_val": new_score}, result
+        reasons = {"accuracy": "validation accuracy dropped", "nll": "validation NLL rose"}
+        return False, {"event": "rolled_back", "rule": "+".join(fired),
+                       "reason": "; ".join(reasons[r] for r in fired), **scores}, result
+    return True, {"event": "accepted", "rule": "", "reason": "", **scores}, result

@@ -35,7 +35,8 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     splits, items = read_language(lang)
     non_test = set(splits.loc[splits["split"] != "test", "id"])
     own = pd.DataFrame([p for p in pairs if p["id"] in non_test])
-    stream = simulate(own, items, cfg.ecda, cfg.seed)
+    other = shift_language_pairs(cfg, pairs) if cfg.ecda.shift == "language" else None
+    stream = simulate(own, items, cfg.ecda, cfg.seed, other=other)
 
     def window_assign(window):  # a window is target-language usage: centred as E_t was
         return pool.assign_target(vectors(window["id"].tolist()))
@@ -77,15 +78,47 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     used = calibration[calibration["used"]]
     summary = tables["summary"].set_index("method")
     metrics = {"language": lang, "steps": cfg.ecda.steps, "schedule": cfg.ecda.schedule,
+               "shift": cfg.ecda.shift,
                "delta_mode": mode, "delta_used": float(used["delta"].iloc[0]),
                "delta_by_version": dict(zip(used["reference"], used["delta"].astype(float))),
                "triggers": int(out["drift"].query("method == 'ecda' and t > 0")["trigger"].sum()),
                "rollbacks": int((out["events"]["event"] == "rolled_back").sum()) if len(out["events"]) else 0,
                "forgetting_pp": summary["forgetting_pp"].to_dict(),
-               "final_accuracy": summary["final_accuracy"].to_dict()}
+               "final_accuracy": summary["final_accuracy"].to_dict(),
+               "forgetting_nll": summary["forgetting_nll"].to_dict(),
+               "final_nll": summary["final_nll"].to_dict(),
+               "planted_regression": planted_metrics(out["planted"])}
     io.write_json(paths.ecda_metrics(lang), metrics)
     return {**out, **tables, "mixtures": mixtures, "metrics": metrics, "stream": stream,
             "calibration": calibration}
+
+
+def shift_language_pairs(cfg, pairs: list[dict]) -> pd.DataFrame:
+    """The pairs an ``ecda.shift: language`` stream mixes in: those of the auxiliary language
+    (of ``ecda.language``) with the most pairs in the pool, ties broken by code."""
+    lang = cfg.ecda.language
+    counts = data_mod.language_counts(pairs)
+    aux = [code for code in cfg.aux_languages(sorted(counts), lang) if counts.get(code)]
+    if not aux:
+        raise config_mod.ConfigError(f"ecda.shift = 'language': no auxiliary language of {lang!r} "
+                                     "has pairs in the pool")
+    other = min(aux, key=lambda code: (-counts[code], code))
+    return pd.DataFrame([p for p in pairs if p["language"] == other])
+
+
+def planted_metrics(row: dict | None) -> dict | None:
+    """metrics.json's record of the planted regression (ecda.planted_regression_at): the step,
+    whether the guard caught it (rolled back, and the served weights bit-identical after), the
+    rule that fired and the validation accuracy / NLL before and after. None when none was
+    planted."""
+    if row is None:
+        return None
+    return {"t": int(row["t"]), "caught": bool(row["event"] == "planted_rolled_back"
+                                               and row["weights_unchanged"]),
+            "rolled_back": row["event"] == "planted_rolled_back",
+            "weights_unchanged": bool(row["weights_unchanged"]), "rule": row["rule"],
+            "old_val": row["old_val"], "new_val": row["new_val"],
+            "old_nll": row["old_nll"], "new_nll": row["new_nll"]}
 
 
 def calibration_frame(calibrations: dict, mode: str) -> pd.DataFrame:
