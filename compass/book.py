@@ -114,18 +114,20 @@ def _stars(p: float) -> str:
     return "" if pd.isna(p) else (" \\*\\*" if p < 0.01 else " \\*" if p < 0.05 else "")
 
 
+def _per_language(cfg, name: str) -> pd.DataFrame:
+    """One evaluation file (e.g. summary.csv) of every target language, with a language column;
+    languages whose file has no rows are left out (an empty frame when none has any)."""
+    frames = [frame.assign(language=lang) for lang in cfg.targets
+              if len(frame := io.read_csv(paths.evaluation_dir(lang) / name, numeric=True))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def likelihood_tables(cfg) -> tuple[str, str, str]:
     """The held-out NLL tables (methods x languages, one "mean [CI]" per cell), COMPASS against
     each baseline on the gap and covered test items, and one line of findings; plus the gap vs
     covered figure. Read from the evaluate stages' nll_summary.csv / nll_vs_baselines.csv."""
-    summaries, versus = [], []
-    for lang in cfg.targets:
-        out = paths.evaluation_dir(lang)
-        summaries.append(io.read_csv(out / "nll_summary.csv", numeric=True).assign(language=lang))
-        vs = io.read_csv(out / "nll_vs_baselines.csv", numeric=True)
-        if len(vs):
-            versus.append(vs.assign(language=lang))
-    summary = pd.concat(summaries, ignore_index=True)
+    summary = _per_language(cfg, "nll_summary.csv")
+    versus = _per_language(cfg, "nll_vs_baselines.csv")
     nll = summary[summary["metric"] == "nll"]
     order = list(dict.fromkeys(["zero_shot", *cfg.train.methods]))
     rows, split = [], []
@@ -151,9 +153,8 @@ def likelihood_tables(cfg) -> tuple[str, str, str]:
              "negative: the adapter lowers the loss there)\n\n" + _markdown_table(pd.DataFrame(split)))
     vs_text = "COMPASS was not among the trained methods.\n"
     findings = ""
-    if versus:
-        vs = pd.concat(versus, ignore_index=True)
-        vs = vs[(vs["metric"] == "nll") & (vs["baseline"] != "zero_shot")]
+    if len(versus):
+        vs = versus[(versus["metric"] == "nll") & (versus["baseline"] != "zero_shot")]
         cells = []
         for (baseline, subset), g in vs.groupby(["baseline", "subset"], sort=False):
             row = {"COMPASS vs": baseline, "test items": subset}
@@ -214,13 +215,10 @@ def headline(cfg) -> str:
             text += (" COMPASS against " + "; against ".join(parts)
                      + " (change in NLL; negative: COMPASS better).")
         lines.append(text)
-    acc_sig, acc_n, items = 0, 0, set()
-    for lang in cfg.targets:
-        items.add(io.read_json(paths.evaluation_metrics(lang))["items"])
-        vs = io.read_csv(paths.evaluation_dir(lang) / "compass_vs_baselines.csv", numeric=True)
-        if len(vs):
-            vs = vs[vs["metric"] == "acc"]
-            acc_sig, acc_n = acc_sig + int(vs["significant"].sum()), acc_n + len(vs)
+    items = {io.read_json(paths.evaluation_metrics(lang))["items"] for lang in cfg.targets}
+    acc = _per_language(cfg, "compass_vs_baselines.csv")
+    acc = acc[acc["metric"] == "acc"] if len(acc) else acc
+    acc_sig, acc_n = (int(acc["significant"].sum()) if len(acc) else 0), len(acc)
     lines.append(f"- Multiple-choice accuracy separates COMPASS from a baseline in {acc_sig} of "
                  f"{acc_n} comparisons (Holm p < 0.05): with {'/'.join(map(str, sorted(items)))} items per "
                  "language near chance level it cannot see differences of this size.")
@@ -234,15 +232,6 @@ def headline(cfg) -> str:
     lines.append("\nThe tiny profile runs a 270M-parameter model for a few CPU minutes; these "
                  "numbers test the pipeline and the direction of effects, not the paper's effect sizes.")
     return "\n".join(lines) + "\n"
-
-
-def _read_versus(cfg, name: str) -> pd.DataFrame:
-    frames = []
-    for lang in cfg.targets:
-        frame = io.read_csv(paths.evaluation_dir(lang) / name, numeric=True)
-        if len(frame):
-            frames.append(frame.assign(language=lang))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _change_cells(frame: pd.DataFrame, value: str, low: str, high: str, fmt: str = "+.3f") -> str:
@@ -265,12 +254,10 @@ def claims_table(cfg) -> str:
     """The paper's claims, whether this profile can test each, and what this build measured
     (numbers from the stages' outputs; * / ** = Holm-adjusted p < 0.05 / 0.01, or the
     permutation p for changes against zero-shot)."""
-    nll_vs = _read_versus(cfg, "nll_vs_baselines.csv")
-    acc_vs = _read_versus(cfg, "compass_vs_baselines.csv")
-    nll_sum = pd.concat([io.read_csv(paths.evaluation_dir(l) / "nll_summary.csv", numeric=True)
-                         .assign(language=l) for l in cfg.targets], ignore_index=True)
-    acc_sum = pd.concat([io.read_csv(paths.evaluation_dir(l) / "summary.csv", numeric=True)
-                         .assign(language=l) for l in cfg.targets], ignore_index=True)
+    nll_vs = _per_language(cfg, "nll_vs_baselines.csv")
+    acc_vs = _per_language(cfg, "compass_vs_baselines.csv")
+    nll_sum = _per_language(cfg, "nll_summary.csv")
+    acc_sum = _per_language(cfg, "summary.csv")
 
     def nll_against(baseline, subset="all"):
         if nll_vs.empty:
@@ -351,14 +338,8 @@ def claims_table(cfg) -> str:
 
 def results_tables(cfg) -> tuple[str, str, str]:
     """Accuracy/gain table, COMPASS-vs-baselines table and the caveats, from the stages' files."""
-    summaries, versus = [], []
-    for lang in cfg.targets:
-        out = paths.evaluation_dir(lang)
-        summaries.append(io.read_csv(out / "summary.csv", numeric=True).assign(language=lang))
-        vs = io.read_csv(out / "compass_vs_baselines.csv", numeric=True)
-        if len(vs):
-            versus.append(vs.assign(language=lang))
-    summary = pd.concat(summaries, ignore_index=True)
+    summary = _per_language(cfg, "summary.csv")
+    versus = _per_language(cfg, "compass_vs_baselines.csv")
     order = list(dict.fromkeys(["zero_shot", *cfg.train.methods]))
     rows = []
     for method in order:
@@ -374,9 +355,9 @@ def results_tables(cfg) -> tuple[str, str, str]:
     n_items = ", ".join(f"{lang} {int(g['n'].iloc[0])}" for lang, g in summary.groupby("language", sort=False))
     table = (_markdown_table(pd.DataFrame(rows)) + f"\nTest items per language: {n_items}.\n")
     vs_table = "COMPASS was not among the trained methods.\n"
-    if versus:
+    if len(versus):
         cells = []
-        for (baseline, metric), g in pd.concat(versus, ignore_index=True).groupby(
+        for (baseline, metric), g in versus.groupby(
                 ["baseline", "metric"], sort=False):
             row = {"COMPASS vs": baseline, "metric": metric}
             for _, r in g.iterrows():
@@ -390,9 +371,8 @@ def results_tables(cfg) -> tuple[str, str, str]:
     if len(gains):
         fig = plotting.results_overview(gains[gains["metric"] == "acc"])
         fig.savefig(SRC / "generated" / "results_overview.png", dpi=110, bbox_inches="tight")
-    acc_versus = [v[v["metric"] == "acc"] for v in versus]
-    n_sig = int(pd.concat(acc_versus)["significant"].sum()) if acc_versus else 0
-    n_cmp = int(sum(len(v) for v in acc_versus))
+    acc_versus = versus[versus["metric"] == "acc"] if len(versus) else versus
+    n_sig, n_cmp = int(acc_versus["significant"].sum()) if len(acc_versus) else 0, len(acc_versus)
     acc = summary[summary["metric"] == "acc"]
     best_text = ", ".join(  # every method tied at the top is named: no silent tie-breaking
         f"{lang}: " + " = ".join(f"`{m}`" for m in g.loc[g["accuracy"] == g["accuracy"].max(), "method"])
