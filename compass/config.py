@@ -18,9 +18,12 @@ import yaml
 
 from compass import languages, paths
 from compass.continual.recipes import METHODS as ECDA_METHODS
+from compass.training import catalog
 from compass.selection.registry import METHODS
 
 PROFILES = ("tiny", "paper")
+TEST_SETS = ("lite", "full")
+LONG_CONTEXT_TASKS = ("niah_single", "niah_multikey", "niah_none", "cwe")
 CLUSTER_ALGORITHMS = ("kmeans", "hdbscan")
 WITHIN_CLUSTER = ("nearest", "diverse")
 
@@ -111,6 +114,8 @@ class DataConfig(_Params):
     target_lite_dataset: str = "CohereForAI/Global-MMLU-Lite"
     prox_dataset: str = "li-lab/MMLU-ProX"
     prox_lite_dataset: str = "li-lab/MMLU-ProX-Lite"
+    test_set: str = "lite"  # paper: Global-MMLU test items from 'lite' (400/language) or 'full'
+    aux_per_language_cap: int = 0  # paper: at most this many Aya rows per auxiliary language (0: all)
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,10 @@ class SamplingConfig(_Params):
 class TrainConfig(_Params):
     """One LoRA (or DoRA) adapter per (target language, selection method)."""
 
-    model: str = "gemma-3-270m"  # offline default, or a paper model name / hub id
+    models: tuple[str, ...] = ("gemma-3-270m",)  # base models, each gets every (language, method)
+    # adapter. Names key folders and stages: gemma-3-270m (offline), phi-4-mini, llama-3.1-8b,
+    # qwen2.5-7b (compass.training.models.PAPER_MODELS), or any name given in model_sources
+    model_sources: dict = field(default_factory=dict)  # name -> hub id or local folder
     methods: tuple[str, ...] = ("random", "all", "langsim", "dsir", "compass")
     dora: bool = False  # peft use_dora
     rank: int = 8
@@ -194,7 +202,28 @@ class EvalConfig(_Params):
     n_bootstrap: int = 10000
     confidence: float = 0.95
     lm_eval_check_items: int = 8  # items re-scored through lm-eval to confirm the choices
-    num_fewshot: int = 0  # paper profile: shots for global_mmlu / mmlu_prox
+    num_fewshot: int = 0  # paper profile: shots for Global-MMLU (lm-eval's global_mmlu tasks)
+    prox: "ProxConfig" = field(default_factory=lambda: ProxConfig())
+
+
+@dataclass(frozen=True)
+class ProxConfig(_Params):
+    """Paper profile: MMLU-ProX-Lite through lm-eval's generative mmlu_prox_lite_<lang> task."""
+
+    languages: tuple[str, ...] | str = "targets"  # targets that get it ('targets': all; []: none)
+    limit: int = 0  # items per language (0: all 588)
+    num_fewshot: int = 5  # chain-of-thought shots from the validation split
+    max_gen_toks: int = 2048
+
+
+@dataclass(frozen=True)
+class LongContextConfig(_Params):
+    """OneRuler-style long-context tasks, scored for zero-shot and every adapter."""
+
+    tasks: tuple[str, ...] = ("niah_single", "niah_multikey", "niah_none", "cwe")
+    lengths: tuple[int, ...] = (256, 512)  # context tokens (paper: 8k .. 128k)
+    samples_per_task: int = 2  # per task and length
+    max_new_tokens: int = 24
 
 
 @dataclass(frozen=True)
@@ -202,6 +231,7 @@ class EcdaConfig(_Params):
     """COMPASS-ECDA: drift-triggered continual updates of one language's adapter."""
 
     language: str = "fa"  # the target language whose stream is simulated
+    model: str = "gemma-3-270m"  # the base model (one of train.models) whose adapter is updated
     steps: int = 4  # time steps T0..T(steps-1)
     window: int = 60  # production inputs per step
     test_items_per_step: int = 12
@@ -246,6 +276,12 @@ class Config(_Params):
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     ecda: EcdaConfig = field(default_factory=EcdaConfig)
+    long_context: LongContextConfig = field(default_factory=LongContextConfig)
+
+    def prox_languages(self) -> tuple[str, ...]:
+        """The targets scored on MMLU-ProX-Lite (paper profile)."""
+        langs = self.evaluation.prox.languages
+        return self.targets if langs == "targets" else tuple(languages.normalize(c) for c in langs)
 
     def aux_languages(self, available: list[str], target: str) -> list[str]:
         """The auxiliary languages for one target: never the target itself."""
@@ -265,6 +301,7 @@ _SECTIONS = {
     SamplingConfig: _section("sampling"), InverseCountConfig: _section("sampling.inverse_count"),
     LangSimConfig: _section("sampling.langsim"), DsirConfig: _section("sampling.dsir"),
     TrainConfig: _section("train"), EvalConfig: _section("evaluation"), EcdaConfig: _section("ecda"),
+    ProxConfig: _section("evaluation.prox"), LongContextConfig: _section("long_context"),
 }
 _trace_from_environment()
 
@@ -361,6 +398,7 @@ def _validate(cfg: Config) -> Config:
     _positive_int(sm.dsir.ngrams, "sampling.dsir.ngrams")
     _positive_int(sm.dsir.num_buckets, "sampling.dsir.num_buckets")
     t = cfg.train
+    _models(t)
     for method in t.methods:
         _choice(method, METHODS, "train.methods entry")
     for name in ("rank", "alpha", "steps", "batch_size", "grad_accum", "max_length", "save_every"):
@@ -372,16 +410,29 @@ def _validate(cfg: Config) -> Config:
     if not t.target_modules:
         raise ConfigError("train.target_modules is empty; name the modules LoRA adapts, e.g. [q_proj, v_proj]")
     e = cfg.evaluation
-    for name in ("max_items", "n_permutations", "n_bootstrap"):
+    for name in ("n_permutations", "n_bootstrap"):
         _positive_int(getattr(e, name), f"evaluation.{name}")
+    _positive_int(e.max_items, "evaluation.max_items", minimum=0)
     _positive_int(e.nll_items, "evaluation.nll_items")
-    if e.nll_items < e.max_items:
+    if cfg.profile == "tiny" and e.nll_items < e.max_items:
         raise ConfigError(f"evaluation.nll_items = {e.nll_items} is below evaluation.max_items = "
                           f"{e.max_items}: every multiple-choice item's answer is a held-out pair "
                           "whose NLL is measured; raise nll_items to at least max_items")
     _positive_int(e.lm_eval_check_items, "evaluation.lm_eval_check_items", minimum=0)
     _positive_int(e.num_fewshot, "evaluation.num_fewshot", minimum=0)
     _fraction(e.confidence, "evaluation.confidence", 0.5, 0.999)
+    _prox(e.prox, targets)
+    _choice(cfg.data.test_set, TEST_SETS, "data.test_set")
+    _positive_int(cfg.data.aux_per_language_cap, "data.aux_per_language_cap", minimum=0)
+    lc = cfg.long_context
+    for task in lc.tasks:
+        _choice(task, LONG_CONTEXT_TASKS, "long_context.tasks entry")
+    if not lc.lengths:
+        raise ConfigError("long_context.lengths is empty; give context lengths in tokens, e.g. [256, 512]")
+    for length in lc.lengths:
+        _positive_int(length, "long_context.lengths entry", minimum=64)
+    _positive_int(lc.samples_per_task, "long_context.samples_per_task")
+    _positive_int(lc.max_new_tokens, "long_context.max_new_tokens")
     c = cfg.ecda
     for method in c.methods:
         _choice(method, ECDA_METHODS, "ecda.methods entry")
@@ -419,8 +470,46 @@ def _validate(cfg: Config) -> Config:
     return Config(
         profile=cfg.profile, seed=cfg.seed, targets=targets, auxiliary=aux, data=cfg.data,
         encoder=cfg.encoder, clustering=cfg.clustering, sampling=cfg.sampling, train=cfg.train,
-        evaluation=cfg.evaluation, ecda=ecda,
+        evaluation=e, ecda=ecda, long_context=cfg.long_context,
     )
+
+
+def _models(t: TrainConfig) -> None:
+    """train.models: known names (they key folders and DVC stages); model_sources maps new ones."""
+    if not isinstance(t.model_sources, dict):
+        raise ConfigError(f"train.model_sources = {t.model_sources!r} must be a mapping "
+                          "name -> hub id or local folder")
+    if not t.models:
+        raise ConfigError("train.models is empty; name at least one base model, e.g. [gemma-3-270m]")
+    if len(set(t.models)) != len(t.models):
+        raise ConfigError(f"train.models {list(t.models)} names a model twice")
+    for name in [*t.models, *t.model_sources]:
+        if not isinstance(name, str) or not catalog.NAME.match(name):
+            raise ConfigError(f"model name {name!r} is not allowed: names key folders and DVC stages, "
+                              "so use letters, digits, '.', '_' and '-' (put a hub id or a folder "
+                              "in train.model_sources under such a name)")
+    known = catalog.known_names(t.model_sources)
+    for name in t.models:
+        if name not in known:
+            raise ConfigError(f"train.models entry {name!r} is not a known model; choose one of "
+                              f"{known} or add it to train.model_sources (name: hub id or folder)")
+
+
+def _prox(p: ProxConfig, targets: tuple[str, ...]) -> None:
+    if isinstance(p.languages, str):
+        if p.languages != "targets":
+            raise ConfigError(f"evaluation.prox.languages = {p.languages!r}: use 'targets' or a list "
+                              "of target language codes")
+        langs = targets
+    else:
+        langs = tuple(_normal(code, "evaluation.prox.languages") for code in p.languages)
+        stray = [code for code in langs if code not in targets]
+        if stray:
+            raise ConfigError(f"evaluation.prox.languages {stray} are not among languages.targets "
+                              f"{list(targets)}")
+    _positive_int(p.limit, "evaluation.prox.limit", minimum=0)
+    _positive_int(p.num_fewshot, "evaluation.prox.num_fewshot", minimum=0)
+    _positive_int(p.max_gen_toks, "evaluation.prox.max_gen_toks")
 
 
 def _normal(code, where) -> str:
@@ -485,6 +574,9 @@ def validate_pipeline(cfg: Config) -> None:
     if "compass" not in cfg.train.methods:
         raise ConfigError(f"train.methods {list(cfg.train.methods)} lacks 'compass'; the results "
                           "compare it with the baselines and ECDA starts from its adapter")
+    if cfg.ecda.model not in cfg.train.models:
+        raise ConfigError(f"ecda.model = {cfg.ecda.model!r} is not among train.models "
+                          f"{list(cfg.train.models)}; the continual stage updates that model's adapter")
     unsampled = [m for m in cfg.train.methods if m not in cfg.sampling.methods]
     if unsampled:
         raise ConfigError(f"train.methods {unsampled} are not in sampling.methods "

