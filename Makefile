@@ -16,8 +16,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name compass --display-name "Python (compass)"
 	rm -f $(VENV)/.installed-* && touch $@
 
-repro: install          ## run the whole pipeline (tiny profile by default); the book ends in book/_build/html
-	@$(BIN)/python -m compass.cli check --dry   # a bad param stops here, in one line, before DVC deletes anything
+repro: install          ## run the whole pipeline (params.yaml's profile; PROFILE=paper switches); the book ends in book/_build/html
+	@$(if $(PROFILE),$(BIN)/python -m compass.cli profile $(PROFILE))
+	@$(BIN)/python -m compass.cli check --dry   # a bad param or a missing hub asset stops here, in one line, before DVC deletes anything
 	$(BIN)/dvc repro
 
 test: install           ## the full test suite (what .ci/run runs)

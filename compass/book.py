@@ -49,9 +49,9 @@ def profile_page(cfg) -> str:
 def precision_line(cfg) -> str:
     """Which float type the adapters were trained and scored in, and why (train.dtype)."""
     used = set()
-    for lang in cfg.targets:
+    for _, lang, model in _runs(cfg):
         for method in cfg.train.methods:
-            summary = paths.adapter_dir(lang, method) / "summary.json"
+            summary = paths.adapter_dir(lang, model, method) / "summary.json"
             if summary.exists():
                 p = io.read_json(summary).get("precision", {})
                 used.add(f"{p.get('dtype', '?')} on {p.get('device', '?')}")
@@ -114,11 +114,23 @@ def _stars(p: float) -> str:
     return "" if pd.isna(p) else (" \\*\\*" if p < 0.01 else " \\*" if p < 0.05 else "")
 
 
+def _runs(cfg) -> list[tuple[str, str, str]]:
+    """(label, language, model) of every evaluated pair. The label, which heads table columns, is
+    the language code when one base model is configured, else 'lang · model'."""
+    one = len(cfg.train.models) == 1
+    return [(lang if one else f"{lang} · {model}", lang, model)
+            for model in cfg.train.models for lang in cfg.targets]
+
+
+def _labels(cfg) -> list[str]:
+    return [label for label, _, _ in _runs(cfg)]
+
+
 def _per_language(cfg, name: str) -> pd.DataFrame:
-    """One evaluation file (e.g. summary.csv) of every target language, with a language column;
-    languages whose file has no rows are left out (an empty frame when none has any)."""
-    frames = [frame.assign(language=lang) for lang in cfg.targets
-              if len(frame := io.read_csv(paths.evaluation_dir(lang) / name, numeric=True))]
+    """One evaluation file (e.g. summary.csv) of every (language, model), with a language column
+    holding its label; pairs whose file has no rows are left out (an empty frame when none has)."""
+    frames = [frame.assign(language=label) for label, lang, model in _runs(cfg)
+              if len(frame := io.read_csv(paths.evaluation_dir(lang, model) / name, numeric=True))]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -133,7 +145,7 @@ def likelihood_tables(cfg) -> tuple[str, str, str]:
     rows, split = [], []
     for method in order:
         row, cells = {"method": method}, {"method": method}
-        for lang in cfg.targets:
+        for lang in _labels(cfg):
             of = nll[(nll["language"] == lang) & (nll["method"] == method)].set_index("subset")
             if "all" in of.index:
                 h = of.loc["all"]
@@ -147,7 +159,7 @@ def likelihood_tables(cfg) -> tuple[str, str, str]:
               if len(nll) else pd.Series(dtype=float))
     note = "Held-out pairs per language (all / gap / covered): " + "; ".join(
         f"{lang} {int(counts.get((lang, 'all'), 0))} / {int(counts.get((lang, 'gap'), 0))} / "
-        f"{int(counts.get((lang, 'covered'), 0))}" for lang in cfg.targets) + ".\n"
+        f"{int(counts.get((lang, 'covered'), 0))}" for lang in _labels(cfg)) + ".\n"
     table = (_markdown_table(pd.DataFrame(rows)) + "\n" + note
              + "\n**Change against zero-shot on gap / covered test items** (nats per token; "
              "negative: the adapter lowers the loss there)\n\n" + _markdown_table(pd.DataFrame(split)))
@@ -185,21 +197,53 @@ def likelihood_tables(cfg) -> tuple[str, str, str]:
     return table, vs_text, findings
 
 
+def long_context_table(cfg) -> str:
+    """Rows task x context length, columns zero-shot and each adapter: the mean OneRuler score over
+    the (language, model) pairs that have one, with the samples behind each cell; from the
+    long_context stages' summary.csv files."""
+    frames, notes = [], []
+    for label, lang, model in _runs(cfg):
+        metrics_file = paths.long_context_metrics(lang, model)
+        if metrics_file.exists() and io.read_json(metrics_file).get("note"):
+            notes.append(f"`{label}`: {io.read_json(metrics_file)['note']}.")
+        frame = io.read_csv(paths.long_context_dir(lang, model) / "summary.csv", numeric=True)
+        if len(frame):
+            frames.append(frame.assign(language=label))
+    if not frames:
+        return "No long-context scores in this build. " + " ".join(notes) + "\n"
+    both = pd.concat(frames, ignore_index=True)
+    order = list(dict.fromkeys(["zero_shot", *cfg.train.methods]))
+    rows = []
+    for (task, length), g in both.groupby(["task", "length"], sort=False):
+        row = {"task": task, "context tokens": int(length)}
+        for method in order:
+            m = g[g["method"] == method]
+            if len(m):
+                n = int(m["n"].sum())
+                row[method] = f"{(m['score'] * m['n']).sum() / n:.2f}"
+        row["samples per cell"] = int(g[g["method"] == "zero_shot"]["n"].sum())
+        rows.append(row)
+    languages = ", ".join(sorted(set(both["language"])))
+    return (_markdown_table(pd.DataFrame(rows)) + f"\nLanguages: {languages}. "
+            + " ".join(notes) + "\n")
+
+
 def headline(cfg) -> str:
     """The intro's findings, computed from the stages' outputs: held-out NLL (adapters against
     zero-shot, COMPASS against all-data mixing and random), accuracy, and the continual run."""
     lines = []
-    for lang in cfg.targets:
-        out = paths.evaluation_dir(lang)
+    for label, lang, model in _runs(cfg):
+        out = paths.evaluation_dir(lang, model)
         nll = io.read_csv(out / "nll_summary.csv", numeric=True)
         nll = nll[(nll["metric"] == "nll") & (nll["subset"] == "all")].set_index("method")
         if "zero_shot" not in nll.index or len(nll) < 2:
             continue
         adapters = nll.drop(index="zero_shot")
         best = adapters["mean"].idxmin()
-        text = (f"- **{display_name(lang)}** (`{lang}`): every adapter lowers the held-out NLL "
+        who = f"- **{display_name(lang)}** (`{label}`)"
+        text = (f"{who}: every adapter lowers the held-out NLL "
                 if (adapters["change_ci_high"] < 0).all() else
-                f"- **{display_name(lang)}** (`{lang}`): adapters change the held-out NLL ")
+                f"{who}: adapters change the held-out NLL ")
         text += (f"from {nll.loc['zero_shot', 'mean']:.3f} (zero-shot) to "
                  f"{adapters['mean'].min():.3f}–{adapters['mean'].max():.3f} nats per token; "
                  f"lowest: `{best}`.")
@@ -215,7 +259,7 @@ def headline(cfg) -> str:
             text += (" COMPASS against " + "; against ".join(parts)
                      + " (change in NLL; negative: COMPASS better).")
         lines.append(text)
-    items = {io.read_json(paths.evaluation_metrics(lang))["items"] for lang in cfg.targets}
+    items = {io.read_json(paths.evaluation_metrics(lang, model))["items"] for _, lang, model in _runs(cfg)}
     acc = _per_language(cfg, "compass_vs_baselines.csv")
     acc = acc[acc["metric"] == "acc"] if len(acc) else acc
     acc_sig, acc_n = (int(acc["significant"].sum()) if len(acc) else 0), len(acc)
@@ -344,7 +388,7 @@ def results_tables(cfg) -> tuple[str, str, str]:
     rows = []
     for method in order:
         row = {"method": method}
-        for lang in cfg.targets:
+        for lang in _labels(cfg):
             for metric, label in (("acc", "acc"), ("acc_norm", "acc_norm")):
                 hit = summary[(summary["language"] == lang) & (summary["method"] == method)
                               & (summary["metric"] == metric)]
@@ -451,13 +495,16 @@ def _planted_sentence(planted: dict | None) -> str:
 def toc(cfg) -> str:
     def chapter(page, notebook):
         lines = [f"  - file: {page}", "    sections:"]
-        lines += [f"      - file: notebooks/{notebook}_{t}" for t in cfg.targets]
+        stems = [f"{notebook}_{t}" for t in cfg.targets] if notebook < "02" else \
+            [f"{notebook}_{m}_{t}" for _, t, m in _runs(cfg)]
+        lines += [f"      - file: notebooks/{stem}" for stem in stems]
         return lines
 
     lines = ["format: jb-book", "root: intro", "chapters:",
              *chapter("data", "00_data"), *chapter("sampling", "01_sampling"),
              *chapter("results", "03_evaluate")]
-    lines += [f"      - file: notebooks/02_train_{t}" for t in cfg.targets]
+    lines += [f"      - file: notebooks/{nb}_{m}_{t}" for nb in ("02_train", "05_long_context")
+              for _, t, m in _runs(cfg)]
     lines += ["  - file: continual", "    sections:", "      - file: notebooks/04_ecda"]
     return "\n".join(lines) + "\n"
 
@@ -503,6 +550,9 @@ def page_title(heading: str, stem: str, cfg) -> str:
     if lang is None:
         return heading
     name = display_name(lang)
+    model = next((m for m in cfg.train.models if f"_{m}_" in stem), None)
+    if model is not None and len(cfg.train.models) > 1:
+        name = f"{name} ({model})"
     if "one language" in heading:
         return heading.replace("one language", name)
     head, colon, rest = heading.partition(":")
@@ -549,13 +599,16 @@ def assemble(cfg) -> Path:
     (SRC / "generated" / "nll_table.md").write_text(nll_table, encoding="utf-8")
     (SRC / "generated" / "nll_versus.md").write_text(nll_versus, encoding="utf-8")
     (SRC / "generated" / "claims.md").write_text(claims_table(cfg), encoding="utf-8")
+    (SRC / "generated" / "long_context.md").write_text(long_context_table(cfg), encoding="utf-8")
     caveats = nll_findings + caveats
     (SRC / "generated" / "results_tables.md").write_text(table, encoding="utf-8")
     (SRC / "generated" / "results_versus.md").write_text(versus, encoding="utf-8")
     (SRC / "generated" / "results_caveats.md").write_text(caveats, encoding="utf-8")
-    executed = [paths.executed_notebook(nb, lang) for nb in ("00_data", "01_sampling", "03_evaluate")
+    executed = [paths.executed_notebook(nb, lang) for nb in ("00_data", "01_sampling")
                 for lang in cfg.targets]
-    executed += [paths.executed_notebook("02_train", lang) for lang in cfg.targets]
+    executed += [paths.executed_notebook(nb, lang, model)
+                 for nb in ("02_train", "03_evaluate", "05_long_context")
+                 for _, lang, model in _runs(cfg)]
     executed.append(paths.executed_notebook("04_ecda"))
     (SRC / "generated" / "continual_table.md").write_text(continual_table(cfg), encoding="utf-8")
     (SRC / "generated" / "calibration_table.md").write_text(calibration_table(cfg), encoding="utf-8")

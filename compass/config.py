@@ -583,6 +583,13 @@ def validate_pipeline(cfg: Config) -> None:
                           f"{list(cfg.sampling.methods)}: an adapter needs that method's selection")
 
 
+def require_model(cfg: Config, model: str | None, where: str = "--model") -> None:
+    """``model`` is one of train.models (an argument check, not a param the stage reads)."""
+    with _paused():
+        if model not in cfg.train.models:
+            raise ConfigError(f"{where} {model!r} is not among train.models {list(cfg.train.models)}")
+
+
 def require_target(cfg: Config, available: dict[str, int], target: str) -> None:
     """``target`` has at least data.min_pairs_per_language pairs in the pool (else a ConfigError
     that lists the languages the data offers)."""

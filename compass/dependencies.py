@@ -32,6 +32,7 @@ STAGE_ENTRIES: dict[str, dict] = {
     "train": {"notebook": "02_train.ipynb"},
     "evaluate": {"notebook": "03_evaluate.ipynb"},
     "ecda": {"notebook": "04_ecda.ipynb"},
+    "long_context": {"notebook": "05_long_context.ipynb"},
     "book": {"modules": ["compass.book"], "cli": True},
 }
 # every notebook stage runs through papermill via this module

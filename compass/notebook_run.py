@@ -1,7 +1,7 @@
 """Run a parameterised notebook with papermill, writing the executed copy atomically.
 
     python -m compass.notebook_run 01_sampling --lang fa [--set sampling.budget=50]
-    python -m compass.notebook_run 02_train --lang fa
+    python -m compass.notebook_run 02_train --lang fa --model gemma-3-270m
 
 Without ``--pipeline`` (which only dvc.yaml's commands pass) a run is exploratory: its results go
 to data/scratch/<notebook>/ (compass.scratch) and DVC's outputs in data/ stay untouched.
@@ -30,21 +30,23 @@ def notebook_path(name: str):
 
 def run(name: str, lang: str | None = None, overrides: dict | None = None,
         show_progress_bar: bool = False, kernel_name: str = "python3",
-        pipeline: bool = False, dry_run: bool = False):
+        pipeline: bool = False, dry_run: bool = False, model: str | None = None):
     """Execute notebook ``name``; returns the executed copy's path. ``pipeline`` marks the DVC
     stage's own run (writes data/); otherwise the run is redirected to a scratch folder unless
     COMPASS_DATA_DIR already names a data folder."""
     source = notebook_path(name)
-    config.load(overrides=overrides)  # a bad override fails here, in one line, not in the kernel
-    stem = "_".join(part for part in (source.stem, lang) if part)
+    cfg = config.load(overrides=overrides)  # a bad override fails here, in one line, not in the kernel
+    if model is not None:
+        config.require_model(cfg, model)
+    stem = "_".join(part for part in (source.stem, model, lang) if part)
     if pipeline:
         os.environ[scratch.PIPELINE_ENV] = "1"
     elif not dry_run:
         scratch.redirect_exploration(stem)
-    target = paths.executed_notebook(source.name, lang)
+    target = paths.executed_notebook(source.name, lang, model)
     if dry_run:
         where = "data/" if pipeline or os.environ.get(scratch.DATA_DIR_ENV) else f"data/scratch/{stem}/"
-        print(f"would run {source.relative_to(paths.ROOT)} (lang={lang}, "
+        print(f"would run {source.relative_to(paths.ROOT)} (lang={lang}, model={model}, "
               f"overrides={overrides or {}}); results in {where}")
         return None
     import papermill
@@ -52,6 +54,8 @@ def run(name: str, lang: str | None = None, overrides: dict | None = None,
     parameters = {"overrides": overrides or {}, "show_progress_bar": show_progress_bar}
     if lang is not None:
         parameters["lang"] = lang
+    if model is not None:
+        parameters["model"] = model
     if os.environ.get("COMPASS_TRACE_PARAMS"):  # the kernel names its params trace by stage
         os.environ["COMPASS_TRACE_STAGE"] = target.stem
     start = time.perf_counter()
@@ -81,6 +85,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook")
     parser.add_argument("--lang")
+    parser.add_argument("--model", help="one of train.models (default: the first)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="override a params.yaml key, value parsed as JSON if possible")
     parser.add_argument("--pipeline", action="store_true",
@@ -89,7 +94,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         executed = run(args.notebook, args.lang, parse_overrides(args.set),
-                       pipeline=args.pipeline, dry_run=args.dry_run)
+                       pipeline=args.pipeline, dry_run=args.dry_run, model=args.model)
         if executed is not None:
             print(executed)
     except (config.ConfigError, FileNotFoundError) as err:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = ROOT / "params.yaml"
+PROFILES = ROOT / "profiles"  # presets: tiny.yaml, paper.yaml, paper_fixtures.yaml
 NOTEBOOKS = ROOT / "notebooks"
 BOOK = ROOT / "book"
 BOOK_BUILD = BOOK / "_build"
@@ -39,6 +40,15 @@ def pool_summary() -> Path:
     return data_root() / "pool" / "summary.json"
 
 
+def benchmarks_dir() -> Path:
+    """Paper profile: each target's benchmark items (E_t, test, MMLU-ProX-Lite) as loaded."""
+    return data_root() / "pool" / "benchmarks"
+
+
+def benchmark_file(lang: str) -> Path:
+    return benchmarks_dir() / f"{lang}.json"
+
+
 def pool_embeddings() -> Path:
     """Embeddings of every pool pair, aligned with :func:`pool_file` by id."""
     return data_root() / "pool" / "embeddings.npz"
@@ -54,26 +64,46 @@ def models_dir() -> Path:
 
 
 def model_dir(name: str) -> Path:
-    """A converted base model (plain Hugging Face folder)."""
+    """A base model by name: the converted offline model (plain Hugging Face folder), or for a hub
+    model a record of its source."""
     return models_dir() / name.replace("/", "__")
 
 
-def adapters_dir(lang: str) -> Path:
-    """Every adapter of one language (the train stage's output)."""
-    return language_dir(lang) / "adapters"
+def model_report(name: str) -> Path:
+    """The model stage's report (conversion check, or the source a hub model loads from)."""
+    return models_dir() / f"{name.replace('/', '__')}.json"
 
 
-def adapter_dir(lang: str, method: str) -> Path:
-    """Registry layout: data/languages/<lang>/adapters/<method>/ (adapter + logs)."""
-    return adapters_dir(lang) / method
+def model_results_dir(lang: str, model: str) -> Path:
+    """Everything one base model produced for one language: adapters, evaluation, long context."""
+    return language_dir(lang) / model
 
 
-def evaluation_dir(lang: str) -> Path:
-    return language_dir(lang) / "evaluation"
+def adapters_dir(lang: str, model: str) -> Path:
+    """Every adapter of one (language, model) (the train stage's output)."""
+    return model_results_dir(lang, model) / "adapters"
 
 
-def evaluation_metrics(lang: str) -> Path:
-    return language_dir(lang) / "evaluation_metrics.json"
+def adapter_dir(lang: str, model: str, method: str) -> Path:
+    """Registry layout: data/languages/<lang>/<model>/adapters/<method>/ (adapter + logs)."""
+    return adapters_dir(lang, model) / method
+
+
+def evaluation_dir(lang: str, model: str) -> Path:
+    return model_results_dir(lang, model) / "evaluation"
+
+
+def evaluation_metrics(lang: str, model: str) -> Path:
+    return model_results_dir(lang, model) / "evaluation_metrics.json"
+
+
+def long_context_dir(lang: str, model: str) -> Path:
+    """OneRuler-style samples, per-sample predictions and the summary of one (language, model)."""
+    return model_results_dir(lang, model) / "long_context"
+
+
+def long_context_metrics(lang: str, model: str) -> Path:
+    return model_results_dir(lang, model) / "long_context_metrics.json"
 
 
 def language_dir(lang: str) -> Path:
@@ -136,9 +166,9 @@ def executed_notebooks_dir() -> Path:
     return data_root() / "executed"
 
 
-def executed_notebook(name: str, lang: str | None = None) -> Path:
-    stem = Path(name).stem
-    return executed_notebooks_dir() / (f"{stem}_{lang}.ipynb" if lang else f"{stem}.ipynb")
+def executed_notebook(name: str, lang: str | None = None, model: str | None = None) -> Path:
+    stem = "_".join(part for part in (Path(name).stem, model, lang) if part)
+    return executed_notebooks_dir() / f"{stem}.ipynb"
 
 
 def ecda_dir(lang: str) -> Path:

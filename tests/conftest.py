@@ -138,9 +138,13 @@ WORKSPACE_OVERRIDES = {
     "ecda.update_steps": 1,
     "ecda.fisher_batches": 1,
     "ecda.n_permutations": 100,
+    "long_context.lengths": [96],
+    "long_context.samples_per_task": 1,
+    "long_context.max_new_tokens": 4,
 }
 
 
 def workspace_overrides(root) -> dict:
-    """The overrides plus the tiny model saved in the workspace (a folder path is a model name)."""
-    return {**WORKSPACE_OVERRIDES, "train.model": str(root / "tiny-model")}
+    """The overrides plus the tiny model saved in the workspace, under the name 'tiny'."""
+    return {**WORKSPACE_OVERRIDES, "train.models": ["tiny"], "ecda.model": "tiny",
+            "train.model_sources": {"tiny": str(root / "tiny-model")}}

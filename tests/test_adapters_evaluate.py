@@ -114,7 +114,7 @@ def test_registry_switches_adapters_on_one_base(tok, train_cfg, tmp_path):
     for method, data in (("a", EXAMPLES[:6]), ("b", EXAMPLES[6:])):
         train_adapter(tiny_gemma(len(tok)), tok, data, train_cfg, tmp_path / method, seed=0,
                       base_name="t", show_progress_bar=False)
-    registry = AdapterRegistry(lambda lang, method: tmp_path / method / "adapter")
+    registry = AdapterRegistry(path_of=lambda lang, method: tmp_path / method / "adapter")
     model = registry.attach(tiny_gemma(len(tok)), [("uk", "a"), ("uk", "b")])
     ids = torch.tensor([tok("Привіт 1?\nДобре")["input_ids"]])
     registry.activate(model, "uk", "a")

@@ -20,27 +20,29 @@ def executed(tiny_workspace):
 @pytest.fixture(scope="module")
 def trained(executed, tiny_workspace):
     overrides = workspace_overrides(tiny_workspace)
-    return [run("02_train", "uk", overrides), run("03_evaluate", "uk", overrides),
+    return [run("02_train", "uk", overrides, model="tiny"),
+            run("03_evaluate", "uk", overrides, model="tiny"),
+            run("05_long_context", "uk", overrides, model="tiny"),
             run("04_ecda", None, overrides)]
 
 
 def test_train_notebook_writes_every_adapter_and_log(trained):
     for method in ("random", "compass"):
-        folder = paths.adapter_dir("uk", method)
+        folder = paths.adapter_dir("uk", "tiny", method)
         assert (folder / "adapter" / "adapter_config.json").exists()
         assert len(io.read_csv(folder / "train_log.csv")) == 2
-    assert sorted(p.name for p in paths.adapters_dir("uk").iterdir() if p.is_dir()) == ["compass", "random"]
-    assert (paths.adapters_dir("uk") / "train_loss.png").exists()
+    assert sorted(p.name for p in paths.adapters_dir("uk", "tiny").iterdir() if p.is_dir()) == ["compass", "random"]
+    assert (paths.adapters_dir("uk", "tiny") / "train_loss.png").exists()
 
 
 def test_evaluate_notebook_writes_predictions_and_statistics(trained):
-    out = paths.evaluation_dir("uk")
+    out = paths.evaluation_dir("uk", "tiny")
     predictions = io.read_csv(out / "predictions.csv")
     assert set(predictions["method"]) == {"zero_shot", "random", "compass"}
     assert (predictions.groupby("method").size() == 12).all()
     summary = io.read_csv(out / "summary.csv")
     assert {"accuracy", "ci_low", "ci_high", "gain_pp", "p_value"} <= set(summary.columns)
-    metrics = io.read_json(paths.evaluation_metrics("uk"))
+    metrics = io.read_json(paths.evaluation_metrics("uk", "tiny"))
     assert metrics["lm_eval_check"]["same_choice_acc"] == 4
     assert {"nll", "bpc", "answer_tokens", "answer_chars"} <= set(predictions.columns)
     nll = io.read_csv(out / "nll_summary.csv", numeric=True)
@@ -148,7 +150,8 @@ def test_each_stage_declares_every_param_it_reads(trained, tiny_workspace):
 
     stages = yaml.safe_load((paths.ROOT / "dvc.yaml").read_text())["stages"]
     of_notebook = {"00_data": "data", "01_sampling": "sampling", "02_train": "train",
-                   "03_evaluate": "evaluate", "04_ecda": "ecda", "pool": "pool"}
+                   "03_evaluate": "evaluate", "04_ecda": "ecda", "05_long_context": "long_context",
+                   "pool": "pool"}
     reads: dict[str, set] = {}
     for trace in (tiny_workspace / "params_trace").glob("*.txt"):
         stage = next(s for prefix, s in of_notebook.items() if trace.stem.startswith(prefix))
@@ -159,7 +162,11 @@ def test_each_stage_declares_every_param_it_reads(trained, tiny_workspace):
         return any(key == d or key.startswith(d + ".") for d in declared)
 
     # read only on another profile's path than the smoke runs take
-    other_profile = {"pool": {"data.aux_dataset"}}  # the paper profile's Aya source
+    other_profile = {"pool": {"seed", "languages.targets", "data.aux_dataset",  # the paper
+                              "data.aux_per_language_cap", "data.target_dataset",  # profile's
+                              "data.target_lite_dataset", "data.prox_lite_dataset",  # sources
+                              "data.test_set", "evaluation.prox.languages",
+                              "train.models", "train.model_sources"}}
     problems = []
     for stage, keys in sorted(reads.items()):
         declared = [p for p in stages[stage].get("do", stages[stage]).get("params", [])]

@@ -11,9 +11,15 @@ from compass import config as config_mod
 from compass import io, paths
 
 
-def check_params(cfg) -> dict:
-    """Raise ConfigError (one line, naming the value and what is allowed) or return the verdict."""
+def check_params(cfg, hub: bool = False) -> dict:
+    """Raise ConfigError (one line, naming the value and what is allowed) or return the verdict.
+    ``hub``: also confirm every hub asset the paper profile needs is available offline (`make
+    repro` runs this before DVC, so a missing model is named at once, not minutes in)."""
     config_mod.validate_pipeline(cfg)
+    if hub and cfg.profile == "paper":
+        from compass import hub_assets
+
+        hub_assets.check(cfg)
     summary_path = paths.pool_summary()
     if summary_path.exists():  # data-dependent checks need the pool's language counts
         config_mod.validate_against_data(cfg, io.read_json(summary_path)["languages"])

@@ -14,8 +14,14 @@ def prepare_language(cfg, lang: str) -> dict:
     pairs = data_mod.read_pool()
     config_mod.require_target(cfg, data_mod.language_counts(pairs), lang)
     own = [p for p in pairs if p["language"] == lang]
-    splits = split_language(own, cfg.data.split, cfg.seed)
-    items = make_test_items(own, splits, cfg.data.split, cfg.seed)
+    dropped = None
+    if cfg.profile == "paper":
+        benchmarks = io.read_json(paths.benchmark_file(lang))
+        splits, items = paper_splits(own, benchmarks)
+        dropped = len(benchmarks["dropped"])  # rows with an empty option: counted, not loaded
+    else:
+        splits = split_language(own, cfg.data.split, cfg.seed)
+        items = make_test_items(own, splits, cfg.data.split, cfg.seed)
     io.write_csv(paths.splits_file(lang), splits)
     io.write_jsonl(paths.test_items_file(lang), items)
     by_split = splits.groupby(["topic", "split"]).size().unstack(fill_value=0)
@@ -24,9 +30,25 @@ def prepare_language(cfg, lang: str) -> dict:
                "train": int((splits["split"] == "train").sum()),
                "test_pairs": int((splits["split"] == "test").sum()), "test_items": len(items),
                "train_topics": int((by_split.get("train", pd.Series(dtype=int)) > 0).sum())}
+    if dropped is not None:
+        metrics["dropped_benchmark_rows"] = dropped
     io.write_json(paths.data_metrics(lang), metrics)
     return {"metrics": metrics, "splits": splits, "topic_table": by_split.reset_index(),
             "items": items}
+
+
+def paper_splits(own: list[dict], benchmarks: dict) -> tuple[pd.DataFrame, list[dict]]:
+    """The paper's protocol: the target's own Aya rows are the existing train data, its
+    Global-MMLU dev items E_t, and its Global-MMLU test items the test split. Test items keep
+    subject, category and the cultural label, and take their pool pair's id."""
+    from compass.data import paper_profile as pp
+
+    split_of = {pp.AYA_SOURCE: "train", pp.DEV_SOURCE: "dev", pp.TEST_SOURCE: "test"}
+    splits = pd.DataFrame([{"id": p["id"], "split": split_of[p["source"]], "topic": p["topic"],
+                            "group": p["id"]} for p in own if p["source"] in split_of])
+    items = [{**item, "sample_id": item["id"], "id": pp.pool_id(item, pp.TEST_SOURCE)}
+             for item in benchmarks["test"]]
+    return splits.sort_values("id").reset_index(drop=True), items
 
 
 def read_language(lang: str) -> tuple[pd.DataFrame, list[dict]]:

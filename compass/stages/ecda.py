@@ -48,9 +48,9 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
                     for i, c in zip(pool.train["id"], pool.train_labels)]
     history = pd.DataFrame(history)[["id", "cluster", "prompt", "response"]]
 
-    base, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code,
-                                  dtype=cfg.train.dtype)
-    model = PeftModel.from_pretrained(base, str(AdapterRegistry().path(lang, "compass")),
+    base, tokenizer = models.load(cfg.ecda.model, trust_remote_code=cfg.train.trust_remote_code,
+                                  dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
+    model = PeftModel.from_pretrained(base, str(AdapterRegistry(cfg.ecda.model).path(lang, "compass")),
                                       is_trainable=True)
     model.eval()
     out = runner.run(model, tokenizer, stream, pool, by_id, history, pool.dev_vectors,
@@ -65,7 +65,7 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
         timings.record(f"ecda {lang}/{row['method']}", row.get("seconds"), updates=row.get("updates"))
     for name, state in out["states"].items():  # the adapter each method serves at the end
         ecda.restore(model, state.weights)
-        serve_adapter(model, folder / "served" / name, cfg.train.model)
+        serve_adapter(model, folder / "served" / name, cfg.ecda.model)
     mixtures = pd.DataFrame([{"t": s.t, **s.mixture} for s in stream])
     io.write_csv(folder / "mixtures.csv", mixtures)
     calibrations = out["calibrations"]  # (version, window) -> Calibration, ecda.delta: calibrated

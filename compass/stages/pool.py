@@ -12,21 +12,34 @@ from compass.schemas import pair_text
 
 
 def load_profile_pairs(cfg) -> list[dict]:
-    """Every pair of the configured profile (tiny: chatterbot-corpus; paper: the Aya Dataset)."""
+    """Every pair of the configured profile (tiny: chatterbot-corpus; paper: the Aya Dataset plus
+    each target's Global-MMLU E_t and test items as pairs, see compass.data.paper_profile)."""
     if cfg.profile == "tiny":
         from compass.data.tiny import load_pairs
 
         return load_pairs()
-    from compass.data.paper import load_aya
+    from compass.data import paper_profile
 
-    return load_aya(cfg.data.aux_dataset)
+    pairs = paper_profile.aya_pool(cfg)
+    for lang in cfg.targets:
+        items = paper_profile.benchmark_items(cfg, lang)
+        io.write_json(paths.benchmark_file(lang), items)
+        pairs += paper_profile.benchmark_pairs(items)
+    return pairs
 
 
 def build_pool(cfg, show_progress_bar: bool = True, pairs: list[dict] | None = None) -> dict:
     """Write the pool and the embedding of every pair. ``pairs`` replaces the profile's pairs
     (tests use a small subset). The embedding time goes to the timing log, not the summary, so the
     summary's bytes depend on the data alone."""
+    if cfg.profile == "paper":
+        from compass import hub_assets
+
+        hub_assets.check(cfg)  # every missing hub asset named at once, before any download fails
     pairs = load_profile_pairs(cfg) if pairs is None else pairs
+    io.write_json(paths.benchmarks_dir() / "index.json",  # the tiny profile has no benchmark files
+                  {"profile": cfg.profile, "languages": sorted(p.stem for p in paths.benchmarks_dir()
+                                                             .glob("*.json") if p.stem != "index")})
     start = time.perf_counter()
     vectors = embed_texts([pair_text(p) for p in pairs], cfg.encoder.name, cfg.encoder.prefix,
                           cfg.encoder.batch_size, show_progress_bar=show_progress_bar)

@@ -8,6 +8,7 @@ import pandas as pd
 from compass import data as data_mod
 from compass import io, paths
 from compass.data.embed import PoolVectors
+from compass.data.paper_profile import is_benchmark
 from compass.schemas import pair_text
 from compass.stages.data import read_language
 
@@ -25,7 +26,8 @@ def target_pool(cfg, lang: str, pairs: list[dict] | None = None, vectors: PoolVe
     own = frame[frame["language"] == lang].copy()
     own["split"] = own["id"].map(split_of)
     aux_langs = cfg.aux_languages(sorted(frame["language"].unique()), lang)
-    aux = frame[frame["language"].isin(aux_langs)]
+    # benchmark items (another target's E_t or test items) are never auxiliary training data
+    aux = frame[frame["language"].isin(aux_langs) & ~frame["source"].map(is_benchmark)]
     vectors = PoolVectors.load() if vectors is None else vectors
     means = vectors.language_means(aux["id"].tolist(), aux["language"].to_numpy())
     return build_target_pool(cfg, lang, own[own["split"] == "dev"], own[own["split"] == "train"],

@@ -19,32 +19,33 @@ def training_examples(cfg, lang: str, method: str, pairs: dict | None = None) ->
     return [{"prompt": p["prompt"], "response": p["response"], "id": p["id"]} for p in chosen]
 
 
-def train_language(cfg, lang: str, methods=None, show_progress_bar: bool = True) -> dict:
-    """Every method's adapter of ``lang`` (default: train.methods). Each starts from the same
-    plain base model and seed, so each equals an adapter trained in a process of its own."""
+def train_language(cfg, lang: str, model_name: str, methods=None, show_progress_bar: bool = True) -> dict:
+    """Every method's adapter of ``lang`` on base model ``model_name`` (default methods:
+    train.methods). Each starts from the same plain base model and seed, so each equals an adapter
+    trained in a process of its own."""
     import pandas as pd
 
     from compass.training import models
     from compass.training.adapters import train_adapter
 
     pairs = {p["id"]: p for p in data_mod.read_pool()}
-    model, tokenizer = models.load(cfg.train.model, trust_remote_code=cfg.train.trust_remote_code,
-                                   dtype=cfg.train.dtype)
+    model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
+                                   dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
     if methods is None:  # the configured set: adapters of methods no longer trained go
         import shutil
 
         keep = set(cfg.train.methods)
-        for stale in sorted(paths.adapters_dir(lang).glob("*/")):
+        for stale in sorted(paths.adapters_dir(lang, model_name).glob("*/")):
             if stale.is_dir() and stale.name not in keep:
                 shutil.rmtree(stale)
     summaries, logs, examples = {}, {}, {}
     for method in methods or cfg.train.methods:
         chosen = training_examples(cfg, lang, method, pairs)
         summaries[method] = train_adapter(model, tokenizer, chosen, cfg.train,
-                                          paths.adapter_dir(lang, method), seed=cfg.seed,
-                                          base_name=cfg.train.model,
+                                          paths.adapter_dir(lang, model_name, method),
+                                          seed=cfg.seed, base_name=model_name,
                                           show_progress_bar=show_progress_bar)
-        logs[method] = io.read_csv(paths.adapter_dir(lang, method) / "train_log.csv")
+        logs[method] = io.read_csv(paths.adapter_dir(lang, model_name, method) / "train_log.csv")
         examples[method] = len(chosen)
     table = pd.DataFrame([{"method": m, "examples": examples[m], "steps": s["steps"],
                            "tokens": s["tokens"], "first loss": s["first_loss"],

@@ -288,10 +288,13 @@ def adapter_name(lang: str, method: str) -> str:
 
 
 class AdapterRegistry:
-    """Adapters laid out by language and method; attach several to one base model and switch."""
+    """Adapters of one base model laid out by language and method; attach several to one base
+    model and switch. ``path_of(lang, method)`` replaces the pipeline's layout (tests)."""
 
-    def __init__(self, path_of=None):
-        self._path_of = path_of or (lambda lang, method: paths.adapter_dir(lang, method) / "adapter")
+    def __init__(self, model: str | None = None, path_of=None):
+        if path_of is None and model is None:
+            raise ValueError("AdapterRegistry needs the base model's name (adapters are keyed by it)")
+        self._path_of = path_of or (lambda lang, method: paths.adapter_dir(lang, model, method) / "adapter")
 
     def path(self, lang: str, method: str) -> Path:
         return self._path_of(lang, method)

@@ -1,0 +1,73 @@
+"""The paper profile's data, assembled from the loaders in :mod:`compass.data.paper`.
+
+- Pool: the Aya Dataset (both layouts). Each target language's own Aya rows are its existing
+  training data, never auxiliary; other languages are capped at data.aux_per_language_cap rows
+  (a seeded sample).
+- E_t: the Global-MMLU dev split of the target (285 items), as prompt/response pairs.
+- Test: Global-MMLU-Lite test (data.test_set = lite) or the full Global-MMLU test, with subject,
+  subject category and the culturally sensitive / agnostic label kept; MMLU-ProX-Lite test (and
+  its validation split for few-shot prompts) for evaluation.prox.languages.
+
+E_t and the test items enter the pool as pairs of the target language (so they are embedded once,
+decontaminate the selection and assign test items to clusters), with benchmark sources that
+:func:`is_benchmark` marks: a benchmark pair is never auxiliary data for another target.
+"""
+from __future__ import annotations
+
+from compass.data import paper
+from compass.data.splits import rng_for
+
+DEV_SOURCE = "global_mmlu"          # E_t pairs
+TEST_SOURCE = "global_mmlu_test"    # test items as pairs (embedding only; never trained on)
+BENCHMARK_SOURCES = (DEV_SOURCE, TEST_SOURCE)
+AYA_SOURCE = "aya_dataset"
+
+
+def is_benchmark(source: str) -> bool:
+    return source in BENCHMARK_SOURCES
+
+
+def aya_pool(cfg) -> list[dict]:
+    """Aya pairs; auxiliary languages capped at data.aux_per_language_cap (0: no cap)."""
+    pairs = paper.load_aya(cfg.data.aux_dataset)
+    cap = cfg.data.aux_per_language_cap
+    if not cap:
+        return pairs
+    by_lang: dict[str, list[dict]] = {}
+    for p in pairs:
+        by_lang.setdefault(p["language"], []).append(p)
+    kept = []
+    for lang, rows in sorted(by_lang.items()):
+        if lang in cfg.targets or len(rows) <= cap:
+            kept += rows
+        else:
+            order = sorted(rng_for(cfg.seed, lang, "aya_cap").choice(len(rows), cap, replace=False))
+            kept += [rows[i] for i in order]
+    return kept
+
+
+def benchmark_items(cfg, lang: str) -> dict[str, list[dict]]:
+    """E_t, test and (where asked) MMLU-ProX-Lite items of one target, with the rows each loader
+    dropped (empty options) under 'dropped'."""
+    dev = paper.load_global_mmlu(lang, "dev", cfg.data.target_dataset)
+    if cfg.data.test_set == "lite":
+        test = paper.load_global_mmlu_lite(lang, "test", cfg.data.target_lite_dataset)
+    else:
+        test = paper.load_global_mmlu(lang, "test", cfg.data.target_dataset)
+    out = {"dev": list(dev), "test": list(test),
+           "dropped": [*getattr(dev, "dropped", []), *getattr(test, "dropped", [])]}
+    if lang in cfg.prox_languages():
+        out["prox_test"] = paper.load_mmlu_prox_lite(lang, "test", cfg.data.prox_lite_dataset)
+        out["prox_validation"] = paper.load_mmlu_prox_lite(lang, "validation",
+                                                           cfg.data.prox_lite_dataset)
+    return out
+
+
+def benchmark_pairs(items: dict[str, list[dict]]) -> list[dict]:
+    """E_t and the test items as pool pairs (ids '<lang>/<source>/<sample id>')."""
+    return (paper.global_mmlu_dev_as_pairs(items["dev"], DEV_SOURCE)
+            + paper.global_mmlu_dev_as_pairs(items["test"], TEST_SOURCE))
+
+
+def pool_id(item: dict, source: str) -> str:
+    return f"{item['language']}/{source}/{item['id']}"
