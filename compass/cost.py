@@ -1,0 +1,297 @@
+"""What a full run costs, from params alone: adapters, tokens, requests and GPU-hours per base model.
+
+``python -m compass.cost [--params FILE] [--gpu FILE]`` prints the table and the assumptions behind
+it; :func:`cost_table` and :func:`assumptions` give the same to the book.
+
+Counted per base model (``train.models``), with A = |targets| x |train.methods| adapters:
+
+- training: A x steps x batch_size x grad_accum x max_length tokens (an upper bound: every example
+  counted at max_length);
+- multiple choice (paper: Global-MMLU test; tiny: the pool's test items): per target, items x
+  (1 zero-shot + |methods| adapters) scored items, each one log-likelihood request per choice;
+  items = evaluation.max_items, or when 0 all of them (400 per language in Global-MMLU-Lite,
+  14,042 in the full set; tiny: up to data.split.max_test_items);
+- MMLU-ProX-Lite (paper profile): per prox language, items (evaluation.prox.limit, or 588) x
+  (1 + |methods|) generations of up to max_gen_toks tokens after a few-shot prompt;
+- long context: per target, tasks x lengths x samples_per_task x (1 + |methods|) generations,
+  each reading a prompt of that length and writing up to max_new_tokens.
+
+GPU time divides these by throughputs measured at one model size and scaled by size. The
+throughputs come from ``benchmarks/results/gpu.json`` when it exists, a JSON object with any of
+
+- ``train_tokens_per_s``: LoRA training tokens per second (forward + backward);
+- ``score_items_per_s``: 4-choice multiple-choice items scored per second;
+- ``gen_tokens_per_s``: generated tokens per second, summed over the sequences of one batch;
+- ``prefill_tokens_per_s``: prompt tokens read per second before generating;
+- ``params_b``: the size (billions of parameters) of the model these were measured on;
+- ``device``: the accelerator, in words;
+
+and otherwise (per key) from :data:`FALLBACK`: the figures measured on one H200 (or, where nothing
+was measured, a labelled assumption).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from compass import paths
+from compass.config import Config, ConfigError
+from compass.training import catalog
+
+GPU_RESULTS = paths.ROOT / "benchmarks" / "results" / "gpu.json"
+REFERENCE_B = 8.0  # the model size the fallback throughputs belong to
+GMMLU_ITEMS = {"lite": 400, "full": 14_042}  # Global-MMLU test items per language
+GMMLU_CHOICES = 4
+PROX_LITE_ITEMS = 588  # MMLU-ProX-Lite test items per language
+PROX_TOKENS_PER_SHOT = 250  # ESTIMATE: a chain-of-thought shot (question, options, worked answer)
+# in tokens; the prompt holds num_fewshot shots + the question: 1,500 tokens at 5 shots
+PREFILL_PER_TRAIN = 2.0  # prompt tokens read per second = this x LoRA training tokens per second
+ATTENTION_TOKENS = 8e9 / (32 * 4096)  # ~61,035: at a context of this many tokens a prefill's
+# attention FLOPs equal its weight FLOPs (params / (layers x d_model), Llama-3.1-8B's shape)
+H200 = "measured on one H200 (bf16, LoRA r=16 on every linear layer, random-init Llama-3.1-8B shape)"
+FALLBACK = {  # key -> (value at REFERENCE_B, where it comes from)
+    "train_tokens_per_s": (9_080.0, f"{H200}: training at batch 4 x 1,024 tokens (DESIGN.md section 3)"),
+    "score_items_per_s": (3.2, f"{H200}: one 4-choice item per forward call, unbatched"),
+    "gen_tokens_per_s": (30.0, "ASSUMPTION, nothing measured: 30 generated tokens/s for one sequence "
+                               "at batch 1 on an 8B model with plain transformers"),
+}
+RATE_KEYS = ("train_tokens_per_s", "score_items_per_s", "gen_tokens_per_s", "prefill_tokens_per_s")
+COLUMNS = {  # DataFrame column -> printed label
+    "params_b": "params (B)", "adapters": "adapters",
+    "train_tokens": "train tokens", "train_gpu_h": "train GPU-h",
+    "mc_items": "MC items scored", "mc_requests": "MC loglik requests", "mc_gpu_h": "MC GPU-h",
+    "prox_generations": "ProX generations", "prox_prompt_tokens": "ProX prompt tokens",
+    "prox_gen_tokens": "ProX gen tokens (max)", "prox_gpu_h": "ProX GPU-h",
+    "lc_generations": "long-ctx generations", "lc_prompt_tokens": "long-ctx prompt tokens",
+    "lc_gpu_h": "long-ctx GPU-h", "gpu_h": "GPU-h total",
+}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A throughput measured (or assumed) on a model of ``params_b`` billion parameters."""
+
+    value: float
+    params_b: float
+    source: str
+
+    def at(self, params_b: float) -> float:
+        """Scaled to a model of ``params_b`` billion parameters (inversely with size)."""
+        return self.value * self.params_b / params_b
+
+
+def rates(gpu: str | Path | dict | None = None) -> dict[str, Rate]:
+    """The throughputs to use: ``gpu`` (a dict, or a gpu.json path; default :data:`GPU_RESULTS`
+    when it exists) key by key, the rest from :data:`FALLBACK`."""
+    measured, where = _read_gpu(gpu)
+    size = float(measured.get("params_b", REFERENCE_B))
+    device = f" on {measured['device']}" if measured.get("device") else ""
+    out = {}
+    for key in RATE_KEYS:
+        if key in measured:
+            out[key] = Rate(float(measured[key]), size, f"measured{device} at {size:g}B ({where})")
+        elif key == "prefill_tokens_per_s":
+            train = out["train_tokens_per_s"]
+            out[key] = Rate(PREFILL_PER_TRAIN * train.value, train.params_b,
+                            f"ESTIMATE: {PREFILL_PER_TRAIN:g} x the training rate (a LoRA step costs "
+                            "about two forward passes: no gradients for the frozen weights)")
+        else:
+            value, source = FALLBACK[key]
+            out[key] = Rate(value, REFERENCE_B, source)
+    return out
+
+
+def _read_gpu(gpu) -> tuple[dict, str]:
+    if isinstance(gpu, dict):
+        data, where = gpu, "given"
+    else:
+        path = Path(gpu) if gpu is not None else GPU_RESULTS
+        if gpu is None and not path.exists():
+            return {}, ""
+        if not path.exists():
+            raise ConfigError(f"throughput file {path} does not exist")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise ConfigError(f"throughput file {path} is not valid JSON: {err}") from None
+        where = str(path)
+        if not isinstance(data, dict):
+            raise ConfigError(f"throughput file {path} must hold a JSON object")
+    for key in (*RATE_KEYS, "params_b"):
+        value = data.get(key)
+        if key in data and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise ConfigError(f"{where or 'throughputs'}: {key} = {value!r} must be a positive number")
+    return data, where
+
+
+def model_size(name: str) -> float:
+    """Billions of parameters of a model name (:data:`REFERENCE_B` when the catalog lacks it)."""
+    return float(catalog.PARAMETERS_B.get(name, REFERENCE_B))
+
+
+def _mc_items(cfg: Config) -> tuple[int, int]:
+    """(items per language, choices per item) of the multiple-choice evaluation."""
+    if cfg.profile == "paper":
+        return cfg.evaluation.max_items or GMMLU_ITEMS[cfg.data.test_set], GMMLU_CHOICES
+    return cfg.evaluation.max_items or cfg.data.split.max_test_items, cfg.data.split.n_distractors + 1
+
+
+def _prefill_seconds(tokens: int, rate: float) -> float:
+    """Seconds to read a prompt of ``tokens``: weight FLOPs plus attention's, which grow with length."""
+    return tokens * (1 + tokens / ATTENTION_TOKENS) / rate
+
+
+def cost_table(cfg: Config, gpu: str | Path | dict | None = None) -> pd.DataFrame:
+    """One row per base model and a 'total' row: adapters, tokens, requests and GPU-hours (see the
+    module docstring for what is counted and :func:`assumptions` for the rates)."""
+    r = rates(gpu)
+    targets, methods = len(cfg.targets), len(cfg.train.methods)
+    runs = 1 + methods  # zero-shot + one adapter per method, per language
+    t = cfg.train
+    adapters = targets * methods
+    train_tokens = adapters * t.steps * t.batch_size * t.grad_accum * t.max_length
+    items, choices = _mc_items(cfg)
+    mc_items = targets * runs * items
+    prox_langs = len(cfg.prox_languages()) if cfg.profile == "paper" else 0
+    p = cfg.evaluation.prox
+    prox_generations = prox_langs * runs * (p.limit or PROX_LITE_ITEMS)
+    prox_prompt = PROX_TOKENS_PER_SHOT * (p.num_fewshot + 1)
+    lc = cfg.long_context
+    lc_per_length = targets * len(lc.tasks) * lc.samples_per_task * runs  # generations per length
+    rows = {}
+    for name in t.models:
+        size = model_size(name)
+        train_tok_s, item_s = r["train_tokens_per_s"].at(size), r["score_items_per_s"].at(size)
+        gen_s, prefill_s = r["gen_tokens_per_s"].at(size), r["prefill_tokens_per_s"].at(size)
+        prox_seconds = prox_generations * (p.max_gen_toks / gen_s + _prefill_seconds(prox_prompt, prefill_s))
+        lc_seconds = sum(lc_per_length * (_prefill_seconds(length, prefill_s) + lc.max_new_tokens / gen_s)
+                         for length in lc.lengths)
+        row = {
+            "params_b": size, "adapters": adapters,
+            "train_tokens": train_tokens, "train_gpu_h": train_tokens / train_tok_s / 3600,
+            "mc_items": mc_items, "mc_requests": mc_items * choices,
+            "mc_gpu_h": mc_items * choices / GMMLU_CHOICES / item_s / 3600,
+            "prox_generations": prox_generations, "prox_prompt_tokens": prox_generations * prox_prompt,
+            "prox_gen_tokens": prox_generations * p.max_gen_toks, "prox_gpu_h": prox_seconds / 3600,
+            "lc_generations": lc_per_length * len(lc.lengths),
+            "lc_prompt_tokens": lc_per_length * sum(lc.lengths), "lc_gpu_h": lc_seconds / 3600,
+        }
+        row["gpu_h"] = row["train_gpu_h"] + row["mc_gpu_h"] + row["prox_gpu_h"] + row["lc_gpu_h"]
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(COLUMNS))
+    total = table.drop(columns="params_b").sum()
+    table.loc["total"] = total
+    table.index.name = "model"
+    counts = [c for c in COLUMNS if not c.endswith("_gpu_h") and c not in ("params_b", "gpu_h")]
+    table[counts] = table[counts].astype("int64")
+    return table
+
+
+def assumptions(cfg: Config, gpu: str | Path | dict | None = None) -> list[str]:
+    """What :func:`cost_table` assumed, one sentence each, rates with their sources."""
+    r = rates(gpu)
+    items, choices = _mc_items(cfg)
+    p = cfg.evaluation.prox
+    out = [
+        f"LoRA training: {r['train_tokens_per_s'].value:,.0f} tokens/s at "
+        f"{r['train_tokens_per_s'].params_b:g}B, {r['train_tokens_per_s'].source}.",
+        f"Multiple-choice scoring: {r['score_items_per_s'].value:g} items/s at "
+        f"{r['score_items_per_s'].params_b:g}B (an item = a question with 4 choices), "
+        f"{r['score_items_per_s'].source}. Batching across items would be several times faster.",
+        f"Generation: {r['gen_tokens_per_s'].value:g} tokens/s at {r['gen_tokens_per_s'].params_b:g}B, "
+        f"{r['gen_tokens_per_s'].source}. Batched generation is much faster: put a measured "
+        "gen_tokens_per_s in gpu.json to replace it.",
+        f"Prompt reading (prefill): {r['prefill_tokens_per_s'].value:,.0f} tokens/s at "
+        f"{r['prefill_tokens_per_s'].params_b:g}B, {r['prefill_tokens_per_s'].source}; a prompt of L "
+        f"tokens costs L x (1 + L / {ATTENTION_TOKENS:,.0f}) tokens' time (attention grows with L; "
+        "the constant is Llama-3.1-8B's params / (layers x d_model), used for every model).",
+        "APPROXIMATION: every throughput is scaled by (measured size / model size) with sizes from "
+        "compass.training.catalog.PARAMETERS_B; small models do not speed up that much in practice "
+        "(kernel launches, the vocabulary projection), so small models' hours are low.",
+        f"Training tokens are an upper bound: steps x batch_size x grad_accum x max_length "
+        f"({cfg.train.max_length}) per adapter, as if every example filled max_length.",
+    ]
+    if cfg.profile == "paper":
+        source = ("evaluation.max_items" if cfg.evaluation.max_items
+                  else f"all of Global-MMLU-{'Lite' if cfg.data.test_set == 'lite' else 'full'} test")
+        out.append(f"Global-MMLU: {items:,} items per language ({source}), {choices} log-likelihood "
+                   f"requests each; evaluation.num_fewshot = {cfg.evaluation.num_fewshot} is not "
+                   "modelled (the measured rate is 0-shot).")
+        out.append(f"MMLU-ProX-Lite: {p.limit or PROX_LITE_ITEMS:,} items per language, every "
+                   f"generation counted at max_gen_toks = {p.max_gen_toks:,} (an upper bound: most "
+                   f"answers stop earlier); ESTIMATE of {PROX_TOKENS_PER_SHOT} prompt tokens per shot, "
+                   f"{PROX_TOKENS_PER_SHOT * (p.num_fewshot + 1):,} per prompt at num_fewshot = "
+                   f"{p.num_fewshot}.")
+    else:
+        out.append(f"Tiny profile: {items} multiple-choice items per language (evaluation.max_items, "
+                   f"or data.split.max_test_items when 0) with {choices} choices; no MMLU-ProX.")
+    out += [
+        "Long context: one set per target language; each generation reads its full context length "
+        "and writes up to long_context.max_new_tokens at the generation rate (decoding over a long "
+        "cache is slower: a lower bound).",
+        "Zero-shot is scored once per language per model, each adapter on its own language.",
+        "Not counted: embedding and selection (CPU), held-out NLL items, lm-eval check items, model "
+        "loading, checkpointing, and data downloads.",
+    ]
+    sizes = [name for name in cfg.train.models if name not in catalog.PARAMETERS_B]
+    if sizes:
+        out.append(f"Size unknown for {', '.join(sizes)}: assumed {REFERENCE_B:g}B.")
+    return out
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The table turned on its side (one column per model, one row per quantity: it fits a
+    terminal) as markdown, or plain text when tabulate is missing; counts with thousands
+    separators, hours to one decimal (three below 0.1)."""
+    def cell(column: str, value) -> str:
+        if column == "params_b":
+            return "" if pd.isna(value) else f"{value:g}"
+        if column.endswith("gpu_h"):
+            if value == 0 or value >= 0.1:
+                return f"{value:,.1f}"
+            return f"{value:.3f}" if value >= 0.001 else "<0.001"
+        return f"{int(value):,}"
+
+    shown = pd.DataFrame({model: [cell(c, row[c]) for c in COLUMNS] for model, row in table.iterrows()},
+                         index=list(COLUMNS.values()))
+    try:
+        return shown.to_markdown(colalign=("left",) + ("right",) * shown.shape[1], disable_numparse=True)
+    except ImportError:
+        return shown.to_string()
+
+
+def report(cfg: Config, gpu: str | Path | dict | None = None) -> str:
+    """What the command line prints: a header, the table and the assumptions."""
+    lines = [f"Cost of a full run: profile {cfg.profile}, {len(cfg.targets)} targets "
+             f"({', '.join(cfg.targets)}), methods {', '.join(cfg.train.methods)}, "
+             f"{len(cfg.train.models)} model(s)", "", format_table(cost_table(cfg, gpu)), "",
+             "Assumptions:"]
+    lines += [f"- {line}" for line in assumptions(cfg, gpu)]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from compass import config
+
+    parser = argparse.ArgumentParser(prog="python -m compass.cost",
+                                     description="GPU-hours and tokens of a full run, from params alone")
+    parser.add_argument("--params", default=None, help="params.yaml to read (default: the repo's)")
+    parser.add_argument("--gpu", default=None,
+                        help=f"measured throughputs (default: {GPU_RESULTS.relative_to(paths.ROOT)} "
+                             "when it exists)")
+    args = parser.parse_args(argv)
+    try:
+        print(report(config.load(args.params), args.gpu))
+    except ConfigError as err:
+        print(f"error in params: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

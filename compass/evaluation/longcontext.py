@@ -1,0 +1,470 @@
+"""OneRuler-style long-context tests: needle-in-a-haystack and common-word extraction in 26 languages.
+
+OneRuler (Kim et al., 2025; github.com/mungg/OneRuler, MIT) extends NVIDIA's RULER to 26
+languages with translated templates. This module rebuilds its prompts from the templates and
+nouns carried in ``oneruler/`` (see ``oneruler/NOTICE.md``), over a haystack of sentences from the
+caller's own target-language text instead of OneRuler's books, at any length measured by the
+evaluated model's tokenizer:
+
+- ``make_samples`` builds prompts deterministically from a seed;
+- ``score`` scores one answer by OneRuler's rules (``eval/evaluate.py``);
+- ``generate`` / ``evaluate`` run greedy decoding and score; ``summary`` averages per task and length.
+
+Tasks (``synthetic.yaml`` of OneRuler; needles are "the special magic number for <noun> is:
+<7-digit number>", keys are the language's translated nouns):
+
+- ``niah_single``: one needle, asked for its key.
+- ``niah_multikey``: four needles with different keys, asked for one of them (OneRuler's
+  ``num_needle_k: 4, num_needle_q: 1``: the other three are distractors).
+- ``niah_multiquery``: two needles, asked for both keys at once (``question_multi_numbers``; gold =
+  both values). Not in the default task list.
+- ``niah_none``: four needles, asked for a key that has no needle; gold = the language's "none".
+- ``cwe``: a numbered list of the language's nouns in which 10 words are frequent; asked for the
+  10 most common. Frequencies as RULER's cwe / OneRuler's ``cwe_easy`` (30 vs 3 repeats, which
+  OneRuler scales to 10 vs 1 up to 8,000 tokens); see ``_cwe_sample`` for fitting short lengths.
+
+Prompt assembly follows OneRuler's ``synthetic/niah.py``: ``task`` (with the context) + question +
+``please_list`` + ``if_no_numbers`` + ``answer_prefix`` + ``answer_numbers``, the pieces joined by
+one space (none for zh / ja); needles are the ``needle_numbers`` sentence with a period added
+(。 for zh / ja, ۔ for fa) and go between haystack sentences at depths drawn from 40 evenly
+spaced percentages. Differences: ``length`` counts the whole prompt (OneRuler counts only the
+haystack sentences), the haystack is the caller's sentences shuffled (OneRuler's is a book in
+order), and empty haystack segments (a needle at depth 0 or two needles at one depth) add no
+extra space.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+DATA = Path(__file__).with_name("oneruler")
+LANGUAGES = ("cs", "da", "de", "en", "es", "fa", "fi", "fr", "hi", "hu", "it", "ja", "ko", "nl",
+             "no", "pl", "pt", "ru", "sr", "st", "sv", "sw", "ta", "uk", "vi", "zh")
+# task -> (needles, queried keys, whether a queried key has a needle): OneRuler's synthetic.yaml
+NIAH_TASKS = {"niah_single": (1, 1, True), "niah_multikey": (4, 1, True),
+              "niah_multiquery": (2, 2, True), "niah_none": (4, 1, False)}
+TASKS = (*NIAH_TASKS, "cwe")
+DEFAULT_TASKS = ("niah_single", "niah_multikey", "niah_none", "cwe")
+DEPTHS = tuple(round(100 * i / 39) for i in range(40))  # np.linspace(0, 100, 40), rounded
+VALUE_DIGITS = 7
+CWE_COMMON = 10
+TOP_UP = 16  # after the longest run of haystack sentences that fits, the next ones tried singly
+# Extra accepted spellings of "none", from OneRuler's eval/evaluate.py none_dict (MIT); the
+# template's own "none" is always accepted.
+NONE_WORDS = {"ja": ("なし", "数字はありません"), "uk": ("немає", "Нема"), "cs": ("žádné", "žádná")}
+NO_SPACE = ("zh", "ja")  # pieces and sentences joined without spaces
+SUBSTRING_NONE = ("zh", "ja", "ko")  # "none" matched as a substring: no spaces / attached particles
+
+
+def _check_lang(lang: str) -> None:
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown OneRuler language {lang!r}; allowed: {', '.join(LANGUAGES)}")
+
+
+@lru_cache(maxsize=None)
+def niah_template(lang: str) -> dict:
+    """The language's ``prompt/<lang>/niah.txt``: a dict of template pieces (task, needle_numbers,
+    question_single_numbers, ..., none)."""
+    _check_lang(lang)
+    return json.loads((DATA / "prompt" / lang / "niah.txt").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def cwe_template(lang: str) -> str:
+    """The language's ``prompt/<lang>/cwe.txt`` with one ``{context}`` slot. Upstream's vi file
+    starts with a stray draft line (literal ``\\n{context}\\nCâu hỏi: ...``) that would print
+    the list twice; that line is cut at the literal ``\\n``."""
+    _check_lang(lang)
+    text = (DATA / "prompt" / lang / "cwe.txt").read_text(encoding="utf-8")
+    first, sep, rest = text.partition("\n")
+    if "\\n{context}" in first:
+        text = first.split("\\n{context}")[0] + sep + rest
+    if text.count("{context}") != 1:
+        raise ValueError(f"prompt/{lang}/cwe.txt must have one {{context}} slot")
+    return text
+
+
+@lru_cache(maxsize=None)
+def nouns(lang: str) -> tuple[str, ...]:
+    """The language's translations of OneRuler's 100 nouns, stripped, duplicates dropped."""
+    _check_lang(lang)
+    frame = pd.read_csv(DATA / "vocab" / "100_noun_list_translated.tsv", sep="\t")
+    return tuple(dict.fromkeys(str(w).strip() for w in frame[lang].dropna() if str(w).strip()))
+
+
+def none_words(lang: str) -> tuple[str, ...]:
+    """The answers that mean "none" in ``lang``: the template's word and OneRuler's variants."""
+    return tuple(dict.fromkeys((niah_template(lang)["none"], *NONE_WORDS.get(lang, ()))))
+
+
+def _join(lang: str) -> str:
+    return "" if lang in NO_SPACE else " "
+
+
+def _add_period(sentence: str, lang: str) -> str:
+    sentence = sentence.rstrip()
+    return sentence + {"zh": "。", "ja": "。", "fa": "۔"}.get(lang, ".")
+
+
+def needle(lang: str, key: str, value: str) -> str:
+    """One needle sentence, as OneRuler writes it (``needle_numbers`` + the language's period)."""
+    return _add_period(niah_template(lang)["needle_numbers"].format(key=key, value=value), lang)
+
+
+def niah_prompt_template(lang: str, queries: int = 1) -> str:
+    """The NIAH prompt with ``{context}``, ``{query1}`` (and ``{query2}`` when ``queries`` is 2)."""
+    t, sep = niah_template(lang), _join(lang)
+    question = t["question_single_numbers" if queries == 1 else "question_multi_numbers"]
+    return (t["task"] + question + sep + t["please_list"] + sep + t["if_no_numbers"]
+            + t["answer_prefix"] + sep + t["answer_numbers"])
+
+
+def niah_prompt(lang: str, sentences: Sequence[str], needles: Sequence[tuple[str, str, float]],
+                queries: Sequence[str]) -> str:
+    """A NIAH prompt as OneRuler assembles it: ``needles`` ((key, value, depth fraction), in
+    order of increasing depth) go between ``sentences`` at index int(len(sentences) * depth), the
+    pieces joined by a space (nothing for zh / ja), into ``niah_prompt_template`` asking for
+    ``queries`` (one or two keys)."""
+    join, parts, last = _join(lang), [], 0
+    for key, value, depth in needles:
+        pos = int(len(sentences) * depth)
+        parts += [join.join(sentences[last:pos]), needle(lang, key, value)]
+        last = pos
+    parts.append(join.join(sentences[last:]))
+    query_kw = {f"query{i + 1}": q for i, q in enumerate(queries)}
+    return niah_prompt_template(lang, len(queries)).format(
+        context=join.join(p for p in parts if p), **query_kw)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?؟۔।])\s+|(?<=[。！？])")
+
+
+def split_sentences(texts: Sequence[str]) -> list[str]:
+    """Distinct sentences of ``texts`` in order of appearance (whitespace collapsed; a sentence
+    ends at . ! ? ؟ ۔ । before a space, or after 。！？)."""
+    out = {}
+    for text in texts:
+        for sentence in _SENTENCE_END.split(re.sub(r"\s+", " ", str(text)).strip()):
+            if sentence.strip():
+                out.setdefault(sentence.strip(), None)
+    return list(out)
+
+
+def count_tokens(tokenizer, text: str) -> int:
+    """Tokens of ``text`` as the model receives it (with the special tokens the tokenizer adds)."""
+    return len(tokenizer(text)["input_ids"])
+
+
+def _longest_fitting(measure, length: int, upper: int | None = None) -> int:
+    """The largest n in [0, upper] with measure(n) <= length, given measure(0) <= length and
+    measure growing with n: doubling, then bisection (about 2 log2 n calls)."""
+    lo, hi = 0, 1
+    while True:
+        if upper is not None and hi >= upper:
+            hi = upper
+            if measure(hi) <= length:
+                return hi
+            break
+        if measure(hi) > length:
+            break
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if measure(mid) <= length:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+class _Stream:
+    """The haystack: the sentences reshuffled on every pass, as long as asked for."""
+
+    def __init__(self, sentences: list[str], rng: random.Random):
+        self.sentences, self.rng, self.items = sentences, rng, []
+
+    def __getitem__(self, n: int) -> list[str]:
+        while len(self.items) < n:
+            order = list(self.sentences)
+            self.rng.shuffle(order)
+            self.items.extend(order)
+        return self.items[:n]
+
+
+def _too_small(length: int, task: str, lang: str, needed: int) -> ValueError:
+    return ValueError(f"length {length} is too small for {task} in {lang!r}: the template and "
+                      f"needles alone take {needed} tokens; use a length of at least {needed}")
+
+
+def _niah_sample(tokenizer, sentences, lang, task, length, rng: random.Random,
+                 haystack_text: str) -> dict:
+    n_keys, n_queries, relevant = NIAH_TASKS[task]
+    words = list(nouns(lang))
+    keys = rng.sample(words, n_keys)
+    values = []
+    while len(values) < n_keys:  # distinct, and not already somewhere in the haystack
+        value = str(rng.randint(10 ** (VALUE_DIGITS - 1), 10 ** VALUE_DIGITS - 1))
+        if value not in values and value not in haystack_text:
+            values.append(value)
+    pairs = list(zip(keys, values))
+    rng.shuffle(pairs)  # needles in random order at sorted depths, as OneRuler
+    depths = sorted(rng.sample(DEPTHS, n_keys))
+    needles = [{"key": k, "value": v, "depth": d / 100} for (k, v), d in zip(pairs, depths)]
+    if relevant:
+        asked = [needles[i] for i in sorted(rng.sample(range(n_keys), n_queries))]
+        queries, outputs = [n["key"] for n in asked], [n["value"] for n in asked]
+        depth = asked[0]["depth"]
+    else:
+        queries = [rng.choice([w for w in words if w not in keys])]
+        outputs, depth = [niah_template(lang)["none"]], None
+    placed = [(n["key"], n["value"], n["depth"]) for n in needles]
+    stream = _Stream(sentences, random.Random(rng.random()))
+
+    def build(sents: list[str]) -> str:
+        return niah_prompt(lang, sents, placed, queries)
+
+    def measure(sents: list[str]) -> int:
+        return count_tokens(tokenizer, build(sents))
+
+    if (needed := measure([])) > length:
+        raise _too_small(length, task, lang, needed)
+    n = _longest_fitting(lambda k: measure(stream[k]), length)
+    sents = stream[n + TOP_UP][:n]
+    for extra in stream[n + TOP_UP][n + 1:]:  # stream[n] did not fit: try a few shorter ones
+        if measure(sents + [extra]) <= length:
+            sents.append(extra)
+    return {"input": build(sents), "outputs": outputs, "depth": depth,
+            "context_tokens": measure(sents), "needles": needles, "queries": queries,
+            "haystack_sentences": len(sents)}
+
+
+def _cwe_sample(tokenizer, lang, length, rng: random.Random) -> dict:
+    """10 frequent words among the others, fitted to ``length``: OneRuler's cwe_easy repeats
+    (10 vs 1 up to 8,000 tokens, else 30 vs 3). When the 10 frequent words alone overflow, their
+    repeats drop (to 2 at least, still twice the others'); when the other words run out below
+    ``length``, both repeats grow by whole multiples."""
+    template = cwe_template(lang)
+    words = list(nouns(lang))
+    rng.shuffle(words)
+    common, others = words[:CWE_COMMON], words[CWE_COMMON:]
+    order_seed = rng.random()
+
+    def build(n_other: int, rep_common: int, rep_other: int) -> str:
+        entries = common * rep_common + others[:n_other] * rep_other
+        random.Random(order_seed).shuffle(entries)
+        return template.format(context=" ".join(f"{i + 1}. {w}" for i, w in enumerate(entries)))
+
+    def measure(n_other, rep_common, rep_other):
+        return count_tokens(tokenizer, build(n_other, rep_common, rep_other))
+
+    base_common, base_other = (10, 1) if length <= 8000 else (30, 3)
+    rep_common = base_common
+    while rep_common > 2 and measure(0, rep_common, base_other) > length:
+        rep_common -= 1
+    if (needed := measure(0, rep_common, base_other)) > length:
+        raise _too_small(length, "cwe", lang, needed)
+    best, scale = None, 1
+    while True:
+        reps = (rep_common * scale, base_other * scale)
+        if scale > 1 and measure(0, *reps) > length:
+            break
+        n = _longest_fitting(lambda k: measure(k, *reps), length, upper=len(others))
+        config = (measure(n, *reps), n, *reps)
+        best = max(best, config) if best else config
+        if n < len(others) or rep_common < base_common:
+            break
+        scale += 1
+    tokens, n, reps = best[0], best[1], best[2:]
+    return {"input": build(n, *reps), "outputs": list(common), "depth": None,
+            "context_tokens": tokens, "repeats": {"common": reps[0], "other": reps[1]},
+            "other_words": n}
+
+
+def make_samples(tokenizer, haystack: Sequence[str], lang: str,
+                 tasks: Sequence[str] = DEFAULT_TASKS, lengths: Sequence[int] = (512,),
+                 samples_per_task: int = 2, seed: int = 0) -> list[dict]:
+    """OneRuler-style prompts for ``lang``, ``samples_per_task`` per task and length.
+
+    haystack: texts in ``lang`` (e.g. its prompts and responses); their distinct sentences,
+    reshuffled per sample, fill each NIAH prompt up to ``length`` tokens of ``tokenizer`` (the
+    whole prompt, special tokens included; the longest fill that does not exceed it). cwe does
+    not use the haystack. Deterministic: a sample depends only on (seed, lang, task, length, i)
+    and the haystack, not on the other tasks or lengths asked for.
+
+    Each sample: id (``f"{task}-{length}-{i}"``), task, length, lang, input (the prompt), outputs
+    (gold answers: needle values; [the language's none word] for niah_none; the 10 common words
+    for cwe), depth (the first queried needle's depth fraction; None for niah_none and cwe),
+    context_tokens (the prompt's measured tokens), and details: needles (key, value, depth) and
+    queries for NIAH, repeats for cwe.
+
+    Raises ValueError for an unknown language or task, a length that cannot hold the template
+    and needles, or a NIAH task without haystack sentences."""
+    _check_lang(lang)
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; allowed: {', '.join(TASKS)}")
+    bad = [n for n in lengths if not isinstance(n, int) or isinstance(n, bool) or n < 1]
+    if bad:
+        raise ValueError(f"lengths must be positive integers (tokens), got {bad}")
+    sentences = split_sentences(haystack)
+    if not sentences and any(t in NIAH_TASKS for t in tasks):
+        raise ValueError(f"the haystack for {lang!r} has no sentences; NIAH tasks need text")
+    haystack_text = " ".join(sentences)
+    samples = []
+    for task in tasks:
+        for length in lengths:
+            for i in range(samples_per_task):
+                rng = random.Random(f"oneruler|{seed}|{lang}|{task}|{length}|{i}")
+                if task == "cwe":
+                    body = _cwe_sample(tokenizer, lang, length, rng)
+                else:
+                    body = _niah_sample(tokenizer, sentences, lang, task, length, rng, haystack_text)
+                samples.append({"id": f"{task}-{length}-{i}", "task": task, "length": length,
+                                "lang": lang, **body})
+    return samples
+
+
+# ---------------------------------------------------------------------------------------------
+# scoring
+
+def _answer_tags(lang: str) -> list[str]:
+    tags = ["Answer"]
+    for text in (niah_template(lang)["answer_numbers"], cwe_template(lang)):
+        tags += re.findall(r"<([^<>/]+)>", text)[-1:]
+    return list(dict.fromkeys(t.strip() for t in tags))
+
+
+def extract_answer(prediction: str, lang: str) -> str:
+    """The text inside the first <Answer>...</Answer> (or the language's tag, e.g. <Antwort>;
+    case-insensitive; an unclosed tag runs to the end), else the whole prediction."""
+    for tag in _answer_tags(lang):
+        match = re.search(rf"<\s*{re.escape(tag)}\s*>(.*?)(?:<\s*/\s*{re.escape(tag)}\s*>|$)",
+                          prediction, flags=re.DOTALL | re.IGNORECASE)
+        if match:
+            return match.group(1)
+    return prediction
+
+
+def _normal(text: str) -> str:
+    """NFKC, case-folded, zero-width (non-)joiners as spaces (fa writes هیچ‌کدام and هیچ کدام)."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return text.replace("\u200c", " ").replace("\u200d", " ")
+
+
+def numbers(text: str) -> set[int]:
+    """The numbers of two or more digits in ``text`` (NFKC-normalised; any script's digits), as
+    OneRuler extracts them (single digits are dropped)."""
+    return {int(n) for n in re.findall(r"\d+", unicodedata.normalize("NFKC", text)) if len(n) > 1}
+
+
+def says_none(text: str, lang: str) -> bool:
+    """Whether ``text`` contains the language's "none" (any spelling in ``none_words``),
+    case-insensitively, as a whole word (spaces inside it may vary or be missing, as OneRuler
+    removes them); zh, ja, ko: as a substring."""
+    text = _normal(text)
+    for word in none_words(lang):
+        parts = _normal(word).split()
+        if lang in SUBSTRING_NONE:
+            if "".join(parts) in re.sub(r"\s+", "", text):
+                return True
+        elif re.search(r"(?<!\w)" + r"\s*".join(map(re.escape, parts)) + r"(?!\w)", text):
+            return True
+    return False
+
+
+def score(sample: dict, prediction: str) -> float:
+    """1.0 when ``prediction`` answers ``sample`` by OneRuler's rules (eval/evaluate.py), else 0.0.
+
+    The answer is the text inside <Answer>...</Answer> (or the language's tag) when present, else
+    the whole prediction (``extract_answer``); it is NFKC-normalised.
+
+    - niah_single, niah_multikey, niah_multiquery: the set of numbers of two or more digits in the
+      answer equals the set of gold needle values exactly (order and repeats do not matter; a
+      missing or an extra number fails), and the answer does not say the language's "none".
+    - niah_none: the answer says the language's "none" (``says_none``: case-insensitive, as a
+      word) and contains no number of two or more digits. OneRuler matches "none" as a substring
+      and has the number check commented out, so it also passes "none, 1234567", which fails here.
+    - cwe: every gold word occurs in the answer (case-insensitive substring, as OneRuler).
+    """
+    task, lang = sample["task"], sample["lang"]
+    answer = unicodedata.normalize("NFKC", extract_answer(str(prediction), lang))
+    if task == "cwe":
+        text = _normal(answer)
+        return float(all(_normal(w.strip()) in text for w in sample["outputs"]))
+    if task == "niah_none":
+        return float(says_none(answer, lang) and not numbers(answer))
+    if task in NIAH_TASKS:
+        if says_none(answer, lang):
+            return 0.0
+        return float(numbers(answer) == {int(v) for v in sample["outputs"]})
+    raise ValueError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+
+def generate(model, tokenizer, samples: Sequence[dict], max_new_tokens: int = 32,
+             batch_size: int = 1, show_progress_bar: bool = True) -> list[str]:
+    """Greedy continuations of each sample's ``input`` (transformers' ``generate``, do_sample=False)
+    on the model's device: the new tokens only, decoded without special tokens. Batches are
+    left-padded (the pad token, else EOS)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    was_training, side, pad = model.training, tokenizer.padding_side, tokenizer.pad_token
+    model.eval()
+    tokenizer.padding_side = "left"
+    if pad is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    out: list[str] = []
+    try:
+        with tqdm(total=len(samples), desc="long context", disable=not show_progress_bar) as bar:
+            for start in range(0, len(samples), batch_size):
+                batch = [s["input"] for s in samples[start:start + batch_size]]
+                enc = tokenizer(batch, return_tensors="pt", padding=True)
+                with torch.inference_mode():
+                    ids = model.generate(input_ids=enc["input_ids"].to(device),
+                                         attention_mask=enc["attention_mask"].to(device),
+                                         max_new_tokens=max_new_tokens, do_sample=False,
+                                         pad_token_id=tokenizer.pad_token_id)
+                out += tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:],
+                                              skip_special_tokens=True)
+                bar.update(len(batch))
+    finally:
+        tokenizer.padding_side = side
+        if pad is None:
+            tokenizer.pad_token = None
+        if was_training:
+            model.train()
+    return out
+
+
+def evaluate(model, tokenizer, samples: Sequence[dict], **kw) -> pd.DataFrame:
+    """One row per sample: id, lang, task, length, context_tokens, depth, prediction, score
+    (``generate``'s greedy answer scored by ``score``). ``kw`` goes to ``generate``."""
+    predictions = generate(model, tokenizer, samples, **kw)
+    return pd.DataFrame([{"id": s["id"], "lang": s["lang"], "task": s["task"],
+                          "length": s["length"], "context_tokens": s["context_tokens"],
+                          "depth": s["depth"], "prediction": p, "score": score(s, p)}
+                         for s, p in zip(samples, predictions)],
+                        columns=["id", "lang", "task", "length", "context_tokens", "depth",
+                                 "prediction", "score"])
+
+
+def summary(frame: pd.DataFrame, by: Sequence[str] = ("task", "length")) -> pd.DataFrame:
+    """Mean score and n per (task, length) (or the columns ``by``), tasks in ``TASKS`` order."""
+    by = list(by)
+    out = (frame.groupby(by, sort=False)["score"].agg(score="mean", n="size").reset_index())
+    if "task" in by:
+        rank = {t: i for i, t in enumerate(TASKS)}
+        out = out.sort_values(by, key=lambda c: c.map(rank).fillna(len(rank)) if c.name == "task"
+                              else c, kind="stable")
+    return out.reset_index(drop=True)
