@@ -197,10 +197,11 @@ def prox_rows(items) -> list[dict]:
 
     A hub row (it has ``option_0``) passes unchanged: exact. A loader MC item is converted back:
     question_id = id, option_k = choices[k] and None after the last, answer / answer_index from
-    the index, category, src = topic, cot_content = the item's ``cot_content`` or ''. That is
-    exact for rows whose missing options are trailing None (all 588 English Lite test rows), but
-    the loader drops 'N/A' / '' options that lm-eval would print as options, and it keeps no
-    chain of thought: few-shot rows need their hub row (cot_content) for a real CoT prompt."""
+    the index, category, src = topic, cot_content = the item's ``cot_content`` or ''. It cannot
+    restore what the loader changed: it strips question and options (lm-eval prints them as they
+    are: 36 of the 588 English Lite test prompts differ in that whitespace), drops 'N/A' / ''
+    options that lm-eval would print, and keeps no chain of thought, so few-shot rows need their
+    hub row (cot_content) for a real CoT prompt. Pass hub rows where you have them."""
     rows = []
     for item in items:
         if "option_0" in item:
