@@ -40,6 +40,7 @@ import json
 import os
 import shutil
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +141,6 @@ def _leaves(name: str, index: dict, overrides: dict | None = None) -> list:
     keys a group passes down to its members (as lm-eval's TaskFactory does)."""
     from lm_eval.config.group import GroupConfig
     from lm_eval.tasks._index import Kind
-    from dataclasses import fields
 
     entry = index[name]
     overrides = overrides or {}
@@ -273,8 +273,10 @@ def _write_task(template: str, lang: str, folder, rows: list[dict], fewshot: lis
                 generation: dict | None = None) -> str:
     """Write lm-eval's task for ``template``/``lang`` over local rows; returns the group name.
 
-    Leaves that keep no test row are left out (lm-eval cannot evaluate an empty task); a test
-    row that no leaf keeps raises, since lm-eval would silently skip it."""
+    ``<folder>/compass_<group>/`` is replaced: the leaf YAMLs, the group YAML, the rows as JSON
+    lines, a manifest (rows per leaf) and the `datasets` cache. Leaves that keep no test row are
+    left out (lm-eval cannot evaluate an empty task); a test row that no leaf keeps raises,
+    since lm-eval would silently skip it."""
     if not rows:
         raise ValueError(f"{template.format(lang=lang)}: no rows to evaluate")
     group_cfg, leaves = lm_eval_config(template, lang)
