@@ -310,3 +310,8 @@ def test_summary_means_per_task_and_length():
         {"task": "niah_single", "length": 512, "score": 0.5, "n": 2},
         {"task": "niah_single", "length": 1024, "score": 1.0, "n": 1},
         {"task": "cwe", "length": 512, "score": 0.0, "n": 1}]
+    two = pd.concat([frame.assign(method="zero_shot"), frame.assign(method="compass", score=1.0)])
+    table = lc.summary(two, by=("method", "task", "length"))
+    assert list(table["method"]) == ["zero_shot"] * 3 + ["compass"] * 3  # first appearance
+    assert list(table["task"]) == ["niah_single", "niah_single", "cwe"] * 2
+    assert list(table["score"]) == [0.5, 1.0, 0.0, 1.0, 1.0, 1.0]

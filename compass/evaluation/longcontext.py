@@ -475,11 +475,19 @@ def evaluate(model, tokenizer, samples: Sequence[dict], **kw) -> pd.DataFrame:
 
 
 def summary(frame: pd.DataFrame, by: Sequence[str] = ("task", "length")) -> pd.DataFrame:
-    """Mean score and n per (task, length) (or the columns ``by``), tasks in ``TASKS`` order."""
+    """Mean score and n per (task, length), or per the columns ``by`` (e.g. ("method", "task",
+    "length")). Rows sorted by those columns: tasks in ``TASKS`` order, numbers ascending, other
+    values (methods, languages) in order of first appearance."""
     by = list(by)
-    out = (frame.groupby(by, sort=False)["score"].agg(score="mean", n="size").reset_index())
-    if "task" in by:
-        rank = {t: i for i, t in enumerate(TASKS)}
-        out = out.sort_values(by, key=lambda c: c.map(rank).fillna(len(rank)) if c.name == "task"
-                              else c, kind="stable")
+    out = frame.groupby(by, sort=False)["score"].agg(score="mean", n="size").reset_index()
+    rank = {t: i for i, t in enumerate(TASKS)}
+
+    def order(column: pd.Series) -> pd.Series:
+        if column.name == "task":
+            return column.map(rank).fillna(len(rank))
+        if pd.api.types.is_numeric_dtype(column):
+            return column
+        return column.map({v: i for i, v in enumerate(pd.unique(frame[column.name]))})
+
+    out = out.sort_values(by, key=order, kind="stable")
     return out.reset_index(drop=True)
