@@ -51,7 +51,8 @@ def test_templates_load_for_all_26_languages():
         one = lc.niah_prompt_template(lang, 1).format(context="CTX", query1="Q1")
         two = lc.niah_prompt_template(lang, 2).format(context="CTX", query1="Q1", query2="Q2")
         assert one.count("CTX") == two.count("CTX") == 1 and "Q1" in one and "Q2" in two
-        assert "1234567" in lc.needle(lang, "KEY", "1234567") and "KEY" in lc.needle(lang, "KEY", "1")
+        text = lc.needle(lang, "KEY", "1234567")
+        assert "KEY" in text and "1234567" in text and text[-1] in ".。۔"
         assert lc.cwe_template(lang).count("{context}") == 1
         words = lc.nouns(lang)
         assert 95 <= len(words) <= 100 and len(set(words)) == len(words)
@@ -164,7 +165,8 @@ def test_all_languages_generate(tok):
         (s,) = lc.make_samples(tok, hay, lang, tasks=("niah_multikey",), lengths=(3000,),
                                samples_per_task=1)
         assert s["context_tokens"] <= 3000
-        assert all(s["input"].count(lc.needle(lang, n["key"], n["value"])) == 1 for n in s["needles"])
+        for n in s["needles"]:
+            assert s["input"].count(lc.needle(lang, n["key"], n["value"])) == 1
 
 
 def test_reproduces_the_real_oneruler_instance_format():
@@ -194,7 +196,7 @@ def test_reproduces_the_real_oneruler_instance_format():
 def test_errors_name_the_value_and_what_is_allowed(tok, texts):
     with pytest.raises(ValueError, match=r"unknown OneRuler language 'xx'; allowed: cs, da, .*zh"):
         lc.make_samples(tok, texts["en"], "xx")
-    with pytest.raises(ValueError, match=r"unknown task\(s\) \['niah_multi'\]; allowed: niah_single"):
+    with pytest.raises(ValueError, match=r"unknown task\(s\) \['niah_multi'\]; allowed: niah_"):
         lc.make_samples(tok, texts["en"], "en", tasks=("niah_single", "niah_multi"))
     with pytest.raises(ValueError, match=r"length 100 is too small for niah_single in 'en': .* "
                                          r"take \d+ tokens"):
@@ -281,6 +283,18 @@ def test_evaluate_smoke_with_tiny_model(tok, texts):
     batched = lc.generate(model, tok, samples[:2], max_new_tokens=4, batch_size=2,
                           show_progress_bar=False)
     assert len(batched) == 2 and tok.padding_side == "right" and not model.training
+    same = dict.fromkeys(lc.DEFAULT_TASKS, 3)
+    assert (lc.generate(model, tok, samples, max_new_tokens=same, batch_size=4,
+                        show_progress_bar=False)
+            == lc.generate(model, tok, samples, max_new_tokens=3, batch_size=4,
+                           show_progress_bar=False))
+    limits = {"niah_single": 2, "niah_multikey": 5, "niah_none": 1, "cwe": 3}
+    assert (lc.generate(model, tok, samples, max_new_tokens=limits, show_progress_bar=False)
+            == [lc.generate(model, tok, [s], max_new_tokens=limits[s["task"]],
+                            show_progress_bar=False)[0] for s in samples])
+    with pytest.raises(ValueError, match=r"no limit for task\(s\) \['cwe'\]"):
+        lc.generate(model, tok, samples, max_new_tokens={"niah_single": 2, "niah_multikey": 2,
+                                                         "niah_none": 2})
     table = lc.summary(frame)
     assert list(table.columns) == ["task", "length", "score", "n"]
     assert list(table["task"]) == list(lc.DEFAULT_TASKS) and (table["n"] == 1).all()
@@ -296,3 +310,8 @@ def test_summary_means_per_task_and_length():
         {"task": "niah_single", "length": 512, "score": 0.5, "n": 2},
         {"task": "niah_single", "length": 1024, "score": 1.0, "n": 1},
         {"task": "cwe", "length": 512, "score": 0.0, "n": 1}]
+    two = pd.concat([frame.assign(method="zero_shot"), frame.assign(method="compass", score=1.0)])
+    table = lc.summary(two, by=("method", "task", "length"))
+    assert list(table["method"]) == ["zero_shot"] * 3 + ["compass"] * 3  # first appearance
+    assert list(table["task"]) == ["niah_single", "niah_single", "cwe"] * 2
+    assert list(table["score"]) == [0.5, 1.0, 0.0, 1.0, 1.0, 1.0]

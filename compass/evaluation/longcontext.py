@@ -1,4 +1,4 @@
-"""OneRuler-style long-context tests: needle-in-a-haystack and common-word extraction in 26 languages.
+"""OneRuler-style long-context tests: needle in a haystack and common-word extraction, 26 languages.
 
 OneRuler (Kim et al., 2025; github.com/mungg/OneRuler, MIT) extends NVIDIA's RULER to 26
 languages with translated templates. This module rebuilds its prompts from the templates and
@@ -8,7 +8,7 @@ evaluated model's tokenizer:
 
 - ``make_samples`` builds prompts deterministically from a seed;
 - ``score`` scores one answer by OneRuler's rules (``eval/evaluate.py``);
-- ``generate`` / ``evaluate`` run greedy decoding and score; ``summary`` averages per task and length.
+- ``generate`` / ``evaluate`` decode greedily and score; ``summary`` averages per task and length.
 
 Tasks (``synthetic.yaml`` of OneRuler; needles are "the special magic number for <noun> is:
 <7-digit number>", keys are the language's translated nouns):
@@ -38,7 +38,7 @@ import json
 import random
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -325,7 +325,8 @@ def make_samples(tokenizer, haystack: Sequence[str], lang: str,
                 if task == "cwe":
                     body = _cwe_sample(tokenizer, lang, length, rng)
                 else:
-                    body = _niah_sample(tokenizer, sentences, lang, task, length, rng, haystack_text)
+                    body = _niah_sample(tokenizer, sentences, lang, task, length, rng,
+                                        haystack_text)
                 samples.append({"id": f"{task}-{length}-{i}", "task": task, "length": length,
                                 "lang": lang, **body})
     return samples
@@ -410,14 +411,26 @@ def score(sample: dict, prediction: str) -> float:
 # ---------------------------------------------------------------------------------------------
 # running
 
-def generate(model, tokenizer, samples: Sequence[dict], max_new_tokens: int = 32,
-             batch_size: int = 1, show_progress_bar: bool = True) -> list[str]:
+def generate(model, tokenizer, samples: Sequence[dict],
+             max_new_tokens: int | Mapping[str, int] = 32, batch_size: int = 1,
+             show_progress_bar: bool = True) -> list[str]:
     """Greedy continuations of each sample's ``input`` (transformers' ``generate``, do_sample=False)
     on the model's device: the new tokens only, decoded without special tokens. Batches are
-    left-padded (the pad token, else EOS)."""
+    left-padded (the pad token, else EOS).
+
+    max_new_tokens: one limit, or one per task (e.g. {"cwe": 64, ...}: ten listed words need
+    more tokens than one needle value); a batch runs to its samples' largest limit and each
+    answer is cut to its own."""
     import torch
     from tqdm.auto import tqdm
 
+    if isinstance(max_new_tokens, Mapping):
+        missing = sorted({s["task"] for s in samples} - set(max_new_tokens))
+        if missing:
+            raise ValueError(f"max_new_tokens has no limit for task(s) {missing}")
+        limits = [int(max_new_tokens[s["task"]]) for s in samples]
+    else:
+        limits = [int(max_new_tokens)] * len(samples)
     device = next(model.parameters()).device
     was_training, side, pad = model.training, tokenizer.padding_side, tokenizer.pad_token
     model.eval()
@@ -429,14 +442,16 @@ def generate(model, tokenizer, samples: Sequence[dict], max_new_tokens: int = 32
         with tqdm(total=len(samples), desc="long context", disable=not show_progress_bar) as bar:
             for start in range(0, len(samples), batch_size):
                 batch = [s["input"] for s in samples[start:start + batch_size]]
+                cut = limits[start:start + batch_size]
                 enc = tokenizer(batch, return_tensors="pt", padding=True)
                 with torch.inference_mode():
                     ids = model.generate(input_ids=enc["input_ids"].to(device),
                                          attention_mask=enc["attention_mask"].to(device),
-                                         max_new_tokens=max_new_tokens, do_sample=False,
+                                         max_new_tokens=max(cut), do_sample=False,
                                          pad_token_id=tokenizer.pad_token_id)
-                out += tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:],
-                                              skip_special_tokens=True)
+                new = ids[:, enc["input_ids"].shape[1]:]
+                out += [tokenizer.decode(row[:n], skip_special_tokens=True)
+                        for row, n in zip(new, cut)]
                 bar.update(len(batch))
     finally:
         tokenizer.padding_side = side
@@ -460,11 +475,19 @@ def evaluate(model, tokenizer, samples: Sequence[dict], **kw) -> pd.DataFrame:
 
 
 def summary(frame: pd.DataFrame, by: Sequence[str] = ("task", "length")) -> pd.DataFrame:
-    """Mean score and n per (task, length) (or the columns ``by``), tasks in ``TASKS`` order."""
+    """Mean score and n per (task, length), or per the columns ``by`` (e.g. ("method", "task",
+    "length")). Rows sorted by those columns: tasks in ``TASKS`` order, numbers ascending, other
+    values (methods, languages) in order of first appearance."""
     by = list(by)
-    out = (frame.groupby(by, sort=False)["score"].agg(score="mean", n="size").reset_index())
-    if "task" in by:
-        rank = {t: i for i, t in enumerate(TASKS)}
-        out = out.sort_values(by, key=lambda c: c.map(rank).fillna(len(rank)) if c.name == "task"
-                              else c, kind="stable")
+    out = frame.groupby(by, sort=False)["score"].agg(score="mean", n="size").reset_index()
+    rank = {t: i for i, t in enumerate(TASKS)}
+
+    def order(column: pd.Series) -> pd.Series:
+        if column.name == "task":
+            return column.map(rank).fillna(len(rank))
+        if pd.api.types.is_numeric_dtype(column):
+            return column
+        return column.map({v: i for i, v in enumerate(pd.unique(frame[column.name]))})
+
+    out = out.sort_values(by, key=order, kind="stable")
     return out.reset_index(drop=True)
