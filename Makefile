@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install repro test test-fast lab bench clean
+.PHONY: install repro test test-fast lab bench cost clean
 install: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
@@ -29,6 +29,9 @@ test-fast: install      ## unit tests only, no notebook smoke runs or slow tests
 
 lab: install            ## explore the notebooks
 	$(BIN)/jupyter lab notebooks/
+
+cost: install           ## adapters, tokens, requests and GPU-hours of a full run, from params.yaml alone
+	$(BIN)/python -m compass.cost
 
 bench: install          ## selection and encoder benchmarks (prints tables)
 	$(BIN)/python benchmarks/bench_selection.py

@@ -32,11 +32,26 @@ def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return frame.to_markdown(index=False, floatfmt=floatfmt) + "\n"
 
 
+def data_sources_line(cfg) -> str:
+    """Paper profile: where its data came from, and plainly when that was the test fixtures."""
+    if cfg.profile != "paper":
+        return ""
+    d = cfg.data
+    sources = [d.aux_dataset, d.target_dataset, d.target_lite_dataset, d.prox_lite_dataset]
+    models = ", ".join(f"`{m}`" for m in cfg.train.models)
+    if any("fixtures" in str(s) for s in sources):
+        return ("- **built on fixtures**: the paper profile's stages ran on real rows from "
+                "`../shared/fixtures` (a sample of Aya, Global-MMLU dev and Lite test rows), with "
+                f"{models} standing in for the paper's models and a few items and steps; the numbers "
+                "test the pipeline, not the paper's claims\n")
+    return f"- data: Aya `{d.aux_dataset}`, Global-MMLU `{d.target_dataset}` ({d.test_set} test); models {models}\n"
+
+
 def profile_page(cfg) -> str:
     summary = io.read_json(paths.pool_summary())
     targets = ", ".join(f"{display_name(t)} (`{t}`)" for t in cfg.targets)
     return (
-        f"- profile: **{cfg.profile}**; seed {cfg.seed}\n"
+        f"- profile: **{cfg.profile}**; seed {cfg.seed}\n" + data_sources_line(cfg) +
         f"- target languages: {targets}\n"
         f"- pool: {summary['pairs']} pairs in {len(summary['languages'])} languages; encoder "
         f"`{summary['encoder']}` ({summary['dim']}-d)\n"
@@ -73,7 +88,7 @@ def stage_times_line() -> str:
     log = log[log["kind"] == "stage"].drop_duplicates("stage", keep="last")
     if log.empty:
         return "- stage times: not recorded here (results were pulled, not computed)\n"
-    group = log["stage"].str.extract(r"^\d\d_([a-z]+)|^([a-z]+)").bfill(axis=1)[0]
+    group = log["stage"].str.extract(r"^\d\d_((?:long_)?[a-z]+)|^([a-z]+)").bfill(axis=1)[0]
     per = log.groupby(group, sort=False)["seconds"].sum()
     return ("- stage times on the machine that built this (s): "
             + ", ".join(f"{name} {seconds:.0f}" for name, seconds in per.items())

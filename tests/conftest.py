@@ -138,7 +138,7 @@ WORKSPACE_OVERRIDES = {
     "ecda.update_steps": 1,
     "ecda.fisher_batches": 1,
     "ecda.n_permutations": 100,
-    "long_context.lengths": [96],
+    "long_context.lengths": [1536],  # the tiny byte-level tokenizer spends ~1,100 tokens on the uk template
     "long_context.samples_per_task": 1,
     "long_context.max_new_tokens": 4,
 }

@@ -58,6 +58,17 @@ def test_evaluate_notebook_writes_predictions_and_statistics(trained):
     assert (out / "nll.png").stat().st_size > 1000
 
 
+def test_long_context_notebook_scores_every_task_for_every_model(trained):
+    out = paths.long_context_dir("uk", "tiny")
+    summary = io.read_csv(out / "summary.csv", numeric=True)
+    assert set(summary["method"]) == {"zero_shot", "random", "compass"}
+    assert set(summary["task"]) == {"niah_single", "niah_multikey", "niah_none", "cwe"}
+    assert summary["score"].between(0, 1).all() and (summary["n"] == 1).all()
+    predictions = io.read_csv(out / "predictions.csv")
+    assert len(predictions) == 12 and len(io.read_jsonl(out / "samples.jsonl")) == 4
+    assert io.read_json(paths.long_context_metrics("uk", "tiny"))["samples"] == 4
+
+
 def test_data_notebook_writes_its_outputs(executed):
     nb = json.loads(executed[0].read_text())
     outputs = [c["outputs"] for c in nb["cells"] if c["cell_type"] == "code"]
@@ -166,7 +177,9 @@ def test_each_stage_declares_every_param_it_reads(trained, tiny_workspace):
                               "data.aux_per_language_cap", "data.target_dataset",  # profile's
                               "data.target_lite_dataset", "data.prox_lite_dataset",  # sources
                               "data.test_set", "evaluation.prox.languages",
-                              "train.models", "train.model_sources"}}
+                              "data.split.max_test_items",
+                              "train.models", "train.model_sources"},
+                     "evaluate": {"data.test_set"}}  # Global-MMLU full or Lite
     problems = []
     for stage, keys in sorted(reads.items()):
         declared = [p for p in stages[stage].get("do", stages[stage]).get("params", [])]

@@ -745,3 +745,23 @@ def test_saved_to_disk_splits(tmp_path):
     assert len(paper.load_mmlu_prox("de", "test", source=tmp_path / "ds")) == 2
     with pytest.raises(SchemaError, match=r"holds split 'test', not the requested 'validation'"):
         paper.load_mmlu_prox("de", "validation", source=tmp_path / "ds")
+
+
+@needs_fixtures
+def test_aya_collection_layout_loads_from_the_real_rows(hf_cache):
+    """The fixture is real Aya train rows in the aya_collection layout: `language` holds the
+    ISO 639-3 code there (aya_dataset's `language_code`)."""
+    pairs = paper.load_aya(FIXTURES / "aya" / "aya_collection_aya_dataset_sample_5k.parquet",
+                           cache_dir=hf_cache)
+    counts = Counter(p["language"] for p in pairs)
+    assert len(pairs) == 5000 and len(counts) == 69
+    assert (counts["si"], counts["ta"], counts["es"], counts["en"], counts["uk"]) == (378, 340, 96, 85, 15)
+    assert len({p["id"] for p in pairs}) == len(pairs)
+    assert all(set(PAIR_FIELDS) <= set(p) for p in pairs)
+
+
+def test_aya_row_without_a_language_code_is_named(tmp_path, hf_cache):
+    rows = [{"inputs": "q", "targets": "a", "language": "English"}]  # no language_code, no dataset_name
+    path = _write_jsonl(tmp_path / "aya.jsonl", rows)
+    with pytest.raises(SchemaError, match=r"aya\.jsonl row 0: not an Aya row: no 'language_code'"):
+        paper.load_aya(path, cache_dir=hf_cache)

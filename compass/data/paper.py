@@ -46,7 +46,11 @@ GLOBAL_MMLU_SPLITS = ("dev", "test")
 MMLU_PROX_SPLITS = ("test", "validation")
 ALL_SPLITS = ("train", "dev", "validation", "test")
 
-AYA_COLUMNS = ("inputs", "targets", "language_code")  # needed; annotation_type is used when present
+AYA_COLUMNS = ("inputs", "targets")  # needed, plus a language code: see _aya_code
+# aya_dataset names the language in `language` and codes it in `language_code`; the aya_collection
+# layout (its `aya_dataset` subset: id, inputs, targets, dataset_name, ..., language, script) has
+# only `language`, holding the ISO 639-3 code
+AYA_COLLECTION_MARK = "dataset_name"
 GLOBAL_MMLU_OPTIONS = ("option_a", "option_b", "option_c", "option_d")
 GLOBAL_MMLU_COLUMNS = ("sample_id", "subject", "subject_category", "question",
                        *GLOBAL_MMLU_OPTIONS, "answer")
@@ -426,7 +430,7 @@ def load_aya(source: str | Path = AYA_HUB, split: str = "train", languages: Iter
     codes: dict[str, str] = {}
     pairs = []
     for n, (where, i, location, row) in enumerate(rows):
-        code = _text(row["language_code"])
+        code = _aya_code(row, where, i, location)
         if code not in codes:
             try:
                 codes[code] = normalize(code)
@@ -456,6 +460,17 @@ def load_aya(source: str | Path = AYA_HUB, split: str = "train", languages: Iter
 
 # --------------------------------------------------------------------------------------------
 # Global-MMLU
+
+
+def _aya_code(row: dict, where: str, i: int, location) -> str:
+    if "language_code" in row:
+        return _text(row["language_code"])
+    if AYA_COLLECTION_MARK in row and "language" in row:
+        return _text(row["language"])
+    line = f", {location}" if location else ""
+    raise SchemaError(f"{where} row {i}: not an Aya row: no 'language_code' (aya_dataset layout) and "
+                      f"no 'language' + '{AYA_COLLECTION_MARK}' (aya_collection layout); has "
+                      f"{sorted(row)}{line}")
 
 
 def _answer_index(letter, n_letters: int, where: str) -> int:

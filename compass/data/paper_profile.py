@@ -54,7 +54,12 @@ def benchmark_items(cfg, lang: str) -> dict[str, list[dict]]:
         test = paper.load_global_mmlu_lite(lang, "test", cfg.data.target_lite_dataset)
     else:
         test = paper.load_global_mmlu(lang, "test", cfg.data.target_dataset)
-    out = {"dev": list(dev), "test": list(test),
+    test = list(test)
+    if len(test) > cfg.data.split.max_test_items:  # a seeded sample, in the data set's order
+        keep = sorted(rng_for(cfg.seed, lang, "test_items").choice(
+            len(test), cfg.data.split.max_test_items, replace=False))
+        test = [test[i] for i in keep]
+    out = {"dev": list(dev), "test": test,
            "dropped": [*getattr(dev, "dropped", []), *getattr(test, "dropped", [])]}
     if lang in cfg.prox_languages():
         out["prox_test"] = paper.load_mmlu_prox_lite(lang, "test", cfg.data.prox_lite_dataset)

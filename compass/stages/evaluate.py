@@ -27,6 +27,10 @@ def evaluation_items(cfg, lang: str) -> tuple[list[dict], list[dict]]:
 
 
 def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool = True) -> dict:
+    if cfg.profile == "paper":
+        from compass.stages.evaluate_paper import evaluate_language_paper
+
+        return evaluate_language_paper(cfg, lang, model_name, show_progress_bar)
     from compass.evaluation import likelihood, lmeval, scoring, stats
     from compass.training import models
     from compass.training.adapters import AdapterRegistry

@@ -43,7 +43,10 @@ def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = 
                                        lc.samples_per_task, cfg.seed)
 
     def run(method, current):
-        return longcontext.evaluate(current, tokenizer, samples, max_new_tokens=lc.max_new_tokens,
+        budget = {task: lc.cwe_max_new_tokens if task == "cwe" else lc.max_new_tokens
+                  for task in lc.tasks}
+        return longcontext.evaluate(current, tokenizer, samples, max_new_tokens=budget,
+                                    batch_size=lc.batch_size,
                                     show_progress_bar=show_progress_bar).assign(method=method)
 
     frames = [run("zero_shot", model)]

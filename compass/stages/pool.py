@@ -41,7 +41,8 @@ def build_pool(cfg, show_progress_bar: bool = True, pairs: list[dict] | None = N
                   {"profile": cfg.profile, "languages": sorted(p.stem for p in paths.benchmarks_dir()
                                                              .glob("*.json") if p.stem != "index")})
     start = time.perf_counter()
-    vectors = embed_texts([pair_text(p) for p in pairs], cfg.encoder.name, cfg.encoder.prefix,
+    limit = cfg.encoder.max_chars or None
+    vectors = embed_texts([pair_text(p)[:limit] for p in pairs], cfg.encoder.name, cfg.encoder.prefix,
                           cfg.encoder.batch_size, show_progress_bar=show_progress_bar)
     seconds = time.perf_counter() - start
     summary = {"pairs": len(pairs), "languages": data_mod.language_counts(pairs),

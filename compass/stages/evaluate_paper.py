@@ -1,0 +1,136 @@
+"""Stage `evaluate`, paper profile: Global-MMLU through lm-eval's own task (on local rows, see
+compass.evaluation.paper_tasks) for zero-shot and every adapter, cross-checked item by item with
+the project's fast scorer; the held-out NLL of each test item's correct answer (gap / covered);
+MMLU-ProX-Lite through lm-eval's generative task where asked; the same statistics as the tiny
+profile on every comparison, and breakdowns by subject category and cultural sensitivity."""
+from __future__ import annotations
+
+import pandas as pd
+
+from compass import io, paths
+from compass.stages.data import read_language
+from compass.stages.evaluate import LIKELIHOOD_COLUMNS
+
+BREAKDOWNS = {"subject_category": "by_category.csv", "cs_label": "by_cultural_label.csv"}
+
+
+def _stats(cfg, correct: dict, metric: str):
+    from compass.evaluation import stats
+
+    e = cfg.evaluation
+    summary = stats.accuracy_summary(correct, reference="zero_shot", confidence=e.confidence,
+                                     n_resamples=e.n_bootstrap, n_permutations=e.n_permutations,
+                                     seed=cfg.seed).reset_index().assign(metric=metric)
+    versus = pd.DataFrame()
+    if "compass" in correct and len(correct) > 1:
+        versus = stats.compare_to_baselines(
+            correct, method="compass", baselines=[m for m in correct if m != "compass"],
+            confidence=e.confidence, n_resamples=e.n_bootstrap, n_permutations=e.n_permutations,
+            seed=cfg.seed).reset_index().assign(metric=metric)
+    return summary, versus
+
+
+def _correct(frame: pd.DataFrame, column: str = "correct") -> dict:
+    return {m: g.sort_values("id")[column].to_numpy() for m, g in frame.groupby("method", sort=False)}
+
+
+def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: bool = True) -> dict:
+    from compass.evaluation import likelihood, paper_tasks, scoring
+    from compass.training import models
+    from compass.training.adapters import AdapterRegistry
+
+    e = cfg.evaluation
+    _, items = read_language(lang)
+    items = items[: e.max_items] if e.max_items else items
+    benchmarks = io.read_json(paths.benchmark_file(lang))
+    by_sample = {it["sample_id"]: it for it in items}
+    originals = [{**it, "id": it["sample_id"]} for it in items]  # lm-eval sees the dataset's ids
+    nll_items = [likelihood.answer_only(it) for it in items[: e.nll_items]]
+    assignment = io.read_csv(paths.test_clusters_file(lang), required=("id", "cluster", "gap"))
+    out = paths.evaluation_dir(lang, model_name)
+    model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
+                                   dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
+    methods = list(cfg.train.methods)
+    check_method = "compass" if "compass" in methods else methods[0]
+    registry = AdapterRegistry(model_name)
+    frames, likelihoods, prox_frames, prox_summaries, check = [], [], [], [], {}
+    current = model
+    for method in ["zero_shot", *methods]:
+        if method != "zero_shot":
+            if current is model:
+                current = registry.attach(model, [(lang, m) for m in methods])
+            registry.activate(current, lang, method)
+        frame = paper_tasks.run_global_mmlu(
+            current, tokenizer, originals, lang, out / "lm_eval_tasks",
+            lite=cfg.data.test_set == "lite", num_fewshot=e.num_fewshot,
+            fewshot_items=benchmarks["dev"], cross_check=method == check_method)
+        if method == check_method:
+            c = frame.attrs["cross_check"]
+            check = {"items": c["items"], "same_choice_acc": c["same_choice"],
+                     "max_abs_loglikelihood_diff": c["max_abs_loglikelihood_diff"],
+                     "method": method, "lm_eval_acc": frame.attrs["lm_eval"]["acc"]}
+        frame = frame.assign(method=method, sample_id=frame["id"],
+                             id=[by_sample[s]["id"] for s in frame["id"]],
+                             cs_label=[by_sample[s].get("cs_label", "") for s in frame["id"]])
+        frames.append(frame)
+        pairs = scoring.score_items(current, tokenizer, nll_items, desc=f"{lang} {method} NLL",
+                                    show_progress_bar=show_progress_bar)
+        likelihoods.append(pairs.assign(method=method)[LIKELIHOOD_COLUMNS])
+        if lang in cfg.prox_languages():
+            p = e.prox
+            prox, summary = paper_tasks.run_prox_lite(
+                current, tokenizer, benchmarks["prox_test"], benchmarks["prox_validation"], lang,
+                out / "lm_eval_tasks", num_fewshot=p.num_fewshot, limit=p.limit or None,
+                max_gen_toks=p.max_gen_toks)
+            prox_frames.append(prox.assign(method=method))
+            prox_summaries.append({"method": method, **summary})
+    predictions = pd.concat(frames, ignore_index=True)
+    predictions["acc"] = predictions["correct"]
+    per_pair = pd.concat(likelihoods, ignore_index=True)
+    summary, versus = _stats(cfg, _correct(predictions), "acc")
+    breakdowns = {}
+    for column, name in BREAKDOWNS.items():
+        table = (predictions.groupby([column, "method"], sort=False)["correct"]
+                 .agg(accuracy="mean", n="size").reset_index())
+        breakdowns[column] = table
+        io.write_csv(out / name, table)
+    nll_summary, nll_versus = likelihood.likelihood_tables(
+        per_pair, assignment, reference="zero_shot", method="compass", confidence=e.confidence,
+        n_resamples=e.n_bootstrap, n_permutations=e.n_permutations, seed=cfg.seed)
+    logged = predictions.drop(columns=["context"])  # per-sample logs (the prompt is re-creatable)
+    io.write_csv(out / "predictions.csv", logged.drop(columns=["loglikelihoods", "continuations",
+                                                               "fast_loglikelihoods"], errors="ignore"))
+    io.write_jsonl(out / "samples.jsonl", logged.to_dict("records"))
+    io.write_csv(out / "likelihoods.csv", per_pair)
+    io.write_csv(out / "summary.csv", summary)
+    io.write_csv(out / "compass_vs_baselines.csv", versus)
+    io.write_csv(out / "nll_summary.csv", nll_summary)
+    io.write_csv(out / "nll_vs_baselines.csv", nll_versus)
+    prox_table = pd.DataFrame(prox_summaries)
+    prox_stats = (pd.DataFrame(), pd.DataFrame())
+    if prox_frames:
+        prox_all = pd.concat(prox_frames, ignore_index=True)
+        io.write_csv(out / "prox_predictions.csv", prox_all)
+        prox_stats = _stats(cfg, _correct(prox_all), "exact_match")
+    io.write_csv(out / "prox_summary.csv", prox_table)
+    io.write_csv(out / "prox_stats.csv", prox_stats[0])
+    io.write_csv(out / "prox_vs_baselines.csv", prox_stats[1])
+    metrics = {"language": lang, "model": model_name, "items": len(items),
+               "benchmark": ("Global-MMLU-Lite" if cfg.data.test_set == "lite" else "Global-MMLU")
+               + " test via lm-eval", "lm_eval_check": check,
+               "accuracy": predictions.groupby("method")["correct"].mean().to_dict(),
+               "nll_pairs": len(nll_items),
+               "nll_pairs_by_subset": {k: len(v) for k, v in
+                                       likelihood.subset_ids(assignment, per_pair["id"]).items()},
+               "nll": {s: likelihood.means(nll_summary, "nll", s) for s in likelihood.SUBSETS},
+               "bpc": {s: likelihood.means(nll_summary, "bpc", s) for s in likelihood.SUBSETS},
+               "prox": {r["method"]: {"exact_match": r["exact_match"],
+                                      "extraction_failure_rate": r["extraction_failure_rate"]}
+                        for r in prox_summaries}}
+    io.write_json(paths.evaluation_metrics(lang, model_name), metrics)
+    by_topic = breakdowns["subject_category"].pivot_table(
+        index="subject_category", columns="method", values="accuracy", sort=False).reset_index()
+    return {"predictions": predictions, "summary": summary, "versus": versus, "metrics": metrics,
+            "by_topic": by_topic, "likelihoods": per_pair, "nll_summary": nll_summary,
+            "nll_versus": nll_versus, "by_cultural_label": breakdowns["cs_label"],
+            "prox": prox_table, "prox_versus": prox_stats[1]}
