@@ -79,5 +79,5 @@ def test_a_one_line_edit_makes_dvc_status_list_exactly_the_stages_that_run_it(tm
     for module in modules:
         with open(clone / module, "a", encoding="utf-8") as handle:
             handle.write("# a one-line edit\n")
-    assert changed("compass/training/adapters.py") == {"train", "evaluate", "ecda"}
+    assert changed("compass/training/adapters.py") == {"train", "evaluate", "long_context", "ecda"}
     assert changed("compass/selection/pool.py") == {"sampling", "ecda"}
