@@ -228,19 +228,41 @@ def long_context_table(cfg) -> str:
         return "No long-context scores in this build. " + " ".join(notes) + "\n"
     both = pd.concat(frames, ignore_index=True)
     order = list(dict.fromkeys(["zero_shot", *cfg.train.methods]))
+    both["cell"] = both["task"] + " @" + both["length"].astype(int).astype(str)
+    cells = list(dict.fromkeys(both["cell"]))
     rows = []
-    for (task, length), g in both.groupby(["task", "length"], sort=False):
-        row = {"task": task, "context tokens": int(length)}
-        for method in order:
-            m = g[g["method"] == method]
+    for method in order:  # methods as rows: the table stays narrow however many tasks and lengths
+        of = both[both["method"] == method]
+        if of.empty:
+            continue
+        row = {"method": method}
+        for cell in cells:
+            m = of[of["cell"] == cell]
             if len(m):
-                n = int(m["n"].sum())
-                row[method] = f"{(m['score'] * m['n']).sum() / n:.2f}"
-        row["samples per cell"] = int(g[g["method"] == "zero_shot"]["n"].sum())
+                row[cell] = f"{(m['score'] * m['n']).sum() / m['n'].sum():.2f}"
         rows.append(row)
+    per_cell = both[both["method"] == "zero_shot"].groupby("cell", sort=False)["n"].sum()
     languages = ", ".join(sorted(set(both["language"])))
-    return (_markdown_table(pd.DataFrame(rows)) + f"\nLanguages: {languages}. "
-            + " ".join(notes) + "\n")
+    return (_markdown_table(pd.DataFrame(rows), floatfmt=".2f") + f"\nColumns: task @ context tokens. Languages: "
+            f"{languages}; samples per cell: {', '.join(sorted({str(int(n)) for n in per_cell}))} "
+            "(each method answers the same prompts). " + " ".join(notes) + "\n")
+
+
+def long_context_line(cfg) -> list[str]:
+    """One finding line for the long-context tasks: the share answered, zero-shot vs adapters."""
+    frames = [io.read_csv(paths.long_context_dir(lang, model) / "summary.csv", numeric=True)
+              for _, lang, model in _runs(cfg)
+              if (paths.long_context_dir(lang, model) / "summary.csv").exists()]
+    both = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else None
+    if both is None:
+        return []
+    right = (both["score"] * both["n"]).groupby(both["method"]).sum()
+    asked = both.groupby("method")["n"].sum()
+    adapters = [m for m in asked.index if m != "zero_shot"]
+    return [f"- Long context (OneRuler-style, {int(asked.get('zero_shot', 0))} prompts per model): "
+            f"zero-shot answered {int(right.get('zero_shot', 0))}, the adapters "
+            + ", ".join(f"`{m}` {int(right[m])}" for m in adapters)
+            + f" of them (contexts of {', '.join(str(n) for n in cfg.long_context.lengths)} tokens)."]
 
 
 def headline(cfg) -> str:
@@ -281,6 +303,7 @@ def headline(cfg) -> str:
     lines.append(f"- Multiple-choice accuracy separates COMPASS from a baseline in {acc_sig} of "
                  f"{acc_n} comparisons (Holm p < 0.05): with {'/'.join(map(str, sorted(items)))} items per "
                  "language near chance level it cannot see differences of this size.")
+    lines += long_context_line(cfg)
     metrics_file = paths.ecda_metrics(cfg.ecda.language)
     if metrics_file.exists():
         m = io.read_json(metrics_file)
