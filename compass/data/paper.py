@@ -705,6 +705,9 @@ def _prox_item(at: str, row: dict, tag: str) -> dict:
         "id": str(row["question_id"]),
         "language": tag,
         "topic": _text(row.get("src")) or category,
+        # the worked answer of a few-shot example (lm-eval's mmlu_prox prints it after the shot's
+        # question): kept when the source has it, '' otherwise (the flattened TSVs have none)
+        "cot_content": _text(row.get("cot_content")),
         "category": category,
         "question": question,
         "choices": choices,

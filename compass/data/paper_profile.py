@@ -1,8 +1,10 @@
 """The paper profile's data, assembled from the loaders in :mod:`compass.data.paper`.
 
 - Pool: the Aya Dataset (both layouts). Each target language's own Aya rows are its existing
-  training data, never auxiliary; other languages are capped at data.aux_per_language_cap rows
-  (a seeded sample).
+  training data, never auxiliary for itself; other languages are capped at
+  data.aux_per_language_cap rows (a seeded sample). A target's rows stay uncapped (all of them
+  are its training data), so with several targets each is a larger auxiliary language for the
+  others than an uncapped-by-design language would be.
 - E_t: the Global-MMLU dev split of the target (285 items), as prompt/response pairs.
 - Test: Global-MMLU-Lite test (data.test_set = lite) or the full Global-MMLU test, with subject,
   subject category and the culturally sensitive / agnostic label kept; MMLU-ProX-Lite test (and

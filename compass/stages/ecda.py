@@ -96,7 +96,10 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
 def shift_language_pairs(cfg, pairs: list[dict]) -> pd.DataFrame:
     """The pairs an ``ecda.shift: language`` stream mixes in: those of the auxiliary language
     (of ``ecda.language``) with the most pairs in the pool, ties broken by code."""
+    from compass.data.paper_profile import is_benchmark
+
     lang = cfg.ecda.language
+    pairs = [p for p in pairs if not is_benchmark(p["source"])]  # another target's test items
     counts = data_mod.language_counts(pairs)
     aux = [code for code in cfg.aux_languages(sorted(counts), lang) if counts.get(code)]
     if not aux:

@@ -23,7 +23,8 @@ def evaluation_items(cfg, lang: str) -> tuple[list[dict], list[dict]]:
 
     _, items = read_language(lang)
     e = cfg.evaluation
-    return items[: e.max_items], [answer_only(it) for it in items[e.max_items: e.nll_items]]
+    n = e.max_items or len(items)  # 0: every test item
+    return items[:n], [answer_only(it) for it in items[n: max(n, e.nll_items)]]
 
 
 def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool = True) -> dict:

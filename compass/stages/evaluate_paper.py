@@ -30,6 +30,20 @@ def _stats(cfg, correct: dict, metric: str):
     return summary, versus
 
 
+def _seeded_order(items: list[dict], seed: int, lang: str) -> list[dict]:
+    """The test items in a seeded order: Global-MMLU files are sorted by subject, so the first
+    max_items (or nll_items) in file order would all be the first subjects."""
+    from compass.data.splits import rng_for
+
+    return [items[i] for i in rng_for(seed, lang, "evaluation_order").permutation(len(items))]
+
+
+def _wants_prox(cfg, lang: str) -> bool:
+    """MMLU-ProX-Lite for ``lang`` (without reading languages.targets: lang is one of them)."""
+    langs = cfg.evaluation.prox.languages
+    return langs == "targets" or lang in langs
+
+
 def _correct(frame: pd.DataFrame, column: str = "correct") -> dict:
     return {m: g.sort_values("id")[column].to_numpy() for m, g in frame.groupby("method", sort=False)}
 
@@ -41,6 +55,7 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
 
     e = cfg.evaluation
     _, items = read_language(lang)
+    items = _seeded_order(items, cfg.seed, lang)
     items = items[: e.max_items] if e.max_items else items
     benchmarks = io.read_json(paths.benchmark_file(lang))
     by_sample = {it["sample_id"]: it for it in items}
@@ -48,6 +63,7 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
     nll_items = [likelihood.answer_only(it) for it in items[: e.nll_items]]
     assignment = io.read_csv(paths.test_clusters_file(lang), required=("id", "cluster", "gap"))
     out = paths.evaluation_dir(lang, model_name)
+    tasks = paths.cache_dir() / "lm_eval_tasks" / model_name / lang  # lm-eval's local copies: not results
     model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
                                    dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
     methods = list(cfg.train.methods)
@@ -61,11 +77,11 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
                 current = registry.attach(model, [(lang, m) for m in methods])
             registry.activate(current, lang, method)
         frame = paper_tasks.run_global_mmlu(
-            current, tokenizer, originals, lang, out / "lm_eval_tasks",
-            lite=cfg.data.test_set == "lite", num_fewshot=e.num_fewshot,
-            fewshot_items=benchmarks["dev"], cross_check=method == check_method)
-        if method == check_method:
-            c = frame.attrs["cross_check"]
+            current, tokenizer, originals, lang, tasks, lite=cfg.data.test_set == "lite",
+            num_fewshot=e.num_fewshot, fewshot_items=benchmarks["dev"], cross_check=False)
+        if method == check_method and e.lm_eval_check_items:  # lm-eval's own requests, re-scored
+            c = paper_tasks.cross_check_global_mmlu(current, tokenizer,
+                                                    frame.head(e.lm_eval_check_items))
             check = {"items": c["items"], "same_choice_acc": c["same_choice"],
                      "max_abs_loglikelihood_diff": c["max_abs_loglikelihood_diff"],
                      "method": method, "lm_eval_acc": frame.attrs["lm_eval"]["acc"]}
@@ -76,11 +92,11 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
         pairs = scoring.score_items(current, tokenizer, nll_items, desc=f"{lang} {method} NLL",
                                     show_progress_bar=show_progress_bar)
         likelihoods.append(pairs.assign(method=method)[LIKELIHOOD_COLUMNS])
-        if lang in cfg.prox_languages():
+        if _wants_prox(cfg, lang):
             p = e.prox
             prox, summary = paper_tasks.run_prox_lite(
                 current, tokenizer, benchmarks["prox_test"], benchmarks["prox_validation"], lang,
-                out / "lm_eval_tasks", num_fewshot=p.num_fewshot, limit=p.limit or None,
+                tasks, num_fewshot=p.num_fewshot, limit=p.limit or None,
                 max_gen_toks=p.max_gen_toks)
             prox_frames.append(prox.assign(method=method))
             prox_summaries.append({"method": method, **summary})

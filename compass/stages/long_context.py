@@ -39,7 +39,19 @@ def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = 
                 "predictions": pd.DataFrame()}
     model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
                                    dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
-    samples = longcontext.make_samples(tokenizer, haystack_texts(lang), lang, lc.tasks, lc.lengths,
+    answer = max(lc.max_new_tokens, lc.cwe_max_new_tokens)
+    window = getattr(model.config, "max_position_embeddings", None)
+    lengths = [n for n in lc.lengths if not window or n + answer <= window]
+    skipped = [n for n in lc.lengths if n not in lengths]
+    note = (f"lengths {skipped} do not fit {model_name}'s {window}-token context with the answer: "
+            "not scored" if skipped else "")
+    if not lengths:
+        io.write_csv(out / "summary.csv", pd.DataFrame(columns=SUMMARY_COLUMNS))
+        metrics = {"language": lang, "model": model_name, "samples": 0, "note": note}
+        io.write_json(paths.long_context_metrics(lang, model_name), metrics)
+        return {"summary": pd.DataFrame(columns=SUMMARY_COLUMNS), "metrics": metrics,
+                "predictions": pd.DataFrame()}
+    samples = longcontext.make_samples(tokenizer, haystack_texts(lang), lang, lc.tasks, lengths,
                                        lc.samples_per_task, cfg.seed)
 
     def run(method, current):
@@ -63,5 +75,7 @@ def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = 
     io.write_csv(out / "summary.csv", summary)
     metrics = {"language": lang, "model": model_name, "samples": len(samples),
                "mean_score": predictions.groupby("method")["score"].mean().round(4).to_dict()}
+    if note:
+        metrics["note"] = note
     io.write_json(paths.long_context_metrics(lang, model_name), metrics)
     return {"summary": summary, "metrics": metrics, "predictions": predictions}

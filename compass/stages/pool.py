@@ -37,6 +37,12 @@ def build_pool(cfg, show_progress_bar: bool = True, pairs: list[dict] | None = N
 
         hub_assets.check(cfg)  # every missing hub asset named at once, before any download fails
     pairs = load_profile_pairs(cfg) if pairs is None else pairs
+    seen, duplicates = set(), []
+    for p in pairs:
+        (duplicates.append(p["id"]) if p["id"] in seen else seen.add(p["id"]))
+    if duplicates:
+        raise ValueError(f"the pool has {len(duplicates)} duplicate pair id(s), e.g. "
+                         f"{sorted(set(duplicates))[:5]}: ids must be unique (check the data sources)")
     io.write_json(paths.benchmarks_dir() / "index.json",  # the tiny profile has no benchmark files
                   {"profile": cfg.profile, "languages": sorted(p.stem for p in paths.benchmarks_dir()
                                                              .glob("*.json") if p.stem != "index")})
