@@ -212,21 +212,27 @@ def likelihood_tables(cfg) -> tuple[str, str, str]:
     return table, vs_text, findings
 
 
+def _long_context_summaries(cfg) -> tuple[pd.DataFrame, list[str]]:
+    """Every (language, model)'s long-context summary.csv with a language column holding its label
+    (empty when none has rows), and the notes of pairs that could not be scored."""
+    frames, notes = [], []
+    for label, lang, model in _runs(cfg):
+        note = io.read_json(paths.long_context_metrics(lang, model)).get("note")
+        if note:
+            notes.append(f"`{label}`: {note}.")
+        frame = io.read_csv(paths.long_context_dir(lang, model) / "summary.csv", numeric=True)
+        if len(frame):
+            frames.append(frame.assign(language=label))
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), notes
+
+
 def long_context_table(cfg) -> str:
     """Rows task x context length, columns zero-shot and each adapter: the mean OneRuler score over
     the (language, model) pairs that have one, with the samples behind each cell; from the
     long_context stages' summary.csv files."""
-    frames, notes = [], []
-    for label, lang, model in _runs(cfg):
-        metrics_file = paths.long_context_metrics(lang, model)
-        if metrics_file.exists() and io.read_json(metrics_file).get("note"):
-            notes.append(f"`{label}`: {io.read_json(metrics_file)['note']}.")
-        frame = io.read_csv(paths.long_context_dir(lang, model) / "summary.csv", numeric=True)
-        if len(frame):
-            frames.append(frame.assign(language=label))
-    if not frames:
+    both, notes = _long_context_summaries(cfg)
+    if both.empty:
         return "No long-context scores in this build. " + " ".join(notes) + "\n"
-    both = pd.concat(frames, ignore_index=True)
     order = list(dict.fromkeys(["zero_shot", *cfg.train.methods]))
     both["cell"] = both["task"] + " @" + both["length"].astype(int).astype(str)
     cells = list(dict.fromkeys(both["cell"]))
@@ -250,11 +256,8 @@ def long_context_table(cfg) -> str:
 
 def long_context_line(cfg) -> list[str]:
     """One finding line for the long-context tasks: the share answered, zero-shot vs adapters."""
-    frames = [io.read_csv(paths.long_context_dir(lang, model) / "summary.csv", numeric=True)
-              for _, lang, model in _runs(cfg)
-              if (paths.long_context_dir(lang, model) / "summary.csv").exists()]
-    both = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else None
-    if both is None:
+    both, _ = _long_context_summaries(cfg)
+    if both.empty:
         return []
     right = (both["score"] * both["n"]).groupby(both["method"]).sum()
     asked = both.groupby("method")["n"].sum()

@@ -27,12 +27,35 @@ def evaluation_items(cfg, lang: str) -> tuple[list[dict], list[dict]]:
     return items[:n], [answer_only(it) for it in items[n: max(n, e.nll_items)]]
 
 
+def per_method(predictions: pd.DataFrame, column: str) -> dict:
+    """method -> per-item scores in id order (paired across methods)."""
+    return {m: g.sort_values("id")[column].to_numpy() for m, g in predictions.groupby("method")}
+
+
+def accuracy_tables(cfg, correct: dict, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Accuracy of every method with CIs and tests against zero-shot, and COMPASS against each
+    baseline (an empty frame without COMPASS): the statistics of both profiles."""
+    from compass.evaluation import stats
+
+    e = cfg.evaluation
+    summary = stats.accuracy_summary(correct, reference="zero_shot", confidence=e.confidence,
+                                     n_resamples=e.n_bootstrap, n_permutations=e.n_permutations,
+                                     seed=cfg.seed).reset_index().assign(metric=metric)
+    versus = pd.DataFrame()
+    if "compass" in correct and len(correct) > 1:
+        versus = stats.compare_to_baselines(
+            correct, method="compass", baselines=[m for m in correct if m != "compass"],
+            confidence=e.confidence, n_resamples=e.n_bootstrap, n_permutations=e.n_permutations,
+            seed=cfg.seed).reset_index().assign(metric=metric)
+    return summary, versus
+
+
 def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool = True) -> dict:
     if cfg.profile == "paper":
         from compass.stages.evaluate_paper import evaluate_language_paper
 
         return evaluate_language_paper(cfg, lang, model_name, show_progress_bar)
-    from compass.evaluation import likelihood, lmeval, scoring, stats
+    from compass.evaluation import likelihood, lmeval, scoring
     from compass.training import models
     from compass.training.adapters import AdapterRegistry
 
@@ -73,19 +96,11 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
                                    name=f"compass_mc_{lang.replace('-', '_')}")
         check["method"] = check_method
     e = cfg.evaluation
-    summaries, versus_tables = [], []
-    for metric in ("acc", "acc_norm"):  # both of lm-eval's multiple-choice metrics, all tested
-        correct = {m: g.sort_values("id")[metric].to_numpy() for m, g in predictions.groupby("method")}
-        summaries.append(stats.accuracy_summary(
-            correct, reference="zero_shot", confidence=e.confidence, n_resamples=e.n_bootstrap,
-            n_permutations=e.n_permutations, seed=cfg.seed).reset_index().assign(metric=metric))
-        if "compass" in correct:
-            versus_tables.append(stats.compare_to_baselines(
-                correct, method="compass", baselines=[m for m in correct if m != "compass"],
-                confidence=e.confidence, n_resamples=e.n_bootstrap,
-                n_permutations=e.n_permutations, seed=cfg.seed).reset_index().assign(metric=metric))
-    summary = pd.concat(summaries, ignore_index=True)
-    versus = pd.concat(versus_tables, ignore_index=True) if versus_tables else pd.DataFrame()
+    tables = [accuracy_tables(cfg, per_method(predictions, metric), metric)
+              for metric in ("acc", "acc_norm")]  # both of lm-eval's multiple-choice metrics
+    summary = pd.concat([s for s, _ in tables], ignore_index=True)
+    versus = pd.concat([v for _, v in tables if len(v)], ignore_index=True) \
+        if any(len(v) for _, v in tables) else pd.DataFrame()
     nll_summary, nll_versus = likelihood.likelihood_tables(
         per_pair, assignment, reference="zero_shot", method="compass", confidence=e.confidence,
         n_resamples=e.n_bootstrap, n_permutations=e.n_permutations, seed=cfg.seed)

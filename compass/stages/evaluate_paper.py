@@ -9,25 +9,9 @@ import pandas as pd
 
 from compass import io, paths
 from compass.stages.data import read_language
-from compass.stages.evaluate import LIKELIHOOD_COLUMNS
+from compass.stages.evaluate import LIKELIHOOD_COLUMNS, accuracy_tables, per_method
 
 BREAKDOWNS = {"subject_category": "by_category.csv", "cs_label": "by_cultural_label.csv"}
-
-
-def _stats(cfg, correct: dict, metric: str):
-    from compass.evaluation import stats
-
-    e = cfg.evaluation
-    summary = stats.accuracy_summary(correct, reference="zero_shot", confidence=e.confidence,
-                                     n_resamples=e.n_bootstrap, n_permutations=e.n_permutations,
-                                     seed=cfg.seed).reset_index().assign(metric=metric)
-    versus = pd.DataFrame()
-    if "compass" in correct and len(correct) > 1:
-        versus = stats.compare_to_baselines(
-            correct, method="compass", baselines=[m for m in correct if m != "compass"],
-            confidence=e.confidence, n_resamples=e.n_bootstrap, n_permutations=e.n_permutations,
-            seed=cfg.seed).reset_index().assign(metric=metric)
-    return summary, versus
 
 
 def _seeded_order(items: list[dict], seed: int, lang: str) -> list[dict]:
@@ -42,10 +26,6 @@ def _wants_prox(cfg, lang: str) -> bool:
     """MMLU-ProX-Lite for ``lang`` (without reading languages.targets: lang is one of them)."""
     langs = cfg.evaluation.prox.languages
     return langs == "targets" or lang in langs
-
-
-def _correct(frame: pd.DataFrame, column: str = "correct") -> dict:
-    return {m: g.sort_values("id")[column].to_numpy() for m, g in frame.groupby("method", sort=False)}
 
 
 def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: bool = True) -> dict:
@@ -103,7 +83,7 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
     predictions = pd.concat(frames, ignore_index=True)
     predictions["acc"] = predictions["correct"]
     per_pair = pd.concat(likelihoods, ignore_index=True)
-    summary, versus = _stats(cfg, _correct(predictions), "acc")
+    summary, versus = accuracy_tables(cfg, per_method(predictions, "correct"), "acc")
     breakdowns = {}
     for column, name in BREAKDOWNS.items():
         table = (predictions.groupby([column, "method"], sort=False)["correct"]
@@ -127,7 +107,7 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
     if prox_frames:
         prox_all = pd.concat(prox_frames, ignore_index=True)
         io.write_csv(out / "prox_predictions.csv", prox_all)
-        prox_stats = _stats(cfg, _correct(prox_all), "exact_match")
+        prox_stats = accuracy_tables(cfg, per_method(prox_all, "correct"), "exact_match")
     io.write_csv(out / "prox_summary.csv", prox_table)
     io.write_csv(out / "prox_stats.csv", prox_stats[0])
     io.write_csv(out / "prox_vs_baselines.csv", prox_stats[1])

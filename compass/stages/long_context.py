@@ -22,6 +22,15 @@ def haystack_texts(lang: str) -> list[str]:
             for text in (p["prompt"], p["response"])]
 
 
+def _no_scores(lang: str, model_name: str, note: str) -> dict:
+    """An empty table and a metrics note: nothing of this (language, model) could be scored."""
+    empty = pd.DataFrame(columns=SUMMARY_COLUMNS)
+    io.write_csv(paths.long_context_dir(lang, model_name) / "summary.csv", empty)
+    metrics = {"language": lang, "model": model_name, "samples": 0, "note": note}
+    io.write_json(paths.long_context_metrics(lang, model_name), metrics)
+    return {"summary": empty, "metrics": metrics, "predictions": pd.DataFrame()}
+
+
 def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = True) -> dict:
     from compass.evaluation import longcontext
     from compass.training import models
@@ -32,11 +41,7 @@ def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = 
     if lang not in longcontext.LANGUAGES:
         note = (f"OneRuler has no prompt templates for {lang!r} (it covers "
                 f"{', '.join(longcontext.LANGUAGES)}): no long-context scores")
-        io.write_csv(out / "summary.csv", pd.DataFrame(columns=SUMMARY_COLUMNS))
-        metrics = {"language": lang, "model": model_name, "samples": 0, "note": note}
-        io.write_json(paths.long_context_metrics(lang, model_name), metrics)
-        return {"summary": pd.DataFrame(columns=SUMMARY_COLUMNS), "metrics": metrics,
-                "predictions": pd.DataFrame()}
+        return _no_scores(lang, model_name, note)
     model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
                                    dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
     answer = max(lc.max_new_tokens, lc.cwe_max_new_tokens)
@@ -46,17 +51,14 @@ def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = 
     note = (f"lengths {skipped} do not fit {model_name}'s {window}-token context with the answer: "
             "not scored" if skipped else "")
     if not lengths:
-        io.write_csv(out / "summary.csv", pd.DataFrame(columns=SUMMARY_COLUMNS))
-        metrics = {"language": lang, "model": model_name, "samples": 0, "note": note}
-        io.write_json(paths.long_context_metrics(lang, model_name), metrics)
-        return {"summary": pd.DataFrame(columns=SUMMARY_COLUMNS), "metrics": metrics,
-                "predictions": pd.DataFrame()}
+        return _no_scores(lang, model_name, note)
     samples = longcontext.make_samples(tokenizer, haystack_texts(lang), lang, lc.tasks, lengths,
                                        lc.samples_per_task, cfg.seed)
 
+    budget = {task: lc.cwe_max_new_tokens if task == "cwe" else lc.max_new_tokens
+              for task in lc.tasks}
+
     def run(method, current):
-        budget = {task: lc.cwe_max_new_tokens if task == "cwe" else lc.max_new_tokens
-                  for task in lc.tasks}
         return longcontext.evaluate(current, tokenizer, samples, max_new_tokens=budget,
                                     batch_size=lc.batch_size,
                                     show_progress_bar=show_progress_bar).assign(method=method)
