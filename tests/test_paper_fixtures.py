@@ -37,7 +37,8 @@ def paper_run(tmp_path_factory):
     (root / "params.yaml").write_text(preset.replace("../shared/fixtures", str(FIXTURES)),
                                       encoding="utf-8")
     (root / "dvc.lock").unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPASS_")}
+    env = {k: v for k, v in os.environ.items()  # the copy's own compass, not the caller's
+           if not k.startswith("COMPASS_") and k != "PYTHONPATH"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["HF_HUB_OFFLINE"] = env["HF_DATASETS_OFFLINE"] = "1"
     run = lambda *cmd: subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)  # noqa: E731
