@@ -212,11 +212,16 @@ def likelihood_tables(cfg) -> tuple[str, str, str]:
     return table, vs_text, findings
 
 
+def _long_context_runs(cfg) -> list[tuple[str, str, str]]:
+    """The (label, language, model) runs of the long-context stage (long_context.languages)."""
+    return [run for run in _runs(cfg) if run[1] in cfg.long_context.languages]
+
+
 def _long_context_summaries(cfg) -> tuple[pd.DataFrame, list[str]]:
     """Every (language, model)'s long-context summary.csv with a language column holding its label
     (empty when none has rows), and the notes of pairs that could not be scored."""
     frames, notes = [], []
-    for label, lang, model in _runs(cfg):
+    for label, lang, model in _long_context_runs(cfg):
         note = io.read_json(paths.long_context_metrics(lang, model)).get("note")
         if note:
             notes.append(f"`{label}`: {note}.")
@@ -544,8 +549,8 @@ def toc(cfg) -> str:
     lines = ["format: jb-book", "root: intro", "chapters:",
              *chapter("data", "00_data"), *chapter("sampling", "01_sampling"),
              *chapter("results", "03_evaluate")]
-    lines += [f"      - file: notebooks/{nb}_{m}_{t}" for nb in ("02_train", "05_long_context")
-              for _, t, m in _runs(cfg)]
+    lines += [f"      - file: notebooks/02_train_{m}_{t}" for _, t, m in _runs(cfg)]
+    lines += [f"      - file: notebooks/05_long_context_{m}_{t}" for _, t, m in _long_context_runs(cfg)]
     lines += ["  - file: continual", "    sections:", "      - file: notebooks/04_ecda"]
     return "\n".join(lines) + "\n"
 
@@ -647,9 +652,10 @@ def assemble(cfg) -> Path:
     (SRC / "generated" / "results_caveats.md").write_text(caveats, encoding="utf-8")
     executed = [paths.executed_notebook(nb, lang) for nb in ("00_data", "01_sampling")
                 for lang in cfg.targets]
-    executed += [paths.executed_notebook(nb, lang, model)
-                 for nb in ("02_train", "03_evaluate", "05_long_context")
+    executed += [paths.executed_notebook(nb, lang, model) for nb in ("02_train", "03_evaluate")
                  for _, lang, model in _runs(cfg)]
+    executed += [paths.executed_notebook("05_long_context", lang, model)
+                 for _, lang, model in _long_context_runs(cfg)]
     executed.append(paths.executed_notebook("04_ecda"))
     (SRC / "generated" / "continual_table.md").write_text(continual_table(cfg), encoding="utf-8")
     (SRC / "generated" / "calibration_table.md").write_text(calibration_table(cfg), encoding="utf-8")

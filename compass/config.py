@@ -184,13 +184,18 @@ class TrainConfig(_Params):
     dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")
     learning_rate: float = 5e-4
-    steps: int = 12  # optimizer steps (same for every method: equal compute)
+    steps: int = 8  # optimizer steps (same for every method: equal compute)
     batch_size: int = 8
     grad_accum: int = 1
     max_length: int = 64  # tokens per example (prompt + response), longer ones are cut
     warmup_steps: int = 2
     mix_target_train: bool = True  # add the existing target-language train split
     save_every: int = 4  # checkpoint interval (steps) for resuming an interrupted run
+    seeds: int = 3  # training seeds per (language, method): seed, seed + 1, ...; results pool them
+    curve_steps: tuple[int, ...] = (4,)  # steps at which the first seed's adapter is also kept:
+    # the evaluate stage scores their held-out NLL (how the gains grow with steps)
+    packing: bool = True  # several examples per row, attention kept within each (same loss);
+    # falls back to padding where a model does not keep packed examples apart
     trust_remote_code: bool = False
     dtype: str = "auto"  # auto: bf16 on CUDA and on CPUs that compute it natively (measured), else
     # fp32 (compass.training.precision); or float32 / bfloat16 to force one
@@ -198,7 +203,7 @@ class TrainConfig(_Params):
 
 @dataclass(frozen=True)
 class EvalConfig(_Params):
-    max_items: int = 40  # multiple-choice test items scored per language (tiny profile: CPU time)
+    max_items: int = 20  # multiple-choice test items scored per language (tiny profile: CPU time)
     nll_items: int = 100  # held-out pairs whose response NLL is measured (the MC items first)
     n_permutations: int = 10000
     n_bootstrap: int = 10000
@@ -222,6 +227,8 @@ class ProxConfig(_Params):
 class LongContextConfig(_Params):
     """OneRuler-style long-context tasks, scored for zero-shot and every adapter."""
 
+    languages: tuple[str, ...] = ("fa",)  # targets that get the tasks (empty: all); params.yaml
+    # lists them, since the DVC stage fans out over this list
     tasks: tuple[str, ...] = ("niah_single", "niah_multikey", "niah_none", "cwe")
     lengths: tuple[int, ...] = (320,)  # context tokens, whole prompt (paper: 8k .. 128k); the
     # template and needles alone take up to 283 Gemma tokens (uk niah_multikey)
@@ -272,7 +279,7 @@ class EcdaConfig(_Params):
 class Config(_Params):
     profile: str = "tiny"
     seed: int = 0
-    targets: tuple[str, ...] = ("fa", "ja", "uk")
+    targets: tuple[str, ...] = ("fa", "uk")
     auxiliary: tuple[str, ...] | str = "all"  # 'all' = every other language of the data
     data: DataConfig = field(default_factory=DataConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -410,6 +417,11 @@ def _validate(cfg: Config) -> Config:
     for name in ("rank", "alpha", "steps", "batch_size", "grad_accum", "max_length", "save_every"):
         _positive_int(getattr(t, name), f"train.{name}")
     _positive_int(t.warmup_steps, "train.warmup_steps", minimum=0)
+    _positive_int(t.seeds, "train.seeds")
+    for step in t.curve_steps:
+        if not isinstance(step, int) or isinstance(step, bool) or not 0 < step < t.steps:
+            raise ConfigError(f"train.curve_steps entry {step!r}: a step between 1 and "
+                              f"train.steps - 1 = {t.steps - 1} (the last step is the adapter itself)")
     _fraction(t.dropout, "train.dropout")
     _fraction(t.learning_rate, "train.learning_rate", 1e-12, 1.0)
     _choice(t.dtype, ("auto", "float32", "bfloat16"), "train.dtype")
@@ -431,6 +443,11 @@ def _validate(cfg: Config) -> Config:
     _choice(cfg.data.test_set, TEST_SETS, "data.test_set")
     _positive_int(cfg.data.aux_per_language_cap, "data.aux_per_language_cap", minimum=0)
     lc = cfg.long_context
+    if isinstance(lc.languages, str):
+        raise ConfigError(f"long_context.languages = {lc.languages!r}: give a list of target "
+                          f"languages (from languages.targets {list(targets)})")
+    lc = replace(lc, languages=tuple(_normal(code, "long_context.languages") for code in lc.languages)
+                 or targets)  # validate_pipeline: each must be a target
     for task in lc.tasks:
         _choice(task, LONG_CONTEXT_TASKS, "long_context.tasks entry")
     if not lc.lengths:
@@ -478,7 +495,7 @@ def _validate(cfg: Config) -> Config:
     return Config(
         profile=cfg.profile, seed=cfg.seed, targets=targets, auxiliary=aux, data=cfg.data,
         encoder=cfg.encoder, clustering=cfg.clustering, sampling=cfg.sampling, train=cfg.train,
-        evaluation=e, ecda=ecda, long_context=cfg.long_context,
+        evaluation=e, ecda=ecda, long_context=lc,
     )
 
 
@@ -585,6 +602,15 @@ def validate_pipeline(cfg: Config) -> None:
     if cfg.ecda.model not in cfg.train.models:
         raise ConfigError(f"ecda.model = {cfg.ecda.model!r} is not among train.models "
                           f"{list(cfg.train.models)}; the continual stage updates that model's adapter")
+    if cfg.profile == "paper" and (cfg.train.seeds > 1 or cfg.train.curve_steps):
+        raise ConfigError(f"train.seeds = {cfg.train.seeds}, train.curve_steps = {list(cfg.train.curve_steps)}: the "
+                          "paper profile's evaluation scores one seed's final adapters; set "
+                          "train.seeds: 1 and train.curve_steps: [] (several seeds and the step "
+                          "curve are scored by the tiny profile's evaluation)")
+    stray = [code for code in cfg.long_context.languages if code not in cfg.targets]
+    if stray:
+        raise ConfigError(f"long_context.languages {stray} are not among languages.targets "
+                          f"{list(cfg.targets)}; the long-context stage scores a target's adapters")
     unsampled = [m for m in cfg.train.methods if m not in cfg.sampling.methods]
     if unsampled:
         raise ConfigError(f"train.methods {unsampled} are not in sampling.methods "

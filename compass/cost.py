@@ -153,7 +153,7 @@ def cost_table(cfg: Config, gpu: str | Path | dict | None = None) -> pd.DataFram
     targets, methods = len(cfg.targets), len(cfg.train.methods)
     runs = 1 + methods  # zero-shot + one adapter per method, per language
     t = cfg.train
-    adapters = targets * methods
+    adapters = targets * methods * t.seeds
     train_tokens = adapters * t.steps * t.batch_size * t.grad_accum * t.max_length
     items, choices = _mc_items(cfg)
     mc_items = targets * runs * items
@@ -162,7 +162,7 @@ def cost_table(cfg: Config, gpu: str | Path | dict | None = None) -> pd.DataFram
     prox_generations = prox_langs * runs * (p.limit or PROX_LITE_ITEMS)
     prox_prompt = PROX_TOKENS_PER_SHOT * (p.num_fewshot + 1)
     lc = cfg.long_context
-    lc_per_length = targets * len(lc.tasks) * lc.samples_per_task * runs  # generations per length
+    lc_per_length = len(lc.languages) * len(lc.tasks) * lc.samples_per_task * runs  # per length
     rows = {}
     for name in t.models:
         size = model_size(name)

@@ -84,9 +84,16 @@ def adapters_dir(lang: str, model: str) -> Path:
     return model_results_dir(lang, model) / "adapters"
 
 
-def adapter_dir(lang: str, model: str, method: str) -> Path:
-    """Registry layout: data/languages/<lang>/<model>/adapters/<method>/ (adapter + logs)."""
-    return adapters_dir(lang, model) / method
+def adapter_dir(lang: str, model: str, method: str, replicate: int = 0) -> Path:
+    """Registry layout: data/languages/<lang>/<model>/adapters/<method>/ (adapter + logs) for the
+    first training seed; replicate r >= 1 (seed + r, train.seeds) in its seeds/<r>/ folder."""
+    folder = adapters_dir(lang, model) / method
+    return folder if replicate == 0 else folder / "seeds" / str(replicate)
+
+
+def adapter_snapshot(lang: str, model: str, method: str, step: int) -> Path:
+    """The first seed's adapter after ``step`` optimizer steps (train.curve_steps)."""
+    return adapter_dir(lang, model, method) / "steps" / str(step)
 
 
 def evaluation_dir(lang: str, model: str) -> Path:

@@ -138,6 +138,37 @@ def nll_intervals(nll_summary: pd.DataFrame, lang: str, metric: str = "nll",
     return fig
 
 
+def nll_by_step(by_step: pd.DataFrame, lang: str, subset: str = "all", method: str = "compass"):
+    """Left: held-out NLL of the first seed's adapters after each number of training steps (zero-
+    shot at step 0), with 95% item-bootstrap bands. Right: ``method`` minus each other method at
+    the same step (below zero: ``method`` ahead), with paired bands: whether the gaps grow."""
+    frame = by_step[by_step["subset"] == subset]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    zero = frame[frame["method"] == "zero_shot"]
+    methods = [m for m in dict.fromkeys(frame["method"]) if m != "zero_shot"]
+    colours = dict(zip(methods, sns.color_palette(n_colors=max(len(methods), 1))))
+    for name in methods:
+        rows = pd.concat([zero, frame[frame["method"] == name]]).sort_values("step")
+        left.plot(rows["step"], rows["mean"], marker="o", color=colours[name], label=name)
+        left.fill_between(rows["step"], rows["ci_low"], rows["ci_high"], color=colours[name], alpha=0.12)
+        if name == method:
+            continue
+        gap = frame[(frame["method"] == name)].sort_values("step")
+        right.plot(gap["step"], gap["compass_minus"], marker="o", color=colours[name], label=f"vs {name}")
+        right.fill_between(gap["step"], gap["compass_minus_ci_low"], gap["compass_minus_ci_high"],
+                           color=colours[name], alpha=0.12)
+    right.axhline(0, color="grey", lw=1)
+    n = int(frame["n"].iloc[0]) if len(frame) else 0
+    left.set(xlabel="training steps", ylabel="held-out NLL (nats/token)",
+             title=f"{lang}: NLL against steps ({n} pairs, first seed)")
+    right.set(xlabel="training steps", ylabel=f"{method} minus baseline (nats/token)",
+              title=f"{lang}: {method}'s lead (below 0: {method} ahead)")
+    left.legend(fontsize=7)
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def results_overview(frame: pd.DataFrame):
     """Gain over zero-shot (pp) per language and method, with CIs."""
     g = sns.FacetGrid(frame, col="language", sharex=True, height=3.2, aspect=1.0)
@@ -185,11 +216,15 @@ def nll_gap_overview(frame: pd.DataFrame):
 
 
 def training_curves(logs: dict[str, pd.DataFrame], lang: str):
-    """Completion loss per step of every adapter of one language, on one axis."""
+    """Completion loss per step of every method's adapters of one language, on one axis: the
+    mean over training seeds (a ``seed`` column) with the range of the seeds as a band."""
     frame = pd.concat([log.assign(method=m) for m, log in logs.items()], ignore_index=True)
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
-    sns.lineplot(frame, x="step", y="loss", hue="method", marker="o", ax=ax)
-    ax.set(title=f"{lang}: training loss per adapter", ylabel="completion cross-entropy")
+    sns.lineplot(frame, x="step", y="loss", hue="method", marker="o", errorbar=("pi", 100), ax=ax)
+    seeds = frame["seed"].nunique() if "seed" in frame else 1
+    ax.set(title=f"{lang}: training loss per method" + (f" (mean of {seeds} seeds, band: their range)"
+                                                        if seeds > 1 else ""),
+           ylabel="completion cross-entropy")
     return fig
 
 

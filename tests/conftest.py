@@ -124,6 +124,8 @@ WORKSPACE_OVERRIDES = {
     "train.steps": 2,
     "train.batch_size": 4,
     "train.save_every": 1,
+    "train.seeds": 2,  # a second seed and a step snapshot: the seeded tables and the curve run
+    "train.curve_steps": [1],
     "evaluation.max_items": 12,
     "evaluation.nll_items": 16,  # 12 multiple-choice items + 4 pairs scored on the answer alone
     "evaluation.lm_eval_check_items": 4,
@@ -138,6 +140,7 @@ WORKSPACE_OVERRIDES = {
     "ecda.update_steps": 1,
     "ecda.fisher_batches": 1,
     "ecda.n_permutations": 100,
+    "long_context.languages": ["uk"],
     "long_context.lengths": [1536],  # the tiny byte-level tokenizer spends ~1,100 tokens on the uk template
     "long_context.samples_per_task": 1,
     "long_context.max_new_tokens": 4,

@@ -163,3 +163,71 @@ def test_breakdown_per_topic():
     frame = pd.DataFrame({"topic": ["a", "a", "b"], "acc": [1, 0, 1], "acc_norm": [1, 1, 0]})
     out = scoring.breakdown(frame).set_index("topic")
     assert out.loc["a", "acc"] == 0.5 and out.loc["a", "n"] == 2 and out.loc["b", "acc_norm"] == 0
+
+
+# ---- packing: the same loss and gradients as padding, at fewer tokens ----------------------------
+def _lora(model, tok):
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0,
+                                            target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+
+
+def test_pack_rows_fills_rows_first_fit_by_decreasing_length():
+    from compass.training.adapters import pack_rows
+
+    rows = pack_rows([5, 3, 9, 2, 4], width=9)
+    assert rows == [[2], [0, 4], [1, 3]]
+    assert all(sum([5, 3, 9, 2, 4][i] for i in row) <= 9 for row in rows)
+    assert sorted(i for row in rows for i in row) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("build", [tiny_gemma, tiny_llama])
+def test_packed_batch_gives_the_padded_loss_and_gradients(tok, build):
+    """Gemma's sliding window (8 tokens here) included: every example sees what it sees padded."""
+    from compass.training.adapters import collate_packed
+
+    long = EXAMPLES[0]["response"] + " " + EXAMPLES[1]["response"]  # 64 tokens; the rest 43 and 22
+    examples = [encode_example(tok, EXAMPLES[0]["prompt"], long, 64)] + \
+        [encode_example(tok, e["prompt"], e["response"], 64) for e in EXAMPLES[4:11]]
+    padded, packed = collate(examples, tok.pad_token_id), collate_packed(examples, tok.pad_token_id)
+    assert packed["input_ids"].shape[0] < padded["input_ids"].shape[0]  # fewer rows
+    assert int(packed["attention_mask"].sum()) == int(padded["attention_mask"].sum())
+    model = _lora(build(len(tok)), tok)
+    grads, losses = [], []
+    for batch in (padded, packed):
+        model.zero_grad()
+        loss, n = completion_loss(model, batch)
+        loss.backward()
+        losses.append((loss.item(), n))
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.requires_grad]))
+    assert losses[0][1] == losses[1][1] > 0
+    assert abs(losses[0][0] - losses[1][0]) < 1e-5
+    assert torch.allclose(grads[0], grads[1], atol=1e-6, rtol=1e-4)
+
+
+def test_packing_check_accepts_transformers_models_and_refuses_cross_attention(tok, monkeypatch):
+    import transformers.masking_utils as masking
+
+    from compass.training.adapters import packing_supported
+
+    examples = [encode_example(tok, e["prompt"], e["response"], 48) for e in EXAMPLES[:2]]
+    assert packing_supported(tiny_llama(len(tok)), examples)
+    assert packing_supported(tiny_gemma(len(tok)), examples)
+    monkeypatch.setattr(masking, "find_packed_sequence_indices", lambda position_ids: None)
+    with pytest.warns(UserWarning, match="pads instead"):
+        assert not packing_supported(tiny_llama(len(tok)), examples)
+
+
+def test_packed_training_equals_padded_training_without_dropout(tok, train_cfg, tmp_path):
+    cfg = replace(train_cfg, dropout=0.0)
+    a = train_adapter(tiny_gemma(len(tok)), tok, EXAMPLES, replace(cfg, packing=False), tmp_path / "a",
+                      seed=1, base_name="t", show_progress_bar=False)
+    b = train_adapter(tiny_gemma(len(tok)), tok, EXAMPLES, replace(cfg, packing=True), tmp_path / "b",
+                      seed=1, base_name="t", show_progress_bar=False, snapshot_steps=(2, 4))
+    assert a["tokens"] == b["tokens"] and abs(a["final_loss"] - b["final_loss"]) < 1e-4
+    sa, sb = _lora_state(tmp_path / "a"), _lora_state(tmp_path / "b")
+    for key in sa:
+        assert torch.allclose(sa[key], sb[key], atol=1e-5), key
+    assert sorted(p.name for p in (tmp_path / "b" / "steps").iterdir()) == ["2", "4"]
+    assert (tmp_path / "b" / "steps" / "2" / "adapter_config.json").exists()

@@ -15,10 +15,11 @@ def small(**overrides):
     """2 targets x 2 methods on llama-3.1-8b (8B: no size scaling), everything small and round."""
     raw = {"profile": "paper", "languages": {"targets": ["es", "fr"]},
            "train": {"models": ["llama-3.1-8b"], "methods": ["random", "compass"], "steps": 10,
-                     "batch_size": 2, "grad_accum": 3, "max_length": 100},
+                     "batch_size": 2, "grad_accum": 3, "max_length": 100, "seeds": 1,
+                     "curve_steps": []},
            "evaluation": {"max_items": 0, "prox": {"languages": ["es"], "limit": 10, "num_fewshot": 5,
                                                    "max_gen_toks": 300}},
-           "long_context": {"tasks": ["niah_single", "cwe"], "lengths": [1000, 2000],
+           "long_context": {"languages": ["es", "fr"], "tasks": ["niah_single", "cwe"], "lengths": [1000, 2000],
                             "samples_per_task": 5, "max_new_tokens": 6}}
     for dotted, value in overrides.items():
         config.apply_override(raw, dotted, value)

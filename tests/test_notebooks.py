@@ -31,6 +31,10 @@ def test_train_notebook_writes_every_adapter_and_log(trained):
         folder = paths.adapter_dir("uk", "tiny", method)
         assert (folder / "adapter" / "adapter_config.json").exists()
         assert len(io.read_csv(folder / "train_log.csv")) == 2
+        second = paths.adapter_dir("uk", "tiny", method, replicate=1)  # train.seeds = 2
+        assert (second / "adapter" / "adapter_config.json").exists()
+        assert (paths.adapter_snapshot("uk", "tiny", method, 1) / "adapter_config.json").exists()
+        assert sorted(p.name for p in (folder / "steps").iterdir()) == ["1"]  # train.curve_steps
     assert sorted(p.name for p in paths.adapters_dir("uk", "tiny").iterdir() if p.is_dir()) == ["compass", "random"]
     assert (paths.adapters_dir("uk", "tiny") / "train_loss.png").exists()
 
@@ -53,9 +57,17 @@ def test_evaluate_notebook_writes_predictions_and_statistics(trained):
     by_subset = metrics["nll_pairs_by_subset"]
     assert by_subset["all"] == 16 == by_subset["gap"] + by_subset["covered"]
     likelihoods = io.read_csv(out / "likelihoods.csv")
-    assert (likelihoods.groupby("method").size() == 16).all()  # MC answers + answer-only pairs
-    assert set(metrics["nll"]["all"]) == {"zero_shot", "random", "compass"}
-    assert (out / "nll.png").stat().st_size > 1000
+    # MC answers + answer-only pairs, for each seed (train.seeds = 2; zero-shot has one)
+    assert (likelihoods.groupby(["method", "seed"]).size() == 16).all()
+    assert likelihoods.groupby("method")["seed"].nunique().to_dict() == {"zero_shot": 1, "random": 2,
+                                                                         "compass": 2}
+    assert set(metrics["nll"]["all"]) == {"zero_shot", "random", "compass"} and metrics["seeds"] == 2
+    assert (nll["seeds"].dropna().astype(int) == nll["method"].map({"zero_shot": 1}).fillna(2)).all()
+    assert set(versus["seeds_better"].dropna()) <= {"0/2", "1/2", "2/2", ""}
+    by_step = io.read_csv(out / "nll_by_step.csv", numeric=True)  # train.curve_steps = [1]
+    assert sorted(set(by_step["step"])) == [0, 1, 2]
+    assert set(by_step.loc[by_step["step"] == 0, "method"]) == {"zero_shot"}
+    assert (out / "nll.png").stat().st_size > 1000 and (out / "nll_by_step.png").stat().st_size > 1000
 
 
 def test_long_context_notebook_scores_every_task_for_every_model(trained):

@@ -294,7 +294,7 @@ def _fisher(ctx: Context, state: MethodState) -> dict:
     t_cfg, e = ctx.cfg.train, ctx.cfg.ecda
     return ctx.fishers.get(state.version, lambda: ecda.fisher_diagonal(
         ctx.model, ctx.tokenizer, _examples(state.history), t_cfg.max_length, t_cfg.batch_size,
-        e.fisher_batches, ctx.cfg.seed))
+        e.fisher_batches, ctx.cfg.seed, packing=t_cfg.packing))
 
 
 def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vectors) -> None:
@@ -322,7 +322,8 @@ def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vector
             ecda.restore(model, ctx.init_lora)
         return ecda.update(model, ctx.tokenizer, data, steps, t_cfg.learning_rate, t_cfg.batch_size,
                            t_cfg.max_length, cfg.seed + step.t, fisher=fisher, anchor=anchor,
-                           lambda_ewc=e.lambda_ewc, replay=replay, beta=e.beta_replay)
+                           lambda_ewc=e.lambda_ewc, replay=replay, beta=e.beta_replay,
+                           packing=t_cfg.packing)
 
     accepted, event, result = ecda.guarded_update(
         model, do_update, lambda: ctx.scores.candidate(step.validation), e.rollback_tolerance,
@@ -382,7 +383,7 @@ def plant_regression(ctx: Context, state: MethodState, step) -> dict:
     def do_update():
         return ecda.update(model, ctx.tokenizer, data, e.update_steps * PLANTED_STEP_FACTOR,
                            t_cfg.learning_rate * PLANTED_LR_FACTOR, t_cfg.batch_size,
-                           t_cfg.max_length, cfg.seed + step.t + 7919)
+                           t_cfg.max_length, cfg.seed + step.t + 7919, packing=t_cfg.packing)
 
     accepted, event, result = ecda.guarded_update(
         model, do_update, lambda: ctx.scores.candidate(step.validation), e.rollback_tolerance,

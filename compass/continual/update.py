@@ -24,7 +24,8 @@ import pandas as pd
 import torch
 
 from compass.selection.allocation import largest_remainder
-from compass.training.adapters import NonFiniteLossError, batch_of, completion_loss, encode_example
+from compass.training.adapters import (NonFiniteLossError, batch_of, completion_loss, encode_example,
+                                       packing_supported)
 
 
 def trainable(model) -> dict[str, torch.nn.Parameter]:
@@ -42,15 +43,17 @@ def restore(model, state: dict[str, torch.Tensor]) -> None:
 
 
 def fisher_diagonal(model, tokenizer, examples: list[dict], max_length: int, batch_size: int,
-                    n_batches: int, seed: int) -> dict[str, torch.Tensor]:
-    """Empirical diagonal Fisher: mean squared gradient of the completion loss per parameter."""
+                    n_batches: int, seed: int, packing: bool = False) -> dict[str, torch.Tensor]:
+    """Empirical diagonal Fisher: mean squared gradient of the completion loss per parameter
+    (``packing``: batches packed as in training, the same gradients at fewer tokens)."""
     params = trainable(model)
     fisher = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in params.items()}
     encoded = [encode_example(tokenizer, e["prompt"], e["response"], max_length) for e in examples]
     device = next(model.parameters()).device
     n_batches = max(1, min(n_batches, math.ceil(len(encoded) / batch_size)))
+    packed = packing and packing_supported(model, encoded)
     for b in range(n_batches):
-        batch = batch_of(encoded, b, batch_size, seed, tokenizer.pad_token_id, device)
+        batch = batch_of(encoded, b, batch_size, seed, tokenizer.pad_token_id, device, packed=packed)
         model.zero_grad(set_to_none=True)
         loss, _ = completion_loss(model, batch)
         loss.backward()
@@ -114,29 +117,32 @@ def own_rng(seed: int, device: torch.device):
 
 def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, batch_size: int,
            max_length: int, seed: int, fisher=None, anchor=None, lambda_ewc: float = 0.0,
-           replay: list[dict] | None = None, beta: float = 0.0) -> UpdateResult:
+           replay: list[dict] | None = None, beta: float = 0.0, packing: bool = False) -> UpdateResult:
     """Optimise L_task (+ lambda L_EWC + beta L_replay) for ``steps`` steps; raises
     NonFiniteLossError when the loss is NaN/inf (the caller rolls back). Deterministic given
-    ``seed``: batches and dropout masks come from it alone."""
+    ``seed``: batches and dropout masks come from it alone. ``packing``: batches packed as in
+    adapter training (:func:`compass.training.adapters.collate_packed`)."""
     device = next(model.parameters()).device
     encoded = [encode_example(tokenizer, e["prompt"], e["response"], max_length) for e in new_examples]
     replay_enc = [encode_example(tokenizer, e["prompt"], e["response"], max_length)
                   for e in (replay or [])]
     params = list(trainable(model).values())
     optimizer = torch.optim.AdamW(params, lr=lr)
+    packed = packing and packing_supported(model, encoded + replay_enc)
     model.train()
     result = UpdateResult(0, 0, 0.0)
     start = time.perf_counter()
     with own_rng(seed, device):
         for step in range(steps):
-            batch = batch_of(encoded, step, batch_size, seed, tokenizer.pad_token_id, device)
+            batch = batch_of(encoded, step, batch_size, seed, tokenizer.pad_token_id, device,
+                             packed=packed)
             loss, _ = completion_loss(model, batch)
             result.tokens += int(batch["attention_mask"].sum())
             if fisher is not None and lambda_ewc > 0:
                 loss = loss + lambda_ewc * ewc_penalty(model, fisher, anchor)
             if replay_enc and beta > 0:
                 rbatch = batch_of(replay_enc, step, min(batch_size, len(replay_enc)), seed + 7,
-                                  tokenizer.pad_token_id, device)
+                                  tokenizer.pad_token_id, device, packed=packed)
                 rloss, _ = completion_loss(model, rbatch)
                 loss = loss + beta * rloss
                 result.tokens += int(rbatch["attention_mask"].sum())

@@ -41,13 +41,27 @@ def subset_ids(assignment: pd.DataFrame, ids: Sequence[str]) -> dict[str, list[s
 
 
 def per_method(predictions: pd.DataFrame, metric: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
-    """``metric`` per method on ``ids`` (in that order), methods in order of first appearance."""
+    """``metric`` per method on ``ids`` (in that order), methods in order of first appearance:
+    a vector per method, or where a ``seed`` column gives a method several seeds a (seeds,
+    items) array (seeds in order)."""
     out = {}
     for method in pd.unique(predictions["method"]):
-        rows = predictions[predictions["method"] == method].set_index("id")
+        rows = predictions[predictions["method"] == method]
+        if "seed" in rows:
+            table = rows.pivot(index="seed", columns="id", values=metric).sort_index()
+            table.columns = table.columns.astype(str)
+            values = table.loc[:, list(ids)].to_numpy(dtype=float)
+            out[str(method)] = values[0] if len(values) == 1 else values  # one seed: a vector
+            continue
+        rows = rows.set_index("id")
         rows.index = rows.index.astype(str)
         out[str(method)] = rows.loc[list(ids), metric].to_numpy(dtype=float)
     return out
+
+
+def several_seeds(predictions: pd.DataFrame) -> bool:
+    """Whether some method was trained with more than one seed (a ``seed`` column)."""
+    return "seed" in predictions and bool((predictions.groupby("method")["seed"].nunique() > 1).any())
 
 
 def likelihood_tables(predictions: pd.DataFrame, assignment: pd.DataFrame,
@@ -61,10 +75,19 @@ def likelihood_tables(predictions: pd.DataFrame, assignment: pd.DataFrame,
     versus: ``method`` against every other method per (metric, subset): mean, baseline_mean,
     change (negative: ``method`` has the lower loss), p_value, p_holm (Holm over the baselines
     of one metric and subset) and cohens_dz. Empty when ``method`` was not evaluated. A subset
-    without items has no rows."""
+    without items has no rows. With a ``seed`` column and several seeds per method, the intervals
+    and p-values come from the items x seeds bootstrap (:mod:`compass.evaluation.seeded`) and
+    the tables gain ``seeds`` (and ``seeds_better`` in versus)."""
     groups = subset_ids(assignment, predictions["id"])
-    kw = dict(confidence=confidence, n_resamples=n_resamples, n_permutations=n_permutations,
-              seed=seed, metric=stats.MEAN_LOSS)
+    if several_seeds(predictions):  # intervals and tests over items and training seeds
+        from compass.evaluation import seeded
+
+        kw = dict(confidence=confidence, n_resamples=n_resamples, seed=seed, metric=stats.MEAN_LOSS)
+        summarise, compare = seeded.summary, seeded.compare
+    else:
+        kw = dict(confidence=confidence, n_resamples=n_resamples, n_permutations=n_permutations,
+                  seed=seed, metric=stats.MEAN_LOSS)
+        summarise, compare = stats.accuracy_summary, stats.compare_to_baselines
     summaries, versus = [], []
     for metric in METRICS:
         for subset in SUBSETS:
@@ -74,11 +97,9 @@ def likelihood_tables(predictions: pd.DataFrame, assignment: pd.DataFrame,
             scores = per_method(predictions, metric, ids)
             ref = reference if reference in scores else None
             labels = {"metric": metric, "subset": subset}
-            summaries.append(stats.accuracy_summary(scores, reference=ref, **kw)
-                             .reset_index().assign(**labels))
+            summaries.append(summarise(scores, reference=ref, **kw).reset_index().assign(**labels))
             if method in scores and len(scores) > 1:
-                versus.append(stats.compare_to_baselines(scores, method=method, **kw)
-                              .reset_index().assign(**labels))
+                versus.append(compare(scores, method=method, **kw).reset_index().assign(**labels))
     summary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
     versus = pd.concat(versus, ignore_index=True) if versus else pd.DataFrame()
     return _labels_first(summary), _labels_first(versus)
@@ -95,3 +116,33 @@ def means(summary: pd.DataFrame, metric: str = "nll", subset: str = "all") -> di
     """method -> mean of one metric and subset, from ``likelihood_tables``'s summary."""
     rows = summary[(summary["metric"] == metric) & (summary["subset"] == subset)]
     return {str(m): float(v) for m, v in zip(rows["method"], rows["mean"])}
+
+
+def by_step_table(per_step: pd.DataFrame, assignment: pd.DataFrame, method: str = "compass", *,
+                  confidence: float = 0.95, n_resamples: int = 10_000, seed=0) -> pd.DataFrame:
+    """NLL against training steps (one seed: the first): per subset, method and step the mean NLL
+    with its item-bootstrap interval, and ``compass_minus`` = mean(``method``) - mean(this method)
+    at the same step with its paired interval (negative: ``method`` is ahead), which shows
+    whether the gaps between methods grow or close as training goes on. ``per_step``: id,
+    method, step, nll (zero-shot at step 0)."""
+    groups = subset_ids(assignment, per_step["id"])
+    rows = []
+    for subset in SUBSETS:
+        ids = groups[subset]
+        if not ids:
+            continue
+        for step, at_step in per_step.groupby("step", sort=True):
+            scores = per_method(at_step, "nll", ids)
+            for name, x in scores.items():
+                low, high = stats.bootstrap_ci(x, np.mean, confidence, n_resamples, seed)
+                row = {"subset": subset, "method": name, "step": int(step), "n": len(x),
+                       "mean": float(x.mean()), "ci_low": low, "ci_high": high,
+                       "compass_minus": np.nan, "compass_minus_ci_low": np.nan,
+                       "compass_minus_ci_high": np.nan}
+                if method in scores and name != method:
+                    d_low, d_high = stats.paired_bootstrap_ci(scores[method], x, confidence,
+                                                              n_resamples, seed)
+                    row.update(compass_minus=float(scores[method].mean() - x.mean()),
+                               compass_minus_ci_low=d_low, compass_minus_ci_high=d_high)
+                rows.append(row)
+    return pd.DataFrame(rows)

@@ -12,7 +12,7 @@ from compass import io, paths
 from compass.stages.data import read_language
 
 # per held-out pair and model: what the likelihood tables read
-LIKELIHOOD_COLUMNS = ["id", "topic", "method", "answer_tokens", "answer_chars", "nll", "bpc"]
+LIKELIHOOD_COLUMNS = ["id", "topic", "method", "seed", "answer_tokens", "answer_chars", "nll", "bpc"]
 
 
 def evaluation_items(cfg, lang: str) -> tuple[list[dict], list[dict]]:
@@ -65,24 +65,38 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
     model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
                                    dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
     timings, frames, likelihoods = {}, [], []
+    nll_pairs = [likelihood.answer_only(it) for it in items] + answers_only
 
-    def score(method):  # one batched pass: multiple-choice items and answer-only pairs
+    def score(method, seed=cfg.seed, pairs_only=False):
+        """One batched pass: the multiple-choice items and answer-only pairs, or (further seeds,
+        curve steps) only every pair's correct answer, a quarter of an MC item's cost."""
         start = time.perf_counter()
-        frame = scoring.score_items(model_now, tokenizer, items + answers_only,
+        frame = scoring.score_items(model_now, tokenizer, nll_pairs if pairs_only else items + answers_only,
                                     desc=f"{lang} {method}", show_progress_bar=show_progress_bar)
-        timings[method] = round(time.perf_counter() - start, 2)
-        frame = frame.assign(method=method)
-        frames.append(frame[frame["id"].isin(mc_ids)])
-        likelihoods.append(frame[LIKELIHOOD_COLUMNS])
+        timings[f"{method}/seed{seed}" if pairs_only else method] = round(time.perf_counter() - start, 2)
+        frame = frame.assign(method=method, seed=seed)
+        if not pairs_only:
+            frames.append(frame[frame["id"].isin(mc_ids)].drop(columns="seed"))
+        return frame[LIKELIHOOD_COLUMNS]
 
     model_now = model
-    score("zero_shot")
+    likelihoods.append(score("zero_shot"))
     registry = AdapterRegistry(model_name)
     methods = list(cfg.train.methods)
     model_now = registry.attach(model, [(lang, m) for m in methods])
-    for method in methods:
+    for method in methods:  # the first seed: multiple choice and NLL
         registry.activate(model_now, lang, method)
-        score(method)
+        likelihoods.append(score(method))
+    for method in methods:  # further seeds: NLL
+        for replicate in range(1, cfg.train.seeds):
+            with registry.activated(model_now, lang, method, replicate=replicate):
+                likelihoods.append(score(method, seed=cfg.seed + replicate, pairs_only=True))
+    curve = [frame.assign(step=0 if frame["method"].iloc[0] == "zero_shot" else cfg.train.steps)
+             for frame in likelihoods if frame["seed"].iloc[0] == cfg.seed]
+    for method in methods:  # the first seed's adapter after fewer steps: NLL against steps
+        for step in cfg.train.curve_steps:
+            with registry.activated(model_now, lang, method, step=step):
+                curve.append(score(method, pairs_only=True).assign(step=step))
     predictions = pd.concat(frames, ignore_index=True)
     per_pair = pd.concat(likelihoods, ignore_index=True)
     check_method = "compass" if "compass" in methods else methods[0]
@@ -104,6 +118,10 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
     nll_summary, nll_versus = likelihood.likelihood_tables(
         per_pair, assignment, reference="zero_shot", method="compass", confidence=e.confidence,
         n_resamples=e.n_bootstrap, n_permutations=e.n_permutations, seed=cfg.seed)
+    per_step = pd.concat(curve, ignore_index=True).drop(columns="seed")
+    by_step = likelihood.by_step_table(per_step, assignment, method="compass",
+                                       confidence=e.confidence, n_resamples=e.n_bootstrap,
+                                       seed=cfg.seed)
     out = paths.evaluation_dir(lang, model_name)
     io.write_csv(out / "predictions.csv", predictions)
     io.write_csv(out / "likelihoods.csv", per_pair)
@@ -111,13 +129,15 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
     io.write_csv(out / "compass_vs_baselines.csv", versus)
     io.write_csv(out / "nll_summary.csv", nll_summary)
     io.write_csv(out / "nll_vs_baselines.csv", nll_versus)
+    io.write_csv(out / "nll_by_step.csv", by_step)
     by_topic = predictions.groupby(["method", "topic"])["acc"].mean().unstack(0).reset_index()
     io.write_csv(out / "by_topic.csv", by_topic)
     from compass import timings as timing_log
 
     for method, seconds in timings.items():  # wall times stay out of the tracked metrics
-        timing_log.record(f"score {model_name}/{lang}/{method}", seconds, items=len(items),
-                          answer_only_pairs=len(answers_only))
+        only = "/seed" in method
+        timing_log.record(f"score {model_name}/{lang}/{method}", seconds, items=0 if only else len(items),
+                          answer_only_pairs=len(nll_pairs) if only else len(answers_only))
     metrics = {"language": lang, "model": model_name, "items": len(items), "nll_pairs": len(items) + len(answers_only),
                "lm_eval_check": check,
                "accuracy": predictions.groupby("method")["acc"].mean().to_dict(),
@@ -127,8 +147,11 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
                "nll": {subset: likelihood.means(nll_summary, "nll", subset)
                        for subset in likelihood.SUBSETS},
                "bpc": {subset: likelihood.means(nll_summary, "bpc", subset)
-                       for subset in likelihood.SUBSETS}}
+                       for subset in likelihood.SUBSETS},
+               "seeds": cfg.train.seeds,
+               "nll_by_step": {m: {int(k): float(v) for k, v in zip(g["step"], g["mean"])}
+                               for m, g in by_step[by_step["subset"] == "all"].groupby("method")}}
     io.write_json(paths.evaluation_metrics(lang, model_name), metrics)
     return {"predictions": predictions, "summary": summary, "versus": versus, "metrics": metrics,
             "by_topic": by_topic, "likelihoods": per_pair, "nll_summary": nll_summary,
-            "nll_versus": nll_versus}
+            "nll_versus": nll_versus, "nll_by_step": by_step}

@@ -71,7 +71,7 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
         frames.append(frame)
         pairs = scoring.score_items(current, tokenizer, nll_items, desc=f"{lang} {method} NLL",
                                     show_progress_bar=show_progress_bar)
-        likelihoods.append(pairs.assign(method=method)[LIKELIHOOD_COLUMNS])
+        likelihoods.append(pairs.assign(method=method, seed=cfg.seed)[LIKELIHOOD_COLUMNS])
         if _wants_prox(cfg, lang):
             p = e.prox
             prox, summary = paper_tasks.run_prox_lite(

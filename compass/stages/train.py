@@ -20,9 +20,10 @@ def training_examples(cfg, lang: str, method: str, pairs: dict | None = None) ->
 
 
 def train_language(cfg, lang: str, model_name: str, methods=None, show_progress_bar: bool = True) -> dict:
-    """Every method's adapter of ``lang`` on base model ``model_name`` (default methods:
-    train.methods). Each starts from the same plain base model and seed, so each equals an adapter
-    trained in a process of its own."""
+    """Every method's adapters of ``lang`` on base model ``model_name`` (default methods:
+    train.methods), one per training seed (seed, seed + 1, ... for train.seeds). Each starts from
+    the same plain base model, so each equals an adapter trained in a process of its own. The
+    first seed's adapter is also kept after each of train.curve_steps steps."""
     import pandas as pd
 
     from compass.training import models
@@ -32,23 +33,41 @@ def train_language(cfg, lang: str, model_name: str, methods=None, show_progress_
     model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
                                    dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
     if methods is None:  # the configured set: adapters of methods no longer trained go
-        import shutil
-
-        keep = set(cfg.train.methods)
-        for stale in sorted(paths.adapters_dir(lang, model_name).glob("*/")):
-            if stale.is_dir() and stale.name not in keep:
-                shutil.rmtree(stale)
+        remove_stale(cfg, lang, model_name)
     summaries, logs, examples = {}, {}, {}
     for method in methods or cfg.train.methods:
         chosen = training_examples(cfg, lang, method, pairs)
-        summaries[method] = train_adapter(model, tokenizer, chosen, cfg.train,
-                                          paths.adapter_dir(lang, model_name, method),
-                                          seed=cfg.seed, base_name=model_name,
-                                          show_progress_bar=show_progress_bar)
-        logs[method] = io.read_csv(paths.adapter_dir(lang, model_name, method) / "train_log.csv")
+        for replicate in range(cfg.train.seeds):
+            out = paths.adapter_dir(lang, model_name, method, replicate)
+            summaries[(method, replicate)] = train_adapter(
+                model, tokenizer, chosen, cfg.train, out, seed=cfg.seed + replicate,
+                base_name=model_name, show_progress_bar=show_progress_bar,
+                snapshot_steps=cfg.train.curve_steps if replicate == 0 else ())
+            logs.setdefault(method, []).append(
+                io.read_csv(out / "train_log.csv").assign(seed=cfg.seed + replicate))
+        logs[method] = pd.concat(logs[method], ignore_index=True)
         examples[method] = len(chosen)
-    table = pd.DataFrame([{"method": m, "examples": examples[m], "steps": s["steps"],
-                           "tokens": s["tokens"], "first loss": s["first_loss"],
+    table = pd.DataFrame([{"method": m, "seed": cfg.seed + r, "examples": examples[m],
+                           "steps": s["steps"], "tokens": s["tokens"], "first loss": s["first_loss"],
                            "final loss": s["final_loss"], "seconds": s["seconds"],
-                           "tokens/s": s["tokens_per_second"]} for m, s in summaries.items()])
+                           "tokens/s": s["tokens_per_second"]} for (m, r), s in summaries.items()])
     return {"summaries": summaries, "logs": logs, "table": table}
+
+
+def remove_stale(cfg, lang: str, model_name: str) -> None:
+    """Adapters the params no longer ask for (methods, seeds beyond train.seeds, step snapshots
+    not in train.curve_steps) leave the stage's output, which DVC keeps between runs (persist)."""
+    import shutil
+
+    keep = set(cfg.train.methods)
+    for folder in sorted(paths.adapters_dir(lang, model_name).glob("*/")):
+        if not folder.is_dir():
+            continue
+        if folder.name not in keep:
+            shutil.rmtree(folder)
+            continue
+        for kind, wanted in (("seeds", {str(r) for r in range(1, cfg.train.seeds)}),
+                             ("steps", {str(s) for s in cfg.train.curve_steps})):
+            for sub in sorted((folder / kind).glob("*/")):
+                if sub.name not in wanted:
+                    shutil.rmtree(sub)

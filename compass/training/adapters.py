@@ -6,6 +6,7 @@ loss needs logits only where a completion token is predicted, so the output laye
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -56,6 +57,53 @@ def collate(examples: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def pack_rows(lengths: list[int], width: int) -> list[list[int]]:
+    """Which examples share a row: first-fit over the examples in decreasing length (ties in
+    input order), each row at most ``width`` tokens. Deterministic."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for i in order:
+        for r, free in enumerate(room):
+            if lengths[i] <= free:
+                rows[r].append(i)
+                room[r] -= lengths[i]
+                break
+        else:
+            rows.append([i])
+            room.append(width - lengths[i])
+    return rows
+
+
+def collate_packed(examples: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """The same examples as :func:`collate`, several to a row (rows as wide as the longest
+    example), with position ids restarting at 0 for each example: transformers' masking then
+    keeps attention within each example (``find_packed_sequence_indices``), so every example
+    sees exactly the tokens it sees padded, at a fraction of the padded tokens (Aya-like lengths
+    leave most of a padded batch empty). Each example's first label is dropped, as the shift in
+    :func:`completion_loss` drops it in a padded row (there it predicts nothing; packed, it would
+    be predicted from the previous example's last token). ``attention_mask`` marks real tokens
+    (for counting); the loss passes none, so the packed mask applies."""
+    width = max(len(e["input_ids"]) for e in examples)
+    rows = pack_rows([len(e["input_ids"]) for e in examples], width)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, members in enumerate(rows):
+        at = 0
+        for i in members:
+            e = examples[i]
+            n = len(e["input_ids"])
+            ids[row, at:at + n] = torch.tensor(e["input_ids"])
+            labels[row, at + 1:at + n] = torch.tensor(e["labels"][1:n], dtype=torch.long)
+            mask[row, at:at + n] = 1
+            positions[row, at:at + n] = torch.arange(n)
+            at += n
+        positions[row, at:] = torch.arange(width - at)  # the pads: a sequence of their own
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask, "position_ids": positions}
+
+
 def batch_indices(n_examples: int, step: int, batch_size: int, seed: int) -> np.ndarray:
     """Which examples make up optimizer micro-batch ``step``: a fresh seeded permutation each
     epoch, so a resumed run sees exactly the batches an uninterrupted one would."""
@@ -66,12 +114,14 @@ def batch_indices(n_examples: int, step: int, batch_size: int, seed: int) -> np.
 
 
 def batch_of(encoded: list[dict], step: int, batch_size: int, seed: int, pad_id: int,
-             device) -> dict[str, torch.Tensor]:
-    """Micro-batch ``step`` of ``encoded`` as padded tensors on ``device``: the one place that
-    turns :func:`batch_indices` into a batch, so adapter training, continual updates and the
-    Fisher estimate draw their batches the same way (and a resumed run the same batches)."""
+             device, packed: bool = False) -> dict[str, torch.Tensor]:
+    """Micro-batch ``step`` of ``encoded`` as tensors on ``device``, padded or ``packed``
+    (:func:`collate_packed`; the same examples and loss): the one place that turns
+    :func:`batch_indices` into a batch, so adapter training, continual updates and the Fisher
+    estimate draw their batches the same way (and a resumed run the same batches)."""
     rows = batch_indices(len(encoded), step, batch_size, seed)
-    return {k: v.to(device) for k, v in collate([encoded[i] for i in rows], pad_id).items()}
+    make = collate_packed if packed else collate
+    return {k: v.to(device) for k, v in make([encoded[i] for i in rows], pad_id).items()}
 
 
 # ---- loss --------------------------------------------------------------------------------------
@@ -91,11 +141,53 @@ def completion_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy over completion tokens, with the output layer applied only at the
     positions that predict one. Returns (loss, number of predicted tokens)."""
     base, decoder, head = causal_lm_parts(model)
-    hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    if "position_ids" in batch:  # packed rows (collate_packed): the positions delimit the examples
+        inputs = {"position_ids": batch["position_ids"], "attention_mask": None}
+    else:
+        inputs = {"attention_mask": batch["attention_mask"]}
+    # no KV cache: training never reads it, and building one each step defeats torch.compile
+    hidden = decoder(input_ids=batch["input_ids"], use_cache=False, **inputs).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE
     logits = output_logits(base, head, hidden[:, :-1][keep])
     return F.cross_entropy(logits.float(), targets[keep]), int(keep.sum())
+
+
+def packing_supported(model, examples: list[dict]) -> bool:
+    """Whether the model keeps packed examples apart: two of ``examples`` (at most 8 tokens each)
+    run packed in one row and padded in two must give the same hidden states. transformers'
+    masking does this from the position ids for its current attention code; a model whose
+    attention ignores them (remote code, older releases) would let one example attend to another,
+    so training falls back to padding there. Checked once per base model (eval mode, no grad)."""
+    base, decoder, _ = causal_lm_parts(model)
+    known = getattr(base, "compass_packing_ok", None)
+    if known is not None:
+        return known
+    pair = [{"input_ids": e["input_ids"][:8], "labels": e["labels"][:8]} for e in examples[:2]]
+    if len(pair) < 2:
+        return True  # nothing to pack together
+    device = next(model.parameters()).device
+    padded = collate(pair, 0)
+    row = torch.tensor([pair[0]["input_ids"] + pair[1]["input_ids"]], device=device)
+    positions = torch.tensor([list(range(len(pair[0]["input_ids"])))
+                              + list(range(len(pair[1]["input_ids"])))], device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            real = padded["attention_mask"].bool()
+            a = decoder(input_ids=padded["input_ids"].to(device), use_cache=False,
+                        attention_mask=padded["attention_mask"].to(device)).last_hidden_state[real.to(device)]
+            b = decoder(input_ids=row, position_ids=positions, attention_mask=None,
+                        use_cache=False).last_hidden_state[0]
+        error = float((a.float() - b.float()).abs().max() / a.float().abs().max().clamp_min(1e-6))
+        ok = error < (1e-4 if a.dtype == torch.float32 else 2e-2)  # attending across: O(1)
+    finally:
+        model.train(was_training)
+    base.compass_packing_ok = ok
+    if not ok:
+        warnings.warn(f"{type(base).__name__} does not keep packed examples apart; training pads instead")
+    return ok
 
 
 def full_logits_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
@@ -125,12 +217,15 @@ class NonFiniteLossError(FloatingPointError):
 
 def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_dir: str | Path,
                   seed: int, base_name: str, loss_fn=completion_loss, stop_after: int | None = None,
-                  show_progress_bar: bool = True, init_adapter: str | Path | None = None) -> dict:
+                  show_progress_bar: bool = True, init_adapter: str | Path | None = None,
+                  snapshot_steps=()) -> dict:
     """Train one adapter on ``examples`` (dicts with prompt, response) into ``out_dir``/adapter.
 
     Resumes from ``out_dir``/checkpoint when one exists. ``stop_after`` ends the run after that
     many steps without finishing (tests use it to simulate an interruption). ``init_adapter``
-    starts from an existing adapter's weights (continual updates). ``base_model`` comes back as
+    starts from an existing adapter's weights (continual updates). ``snapshot_steps``: the
+    adapter as it is after each of these steps is also saved, to ``out_dir``/steps/<step>
+    (the NLL-against-steps curve). ``base_model`` comes back as
     it was given (the adapter's layers are taken out again, also on error), so one loaded base
     model can train every adapter of a language.
     """
@@ -148,14 +243,15 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
     was_training = base_model.training
     try:
         return _train_loop(model, tokenizer, examples, train_cfg, out_dir, seed, base_name, loss_fn,
-                           stop_after, show_progress_bar, init_adapter)
+                           stop_after, show_progress_bar, init_adapter, tuple(snapshot_steps))
     finally:
         model.unload()  # the LoRA layers out again: base_model is the plain model it was
         base_model.train(was_training)
 
 
 def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int, base_name: str,
-                loss_fn, stop_after, show_progress_bar: bool, init_adapter) -> dict:
+                loss_fn, stop_after, show_progress_bar: bool, init_adapter,
+                snapshot_steps: tuple[int, ...] = ()) -> dict:
     from peft import set_peft_model_state_dict
     from peft.utils import get_peft_model_state_dict
     from transformers import get_linear_schedule_with_warmup
@@ -164,6 +260,7 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
     device = next(model.parameters()).device
     encoded = [encode_example(tokenizer, e["prompt"], e["response"], train_cfg.max_length)
                for e in examples]
+    packed = bool(getattr(train_cfg, "packing", False)) and packing_supported(model, encoded)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=train_cfg.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, train_cfg.warmup_steps, train_cfg.steps)
@@ -197,7 +294,7 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
         total_loss, tokens = 0.0, 0
         for micro in range(train_cfg.grad_accum):
             batch = batch_of(encoded, step * train_cfg.grad_accum + micro, train_cfg.batch_size,
-                             seed, tokenizer.pad_token_id, device)
+                             seed, tokenizer.pad_token_id, device, packed=packed)
             loss, n = loss_fn(model, batch)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(f"loss is {loss.item()} at step {step}")
@@ -212,6 +309,8 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
                     "tokens": tokens, "seconds": round(time.perf_counter() - start, 3)})
         bar.update(1)
         bar.set_postfix(loss=f"{total_loss:.3f}")
+        if step in snapshot_steps and step < train_cfg.steps:
+            serve_adapter(model, out_dir / "steps" / str(step), base_name)
         if step % train_cfg.save_every == 0 and step < train_cfg.steps:
             _atomic_torch_save({"adapter": get_peft_model_state_dict(model),
                                 "optimizer": optimizer.state_dict(),
@@ -294,10 +393,34 @@ class AdapterRegistry:
     def __init__(self, model: str | None = None, path_of=None):
         if path_of is None and model is None:
             raise ValueError("AdapterRegistry needs the base model's name (adapters are keyed by it)")
+        self._model = model
         self._path_of = path_of or (lambda lang, method: paths.adapter_dir(lang, model, method) / "adapter")
 
-    def path(self, lang: str, method: str) -> Path:
+    def path(self, lang: str, method: str, replicate: int = 0, step: int | None = None) -> Path:
+        """The adapter of the first training seed, of seed ``replicate`` (train.seeds), or the
+        first seed's after ``step`` steps (train.curve_steps)."""
+        if step is not None:
+            return paths.adapter_snapshot(lang, self._model, method, step)
+        if replicate:
+            return paths.adapter_dir(lang, self._model, method, replicate) / "adapter"
         return self._path_of(lang, method)
+
+    @contextlib.contextmanager
+    def activated(self, model, lang: str, method: str, replicate: int = 0, step: int | None = None):
+        """Load one more adapter (another seed's, a step snapshot) into a PeftModel from
+        :meth:`attach`, make it active for the block, then drop it again."""
+        path = self.path(lang, method, replicate, step)
+        if not (path / "adapter_config.json").exists():
+            raise FileNotFoundError(f"no trained adapter at {path}; run `dvc repro` (train stages)")
+        name = f"{adapter_name(lang, method)}__seed{replicate}__step{step}"
+        previous = model.active_adapter
+        model.load_adapter(str(path), adapter_name=name)
+        model.set_adapter(name)
+        try:
+            yield model
+        finally:
+            model.set_adapter(previous)
+            model.delete_adapter(name)
 
     def exists(self, lang: str, method: str) -> bool:
         return (self.path(lang, method) / "adapter_config.json").exists()
