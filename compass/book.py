@@ -187,7 +187,7 @@ def likelihood_tables(cfg) -> tuple[str, str, str]:
             row = {"COMPASS vs": baseline, "test items": subset}
             for _, r in g.iterrows():
                 row[r["language"]] = (_interval(r["change"], r["change_ci_low"], r["change_ci_high"])
-                                      + _stars(r["p_holm"]))
+                                      + _stars(r["p_holm"]) + _seed_wins(r))
             cells.append(row)
         vs_text = _markdown_table(pd.DataFrame(cells))
         wins = vs[vs["significant"] & (vs["change"] < 0)]
@@ -298,8 +298,10 @@ def headline(cfg) -> str:
         for baseline in ("all", "random"):
             if len(vs) and baseline in vs.index:
                 r = vs.loc[baseline]
+                wins = _seed_wins(r).strip(" ()")
                 parts.append(f"`{baseline}` {r['change']:+.3f} [{r['change_ci_low']:+.3f}, "
-                             f"{r['change_ci_high']:+.3f}], Holm p = {r['p_holm']:.3g}")
+                             f"{r['change_ci_high']:+.3f}], Holm p = {r['p_holm']:.3g}"
+                             + (f", lower in {wins} seeds" if wins else ""))
         if parts:
             text += (" COMPASS against " + "; against ".join(parts)
                      + " (change in NLL; negative: COMPASS better).")
@@ -311,6 +313,7 @@ def headline(cfg) -> str:
     lines.append(f"- Multiple-choice accuracy separates COMPASS from a baseline in {acc_sig} of "
                  f"{acc_n} comparisons (Holm p < 0.05): with {'/'.join(map(str, sorted(items)))} items per "
                  "language near chance level it cannot see differences of this size.")
+    lines += steps_line(cfg)
     lines += long_context_line(cfg)
     metrics_file = paths.ecda_metrics(cfg.ecda.language)
     if metrics_file.exists():
@@ -327,7 +330,7 @@ def headline(cfg) -> str:
 def _change_cells(frame: pd.DataFrame, value: str, low: str, high: str, fmt: str = "+.3f") -> str:
     """ "fa -0.045 [-0.07, -0.02]*; ja ..." for the rows of ``frame`` (one per language)."""
     return "; ".join(f"{r['language']} {r[value]:{fmt}} [{r[low]:{fmt}}, {r[high]:{fmt}}]"
-                     + _stars(r.get("p_holm", r.get("p_value"))).replace(" ", "")
+                     + _stars(r.get("p_holm", r.get("p_value"))).replace(" ", "") + _seed_wins(r)
                      for _, r in frame.iterrows()) or "not run"
 
 
@@ -338,6 +341,70 @@ def _verdict(nll_sum: pd.DataFrame, method: str) -> str:
     lower = int(((rows["p_value"] < 0.05) & (rows["change"] < 0)).sum())
     higher = int(((rows["p_value"] < 0.05) & (rows["change"] > 0)).sum())
     return f"**Lower NLL than zero-shot in {lower}, higher in {higher} of {len(rows)} languages.**"
+
+
+def seeds_sentence(cfg) -> str:
+    """What the intervals cover: items, and training seeds where there are several."""
+    seeds = cfg.train.seeds
+    if seeds > 1:
+        return (f"Each adapter was trained with {seeds} seeds: the NLL intervals and p-values come "
+                "from a bootstrap over test items and seeds (Holm over the baselines), and "
+                f"(k/{seeds}) after a COMPASS comparison counts the seeds in which COMPASS's mean "
+                "NLL is the lower one. Accuracy is the first seed's adapters' (intervals over items "
+                "only).")
+    return ("One training seed per adapter: the intervals cover test-item sampling, not seed "
+            "variation.")
+
+
+def _seed_wins(r) -> str:
+    """" (2/3)": the seeds in which COMPASS is ahead, where several seeds were trained."""
+    wins = r.get("seeds_better") if hasattr(r, "get") else None
+    return f" ({wins})" if isinstance(wins, str) and wins else ""
+
+
+def steps_section(cfg) -> str:
+    """NLL against training steps: COMPASS minus each baseline after each step count (the first
+    seed's adapters; paired item-bootstrap CIs), per language, and the per-language figures
+    (copied from the evaluate stages); empty without train.curve_steps."""
+    frame = _per_language(cfg, "nll_by_step.csv")
+    if frame.empty or frame["step"].nunique() <= 2:
+        return ("The step curve was not measured in this build (`train.curve_steps` is empty).\n")
+    frame = frame[(frame["subset"] == "all") & (frame["step"] > 0)]
+    cells = []
+    for baseline in [m for m in cfg.train.methods if m != "compass"]:
+        row = {"COMPASS vs": baseline}
+        for r in frame[frame["method"] == baseline].sort_values(["language", "step"]).itertuples():
+            row[f"{r.language} @{int(r.step)}"] = _interval(
+                r.compass_minus, r.compass_minus_ci_low, r.compass_minus_ci_high)
+        cells.append(row)
+    figures = []
+    for label, lang, model in _runs(cfg):
+        source = paths.evaluation_dir(lang, model) / "nll_by_step.png"
+        if source.exists():
+            target = SRC / "generated" / f"nll_by_step_{lang}_{model}.png"
+            target.write_bytes(source.read_bytes())
+            figures.append(f"```{{figure}} generated/{target.name}\n`{label}`: held-out NLL of each "
+                           "method's first-seed adapter after each number of training steps "
+                           "(left) and COMPASS minus each baseline (right), 95% item-bootstrap "
+                           "bands (made by notebook 03_evaluate).\n```\n")
+    return ("COMPASS minus each baseline in held-out NLL (nats per token; negative: COMPASS ahead) "
+            "after each number of training steps, first seed, 95% paired CIs over items:\n\n"
+            + _markdown_table(pd.DataFrame(cells)) + "\n" + "\n".join(figures))
+
+
+def steps_line(cfg) -> list[str]:
+    """One finding line: COMPASS minus `all` and `random` in NLL at each measured step count."""
+    frame = _per_language(cfg, "nll_by_step.csv")
+    if frame.empty or frame["step"].nunique() <= 2:
+        return []
+    frame = frame[(frame["subset"] == "all") & frame["method"].isin(["all", "random"])]
+    parts = []
+    for (label, baseline), g in frame.groupby(["language", "method"], sort=False):
+        g = g.sort_values("step")
+        parts.append(f"{label} vs `{baseline}` " + " / ".join(f"{v:+.3f}" for v in g["compass_minus"]))
+    steps = " / ".join(str(int(s)) for s in sorted(frame["step"].unique()))
+    return [f"- With training steps (after {steps} steps, first seed), COMPASS minus the baseline in "
+            f"held-out NLL: {'; '.join(parts)} (negative: COMPASS ahead)."]
 
 
 def claims_table(cfg) -> str:
@@ -421,9 +488,8 @@ def claims_table(cfg) -> str:
                  "not measured here"))
     table = pd.DataFrame(rows, columns=["paper's claim", "testable here?", "this build"])
     return (table.to_markdown(index=False) + "\n\nNLL changes in nats per token (negative: "
-            "lower loss for the first-named method), 95% paired bootstrap CIs over test items; "
-            "accuracy in percentage points. One training seed per adapter: the intervals cover "
-            "test-item sampling, not seed variation.\n")
+            "lower loss for the first-named method) with 95% CIs; accuracy in percentage points. "
+            + seeds_sentence(cfg) + "\n")
 
 
 def results_tables(cfg) -> tuple[str, str, str]:
@@ -486,8 +552,7 @@ def results_tables(cfg) -> tuple[str, str, str]:
         "- The paper's claims (+6 to +9 pp over zero-shot on Global-MMLU for 4-8B models, all-data "
         "mixing below zero-shot, d = 0.52-0.64 against LangRank/LangSim) need the `paper` profile: "
         "the real data, models and GPUs. Nothing on this page confirms or refutes them.\n"
-        "- Per-item intervals capture test-set sampling noise only, not training-seed variance; "
-        "one seed per adapter is trained here.\n"
+        "- " + seeds_sentence(cfg) + "\n"
     )
     return table, vs_table, caveats
 
@@ -645,6 +710,7 @@ def assemble(cfg) -> Path:
     (SRC / "generated" / "nll_table.md").write_text(nll_table, encoding="utf-8")
     (SRC / "generated" / "nll_versus.md").write_text(nll_versus, encoding="utf-8")
     (SRC / "generated" / "claims.md").write_text(claims_table(cfg), encoding="utf-8")
+    (SRC / "generated" / "nll_by_step.md").write_text(steps_section(cfg), encoding="utf-8")
     (SRC / "generated" / "long_context.md").write_text(long_context_table(cfg), encoding="utf-8")
     caveats = nll_findings + caveats
     (SRC / "generated" / "results_tables.md").write_text(table, encoding="utf-8")
