@@ -383,10 +383,10 @@ def steps_section(cfg) -> str:
         if source.exists():
             target = SRC / "generated" / f"nll_by_step_{lang}_{model}.png"
             target.write_bytes(source.read_bytes())
-            figures.append(f"```{{figure}} generated/{target.name}\n`{label}`: held-out NLL of each "
-                           "method's first-seed adapter after each number of training steps "
-                           "(left) and COMPASS minus each baseline (right), 95% item-bootstrap "
-                           "bands (made by notebook 03_evaluate).\n```\n")
+            figures.append(f"```{{figure}} generated/{target.name}\n`{label}`: change in held-out NLL against "
+                           "zero-shot of each method's first-seed adapter after each number of "
+                           "training steps (left) and COMPASS minus each baseline (right), 95% "
+                           "paired item-bootstrap bands (made by notebook 03_evaluate).\n```\n")
     return ("COMPASS minus each baseline in held-out NLL (nats per token; negative: COMPASS ahead) "
             "after each number of training steps, first seed, 95% paired CIs over items:\n\n"
             + _markdown_table(pd.DataFrame(cells)) + "\n" + "\n".join(figures))

@@ -204,11 +204,11 @@ class TrainConfig(_Params):
 @dataclass(frozen=True)
 class EvalConfig(_Params):
     max_items: int = 20  # multiple-choice test items scored per language (tiny profile: CPU time)
-    nll_items: int = 100  # held-out pairs whose response NLL is measured (the MC items first)
+    nll_items: int = 80  # held-out pairs whose response NLL is measured (the MC items first)
     n_permutations: int = 10000
     n_bootstrap: int = 10000
     confidence: float = 0.95
-    lm_eval_check_items: int = 8  # items re-scored through lm-eval to confirm the choices
+    lm_eval_check_items: int = 4  # items re-scored through lm-eval to confirm the choices
     num_fewshot: int = 0  # paper profile: shots for Global-MMLU (lm-eval's global_mmlu tasks)
     prox: "ProxConfig" = field(default_factory=lambda: ProxConfig())
 

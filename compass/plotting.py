@@ -139,9 +139,10 @@ def nll_intervals(nll_summary: pd.DataFrame, lang: str, metric: str = "nll",
 
 
 def nll_by_step(by_step: pd.DataFrame, lang: str, subset: str = "all", method: str = "compass"):
-    """Left: held-out NLL of the first seed's adapters after each number of training steps (zero-
-    shot at step 0), with 95% item-bootstrap bands. Right: ``method`` minus each other method at
-    the same step (below zero: ``method`` ahead), with paired bands: whether the gaps grow."""
+    """Left: change in held-out NLL against zero-shot of the first seed's adapters after each
+    number of training steps (0 at step 0), with 95% paired item-bootstrap bands. Right:
+    ``method`` minus each other method at the same step (below zero: ``method`` ahead), with
+    paired bands: whether the gaps grow."""
     frame = by_step[by_step["subset"] == subset]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
     zero = frame[frame["method"] == "zero_shot"]
@@ -149,8 +150,9 @@ def nll_by_step(by_step: pd.DataFrame, lang: str, subset: str = "all", method: s
     colours = dict(zip(methods, sns.color_palette(n_colors=max(len(methods), 1))))
     for name in methods:
         rows = pd.concat([zero, frame[frame["method"] == name]]).sort_values("step")
-        left.plot(rows["step"], rows["mean"], marker="o", color=colours[name], label=name)
-        left.fill_between(rows["step"], rows["ci_low"], rows["ci_high"], color=colours[name], alpha=0.12)
+        left.plot(rows["step"], rows["change"], marker="o", color=colours[name], label=name)
+        left.fill_between(rows["step"], rows["change_ci_low"], rows["change_ci_high"],
+                          color=colours[name], alpha=0.12)
         if name == method:
             continue
         gap = frame[(frame["method"] == name)].sort_values("step")
@@ -159,8 +161,9 @@ def nll_by_step(by_step: pd.DataFrame, lang: str, subset: str = "all", method: s
                            color=colours[name], alpha=0.12)
     right.axhline(0, color="grey", lw=1)
     n = int(frame["n"].iloc[0]) if len(frame) else 0
-    left.set(xlabel="training steps", ylabel="held-out NLL (nats/token)",
-             title=f"{lang}: NLL against steps ({n} pairs, first seed)")
+    left.axhline(0, color="grey", lw=1)
+    left.set(xlabel="training steps", ylabel="NLL change vs zero-shot (nats/token)",
+             title=f"{lang}: NLL change against steps ({n} pairs, first seed)")
     right.set(xlabel="training steps", ylabel=f"{method} minus baseline (nats/token)",
               title=f"{lang}: {method}'s lead (below 0: {method} ahead)")
     left.legend(fontsize=7)
@@ -225,6 +228,7 @@ def training_curves(logs: dict[str, pd.DataFrame], lang: str):
     ax.set(title=f"{lang}: training loss per method" + (f" (mean of {seeds} seeds, band: their range)"
                                                         if seeds > 1 else ""),
            ylabel="completion cross-entropy")
+    ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left", title="method")
     return fig
 
 

@@ -231,3 +231,14 @@ def test_packed_training_equals_padded_training_without_dropout(tok, train_cfg, 
         assert torch.allclose(sa[key], sb[key], atol=1e-5), key
     assert sorted(p.name for p in (tmp_path / "b" / "steps").iterdir()) == ["2", "4"]
     assert (tmp_path / "b" / "steps" / "2" / "adapter_config.json").exists()
+
+
+def test_packing_check_does_not_judge_broken_weights(tok):
+    from compass.training.adapters import causal_lm_parts, packing_supported
+
+    examples = [encode_example(tok, e["prompt"], e["response"], 48) for e in EXAMPLES[:2]]
+    model = tiny_llama(len(tok))
+    with torch.no_grad():
+        model.model.layers[0].self_attn.q_proj.weight.fill_(float("nan"))
+    assert not packing_supported(model, examples)  # pads this time ...
+    assert getattr(causal_lm_parts(model)[0], "compass_packing_ok", None) is None  # ... decides later

@@ -121,7 +121,8 @@ def means(summary: pd.DataFrame, metric: str = "nll", subset: str = "all") -> di
 def by_step_table(per_step: pd.DataFrame, assignment: pd.DataFrame, method: str = "compass", *,
                   confidence: float = 0.95, n_resamples: int = 10_000, seed=0) -> pd.DataFrame:
     """NLL against training steps (one seed: the first): per subset, method and step the mean NLL
-    with its item-bootstrap interval, and ``compass_minus`` = mean(``method``) - mean(this method)
+    with its item-bootstrap interval, its ``change`` against zero-shot (paired interval), and
+    ``compass_minus`` = mean(``method``) - mean(this method)
     at the same step with its paired interval (negative: ``method`` is ahead), which shows
     whether the gaps between methods grow or close as training goes on. ``per_step``: id,
     method, step, nll (zero-shot at step 0)."""
@@ -131,14 +132,22 @@ def by_step_table(per_step: pd.DataFrame, assignment: pd.DataFrame, method: str 
         ids = groups[subset]
         if not ids:
             continue
+        start = per_method(per_step[per_step["step"] == per_step["step"].min()], "nll", ids)
+        zero = start.get("zero_shot")
         for step, at_step in per_step.groupby("step", sort=True):
             scores = per_method(at_step, "nll", ids)
             for name, x in scores.items():
                 low, high = stats.bootstrap_ci(x, np.mean, confidence, n_resamples, seed)
                 row = {"subset": subset, "method": name, "step": int(step), "n": len(x),
                        "mean": float(x.mean()), "ci_low": low, "ci_high": high,
+                       "change": np.nan, "change_ci_low": np.nan, "change_ci_high": np.nan,
                        "compass_minus": np.nan, "compass_minus_ci_low": np.nan,
                        "compass_minus_ci_high": np.nan}
+                if zero is not None:  # against the base model: paired over items
+                    c_low, c_high = ((0.0, 0.0) if name == "zero_shot" else
+                                     stats.paired_bootstrap_ci(x, zero, confidence, n_resamples, seed))
+                    row.update(change=float(x.mean() - zero.mean()), change_ci_low=c_low,
+                               change_ci_high=c_high)
                 if method in scores and name != method:
                     d_low, d_high = stats.paired_bootstrap_ci(scores[method], x, confidence,
                                                               n_resamples, seed)

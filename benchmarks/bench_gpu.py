@@ -1,0 +1,347 @@
+"""Training, scoring and generation throughput on models built from configs (no downloads), each
+training option against plain transformers + peft, side by side in one run.
+
+    python benchmarks/bench_gpu.py [--size 1b|8b|tiny] [--tiny] [--steps 8] [--items 32]
+        [--compile] [--out benchmarks/results/gpu.json]
+
+Training (LoRA r=16 on every linear layer, AdamW, the same batches for every row):
+  - fixed-length rows (half prompt, half completion): plain transformers + peft (full-logit
+    loss), compass's completion loss (output layer only where a completion token is predicted),
+    the same with gradient checkpointing, and with each decoder layer compiled (``--compile``);
+  - variable-length examples (Aya-like lengths: log-normal, median a quarter of the row):
+    padded against packed (``train.packing``), counting the tokens that carry loss.
+  Columns: tokens/s, loss tokens/s, peak GiB (CUDA), MFU (4 x linear parameters FLOPs per token
+  against the measured peak matmul rate of the device and dtype), ratio to plain.
+Scoring: multiple-choice items (long question, 4 choices) by compass's batched scorer, the plain
+  per-choice full-logits scorer, and lm-eval's HF backend (batch auto on CUDA, 8 on CPU): items/s
+  and whether each picks the same choices (max log-likelihood difference).
+Generation: greedy decoding of a batch of prompts with a KV cache (HF generate): prefill and
+  generated tokens/s.
+
+``--tiny`` (CI) shrinks everything to seconds on a CPU. Results go to ``--out`` as JSON; the
+keys compass.cost reads (train_tokens_per_s, score_items_per_s, gen_tokens_per_s,
+prefill_tokens_per_s, params_b, device) are written to benchmarks/results/gpu.json by default
+only for a full-size run on a GPU, so a CPU or tiny run never passes for GPU rates.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from compass.evaluation import scoring  # noqa: E402
+from compass.training import adapters  # noqa: E402
+
+# Llama shapes (Llama-3.2-1B, Llama-3.1-8B) and a CPU-seconds one
+SHAPES = {
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, vocab_size=400),
+    "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+               num_key_value_heads=8, vocab_size=128256),
+    "8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+               num_key_value_heads=8, vocab_size=128256),
+}
+RESULTS = ROOT / "benchmarks" / "results" / "gpu.json"
+
+
+def device_and_dtype() -> tuple[torch.device, torch.dtype]:
+    if torch.cuda.is_available():
+        return torch.device("cuda"), torch.bfloat16
+    return torch.device("cpu"), torch.float32
+
+
+def build_model(size: str, device, dtype):
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    config = LlamaConfig(**SHAPES[size], max_position_embeddings=8192, tie_word_embeddings=False,
+                         pad_token_id=0, bos_token_id=2, eos_token_id=1)
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    return model.eval()
+
+
+def linear_params(model) -> int:
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+
+
+def peak_matmul_flops(device, dtype) -> float:
+    """Measured dense matmul FLOP/s of the device in ``dtype`` (the MFU denominator)."""
+    n = 8192 if device.type == "cuda" else 1024
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    reps = 20 if device.type == "cuda" else 5
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n ** 3 * reps / (time.perf_counter() - start)
+
+
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _peak_gib(device) -> float:
+    return torch.cuda.max_memory_allocated() / 2 ** 30 if device.type == "cuda" else math.nan
+
+
+# ---- data ------------------------------------------------------------------------------------
+def fixed_examples(n: int, length: int, vocab: int, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        ids = [2] + rng.integers(3, vocab, size=length - 1).tolist()
+        out.append({"input_ids": ids, "labels": [adapters.IGNORE] * (length // 2) + ids[length // 2:]})
+    return out
+
+
+def variable_examples(n: int, length: int, vocab: int, seed: int = 1) -> list[dict]:
+    """Aya-like: log-normal lengths (median a quarter of ``length``), prompt the first 40%."""
+    rng = np.random.default_rng(seed)
+    lengths = np.clip(rng.lognormal(np.log(length / 4), 0.8, size=n).astype(int), 8, length)
+    out = []
+    for n_tok in lengths:
+        ids = [2] + rng.integers(3, vocab, size=int(n_tok) - 1).tolist()
+        cut = max(1, int(0.4 * n_tok))
+        out.append({"input_ids": ids, "labels": [adapters.IGNORE] * cut + ids[cut:]})
+    return out
+
+
+# ---- training --------------------------------------------------------------------------------
+def train_rate(model, examples, batch_size: int, steps: int, loss_fn, packed: bool, device,
+               checkpointing: bool = False, compiled: bool = False, warmup: int = 2) -> dict:
+    """Tokens/s of LoRA steps on ``examples`` (the same batches for every call)."""
+    from peft import LoraConfig, get_peft_model
+
+    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0,
+                                                  target_modules="all-linear", task_type="CAUSAL_LM"))
+    if checkpointing:
+        peft_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        peft_model.enable_input_require_grads()
+    if compiled:
+        for layer in peft_model.get_base_model().model.layers:
+            layer.compile()
+    peft_model.train()
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-5)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    tokens = loss_tokens = 0
+    seconds = 0.0
+    try:
+        for step in range(warmup + steps):
+            batch = adapters.batch_of(examples, step, batch_size, 0, 0, device, packed=packed)
+            _sync(device)
+            start = time.perf_counter()
+            loss, n = loss_fn(peft_model, batch)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            _sync(device)
+            if step >= warmup:
+                seconds += time.perf_counter() - start
+                tokens += int(batch["attention_mask"].sum())
+                loss_tokens += n
+    finally:
+        if checkpointing:
+            peft_model.gradient_checkpointing_disable()
+            peft_model.get_base_model().disable_input_require_grads()
+        peft_model.unload()
+    return {"tokens_per_s": tokens / seconds, "loss_tokens_per_s": loss_tokens / seconds,
+            "peak_gib": _peak_gib(device), "batch_rows": int(batch["input_ids"].shape[0])}
+
+
+def training_table(model, size, device, peak, steps, compile_layers) -> pd.DataFrame:
+    length = {"tiny": 64, "1b": 1024, "8b": 1024}[size]
+    batch = {"tiny": 8, "1b": 8, "8b": 4}[size]
+    vocab = SHAPES[size]["vocab_size"]
+    fixed = fixed_examples(batch * 4, length, vocab)
+    variable = variable_examples(batch * 8, length, vocab)
+    flops_per_token = 4 * linear_params(model)
+    runs = [("fixed", "plain transformers+peft (full logits)", fixed, adapters.full_logits_loss, False, {}),
+            ("fixed", "compass completion loss", fixed, adapters.completion_loss, False, {}),
+            ("fixed", "compass + gradient checkpointing", fixed, adapters.completion_loss, False,
+             {"checkpointing": True})]
+    runs += [("variable", "plain transformers+peft, padded", variable, adapters.full_logits_loss, False, {}),
+             ("variable", "compass completion loss, padded", variable, adapters.completion_loss, False, {}),
+             ("variable", "compass completion loss, packed", variable, adapters.completion_loss, True, {})]
+    if compile_layers:  # last: compiling stays on the model's layers
+        runs.append(("fixed", "compass + torch.compile per layer", fixed, adapters.completion_loss,
+                     False, {"compiled": True}))
+    rows = []
+    for data, name, examples, loss_fn, packed, options in runs:
+        result = train_rate(model, examples, batch, steps, loss_fn, packed, device, **options)
+        rows.append({"data": data, "trainer": name, **result,
+                     "mfu": result["tokens_per_s"] * flops_per_token / peak})
+    frame = pd.DataFrame(rows).sort_values("data", kind="stable").reset_index(drop=True)
+    for data in ("fixed", "variable"):
+        plain = frame[(frame["data"] == data) & frame["trainer"].str.startswith("plain")]
+        key = "tokens_per_s" if data == "fixed" else "loss_tokens_per_s"
+        frame.loc[frame["data"] == data, "ratio_to_plain"] = frame[key] / float(plain[key].iloc[0])
+    frame.attrs["batch"], frame.attrs["length"] = batch, length
+    return frame
+
+
+# ---- scoring and generation -------------------------------------------------------------------
+def mc_items(tokenizer, n: int, question_tokens: int, choice_tokens: int, seed: int = 2) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    vocab = len(tokenizer)
+
+    def text(k):
+        return tokenizer.decode(rng.integers(3, vocab, size=k).tolist(), skip_special_tokens=True)
+
+    return [{"id": f"q{i:04d}", "topic": "bench", "question": text(question_tokens),
+             "choices": [text(choice_tokens) for _ in range(4)], "answer": int(rng.integers(4))}
+            for i in range(n)]
+
+
+def scoring_table(model, tokenizer, items, device) -> pd.DataFrame:
+    runs = {}
+    scoring.score_items(model, tokenizer, items[:2], show_progress_bar=False)  # warm-up
+    for name, kwargs in (("compass batched (score_items)", {}),
+                         ("plain per-choice, full logits", {"scorer": scoring.choice_loglikelihoods_plain})):
+        _sync(device)
+        start = time.perf_counter()
+        frame = scoring.score_items(model, tokenizer, items, show_progress_bar=False, **kwargs)
+        _sync(device)
+        runs[name] = (frame, time.perf_counter() - start)
+    try:
+        import lm_eval  # noqa: F401
+
+        runs.update(_lm_eval_run(model, tokenizer, items, device))
+    except ImportError:
+        pass
+    reference = runs["plain per-choice, full logits"][0].set_index("id")
+    rows = []
+    for name, (frame, seconds) in runs.items():
+        frame = frame.set_index("id").loc[reference.index]
+        diff = max(float(np.abs(np.array(a) - np.array(b)).max())
+                   for a, b in zip(frame["loglikelihoods"], reference["loglikelihoods"]))
+        rows.append({"scorer": name, "items": len(frame), "items_per_s": len(frame) / seconds,
+                     "same_choice": f"{int((frame['pred'] == reference['pred']).sum())}/{len(frame)}",
+                     "max_abs_ll_diff": diff})
+    frame = pd.DataFrame(rows)
+    frame["ratio_to_plain"] = frame["items_per_s"] / float(
+        frame.loc[frame["scorer"].str.startswith("plain"), "items_per_s"].iloc[0])
+    return frame
+
+
+def _lm_eval_run(model, tokenizer, items, device) -> dict:
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    from compass.evaluation import lmeval
+
+    batch = "auto" if device.type == "cuda" else 8
+    with tempfile.TemporaryDirectory() as folder:
+        lmeval.write_local_task(items, "bench_gpu_mc", folder)
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device=str(device))
+        manager = TaskManager(include_path=folder)
+        _sync(device)
+        start = time.perf_counter()
+        result = lm_eval.simple_evaluate(model=lm, tasks=["bench_gpu_mc"], task_manager=manager,
+                                         log_samples=True)
+        _sync(device)
+        seconds = time.perf_counter() - start
+    frame = lmeval.per_item_choices(result, "bench_gpu_mc").rename(columns={
+        "lm_eval_pred": "pred", "lm_eval_pred_norm": "pred_norm", "lm_eval_loglikelihoods": "loglikelihoods"})
+    return {f"lm-eval HFLM (batch {batch})": (frame, seconds)}
+
+
+def generation_rates(model, device, vocab: int, prompts: int, prompt_tokens: int, new_tokens: int) -> dict:
+    ids = torch.randint(3, vocab, (prompts, prompt_tokens), device=device)
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        model(input_ids=ids[:, :8], attention_mask=mask[:, :8])  # warm-up
+        _sync(device)
+        start = time.perf_counter()
+        model(input_ids=ids, attention_mask=mask, use_cache=True)
+        _sync(device)
+        prefill = time.perf_counter() - start
+        start = time.perf_counter()
+        model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
+                       min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
+        _sync(device)
+        total = time.perf_counter() - start
+    return {"prefill_tokens_per_s": prompts * prompt_tokens / prefill,
+            "gen_tokens_per_s": prompts * new_tokens / max(total - prefill, 1e-9)}
+
+
+# ---- main ----------------------------------------------------------------------------------------
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SHAPES), default=None,
+                        help="model shape (default: 8b on a GPU, tiny on a CPU)")
+    parser.add_argument("--tiny", action="store_true", help="tiny shapes and counts (CI smoke run)")
+    parser.add_argument("--steps", type=int, default=None, help="timed training steps per row")
+    parser.add_argument("--items", type=int, default=None, help="multiple-choice items scored")
+    parser.add_argument("--compile", action="store_true", help="add a torch.compile row (GPU default)")
+    parser.add_argument("--out", default=None, help="JSON results (default: see the module doc)")
+    args = parser.parse_args(argv)
+    device, dtype = device_and_dtype()
+    size = "tiny" if args.tiny else (args.size or ("8b" if device.type == "cuda" else "tiny"))
+    steps = args.steps or (2 if size == "tiny" else 8)
+    n_items = args.items or (6 if size == "tiny" else 64)
+    compile_layers = args.compile or (device.type == "cuda" and size != "tiny")
+    name = torch.cuda.get_device_name() if device.type == "cuda" else (platform.processor() or platform.machine())
+    print(f"# bench_gpu: {name} ({device.type}), {dtype}, shape {size}, torch {torch.__version__}, "
+          f"{os.cpu_count()} CPUs")
+    print(f"# command: python benchmarks/bench_gpu.py --size {size} --steps {steps} --items {n_items}"
+          + (" --compile" if compile_layers else "") + "\n")
+    from tests.tiny_lm import tiny_tokenizer
+
+    model = build_model(size, device, dtype)
+    peak = peak_matmul_flops(device, dtype)
+    train = training_table(model, size, device, peak, steps, compile_layers)
+    print(f"## training: LoRA r=16 all linear, batch {train.attrs['batch']} x {train.attrs['length']} "
+          f"tokens, {steps} timed steps; peak matmul {peak / 1e12:.1f} TFLOP/s\n")
+    print(train.to_markdown(index=False, floatfmt=".3g") + "\n")
+    tokenizer = tiny_tokenizer()
+    q_tokens = 32 if size == "tiny" else 700
+    items = mc_items(tokenizer, n_items, q_tokens, q_tokens // 8)
+    score = scoring_table(model, tokenizer, items, device)
+    print(f"## scoring: {n_items} items, ~{q_tokens}-token question, 4 choices\n")
+    print(score.to_markdown(index=False, floatfmt=".3g") + "\n")
+    gen = generation_rates(model, device, SHAPES[size]["vocab_size"], prompts=4 if size == "tiny" else 16,
+                           prompt_tokens=q_tokens, new_tokens=8 if size == "tiny" else 128)
+    print("## generation (greedy, KV cache): "
+          + ", ".join(f"{k} {v:,.0f}" for k, v in gen.items()) + "\n")
+    fixed = train[train["data"] == "fixed"].set_index("trainer")
+    best_train = float(fixed.loc[fixed.index != "plain transformers+peft (full logits)", "tokens_per_s"].max())
+    results = {"device": name, "dtype": str(dtype).removeprefix("torch."), "shape": size,
+               "params_b": float(f"{sum(p.numel() for p in model.parameters()) / 1e9:.4g}"),
+               "train_tokens_per_s": best_train,
+               "score_items_per_s": float(score.loc[score["scorer"].str.startswith("compass"),
+                                                    "items_per_s"].iloc[0]),
+               **gen, "peak_matmul_tflops": peak / 1e12,
+               "training": train.to_dict("records"), "scoring": score.to_dict("records")}
+    out = Path(args.out) if args.out else (RESULTS if device.type == "cuda" and size != "tiny" else None)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
+        os.replace(tmp, out)
+        print(f"# results: {out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
