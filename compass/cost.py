@@ -202,10 +202,12 @@ def assumptions(cfg: Config, gpu: str | Path | dict | None = None) -> list[str]:
         f"{r['train_tokens_per_s'].params_b:g}B, {r['train_tokens_per_s'].source}.",
         f"Multiple-choice scoring: {r['score_items_per_s'].value:g} items/s at "
         f"{r['score_items_per_s'].params_b:g}B (an item = a question with 4 choices), "
-        f"{r['score_items_per_s'].source}. Batching across items would be several times faster.",
+        f"{r['score_items_per_s'].source}.",
         f"Generation: {r['gen_tokens_per_s'].value:g} tokens/s at {r['gen_tokens_per_s'].params_b:g}B, "
-        f"{r['gen_tokens_per_s'].source}. Batched generation is much faster: put a measured "
-        "gen_tokens_per_s in gpu.json to replace it.",
+        f"{r['gen_tokens_per_s'].source}."
+        + ("" if r["gen_tokens_per_s"].source.startswith("measured") else
+           " Batched generation is much faster: put a measured gen_tokens_per_s in gpu.json "
+           "(benchmarks/bench_gpu.py writes one) to replace it."),
         f"Prompt reading (prefill): {r['prefill_tokens_per_s'].value:,.0f} tokens/s at "
         f"{r['prefill_tokens_per_s'].params_b:g}B, {r['prefill_tokens_per_s'].source}; a prompt of L "
         f"tokens costs L x (1 + L / {ATTENTION_TOKENS:,.0f}) tokens' time (attention grows with L; "

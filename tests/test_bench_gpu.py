@@ -21,6 +21,7 @@ def test_bench_gpu_tiny_runs_every_row_and_writes_its_rates(tmp_path):
     packed, padded = (trainers["compass completion loss, packed"],
                       trainers["compass completion loss, padded"])
     assert packed["batch_rows"] < padded["batch_rows"]  # the same examples in fewer rows
+    assert abs(packed["first_loss"] - padded["first_loss"]) < 1e-4  # ... and the same loss
     scorers = {row["scorer"]: row for row in results["scoring"]}
     compass = scorers["compass batched (score_items)"]
     assert compass["same_choice"] == f"{compass['items']}/{compass['items']}"
