@@ -366,9 +366,11 @@ def steps_section(cfg) -> str:
     """NLL against training steps: COMPASS minus each baseline after each step count (the first
     seed's adapters; paired item-bootstrap CIs), per language, and the per-language figures
     (copied from the evaluate stages); empty without train.curve_steps."""
+    if not cfg.train.curve_steps:  # the paper profile: one seed's final adapters
+        return "The step curve was not measured in this build (`train.curve_steps` is empty).\n"
     frame = _per_language(cfg, "nll_by_step.csv")
     if frame.empty or frame["step"].nunique() <= 2:
-        return ("The step curve was not measured in this build (`train.curve_steps` is empty).\n")
+        return "The step curve was not measured in this build (`train.curve_steps` is empty).\n"
     frame = frame[(frame["subset"] == "all") & (frame["step"] > 0)]
     cells = []
     for baseline in [m for m in cfg.train.methods if m != "compass"]:
@@ -394,6 +396,8 @@ def steps_section(cfg) -> str:
 
 def steps_line(cfg) -> list[str]:
     """One finding line: COMPASS minus `all` and `random` in NLL at each measured step count."""
+    if not cfg.train.curve_steps:
+        return []
     frame = _per_language(cfg, "nll_by_step.csv")
     if frame.empty or frame["step"].nunique() <= 2:
         return []

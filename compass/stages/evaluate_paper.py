@@ -129,4 +129,4 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
     return {"predictions": predictions, "summary": summary, "versus": versus, "metrics": metrics,
             "by_topic": by_topic, "likelihoods": per_pair, "nll_summary": nll_summary,
             "nll_versus": nll_versus, "by_cultural_label": breakdowns["cs_label"],
-            "prox": prox_table, "prox_versus": prox_stats[1]}
+            "prox": prox_table, "prox_versus": prox_stats[1], "nll_by_step": pd.DataFrame()}
