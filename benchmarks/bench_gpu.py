@@ -222,25 +222,14 @@ def training_table(model, size, device, peak, steps, compile_layers) -> pd.DataF
 
 # ---- scoring and generation -------------------------------------------------------------------
 def bench_tokenizer(vocab_size: int = 400):
-    """A byte-level BPE trained on generated words: no corpus or download (ids < vocab_size, so
-    any shape's embedding fits)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    """The tests' byte-level BPE trained on generated words: no corpus or download (ids <
+    vocab_size, so any shape's embedding fits)."""
+    from tests.tiny_lm import byte_level_bpe
 
     rng = np.random.default_rng(0)
     letters = list("abcdefghijklmnopqrstuvwxyzабвгдежзиклмнопрстуфхцчшщьюяابپتثجچحخدذرزسشصضطظعغفقکگلمنوهی")
     words = ["".join(rng.choice(letters, size=int(rng.integers(2, 9)))) for _ in range(3000)]
-    texts = [" ".join(rng.choice(words, size=12)) for _ in range(500)]
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<pad>", "<eos>", "<bos>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    bos = tok.token_to_id("<bos>")
-    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", bos)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>",
-                                   pad_token="<pad>")
+    return byte_level_bpe([" ".join(rng.choice(words, size=12)) for _ in range(500)], vocab_size)
 
 
 def mc_items(tokenizer, n: int, question_tokens: int, choice_tokens: int, seed: int = 2) -> list[dict]:
@@ -287,25 +276,14 @@ def scoring_table(model, tokenizer, items, device) -> pd.DataFrame:
 
 
 def _lm_eval_run(model, tokenizer, items, device) -> dict:
-    import lm_eval
-    from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
-
-    from compass.evaluation import lmeval
+    """lm-eval's HF backend on the same items (bench_models' runner), named for the table."""
+    from bench_models import _lm_eval
 
     batch = "auto" if device.type == "cuda" else 8
     with tempfile.TemporaryDirectory() as folder:
-        lmeval.write_local_task(items, "bench_gpu_mc", folder)
-        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device=str(device))
-        manager = TaskManager(include_path=folder)
-        _sync(device)
-        start = time.perf_counter()
-        result = lm_eval.simple_evaluate(model=lm, tasks=["bench_gpu_mc"], task_manager=manager,
-                                         log_samples=True)
-        _sync(device)
-        seconds = time.perf_counter() - start
-    frame = lmeval.per_item_choices(result, "bench_gpu_mc").rename(columns={
-        "lm_eval_pred": "pred", "lm_eval_pred_norm": "pred_norm", "lm_eval_loglikelihoods": "loglikelihoods"})
+        frame, seconds = _lm_eval(model, tokenizer, items, batch, folder)
+    frame = frame.rename(columns={"lm_eval_pred": "pred", "lm_eval_pred_norm": "pred_norm",
+                                  "lm_eval_loglikelihoods": "loglikelihoods"})
     return {f"lm-eval HFLM (batch {batch})": (frame, seconds)}
 
 

@@ -358,20 +358,28 @@ def seeds_sentence(cfg) -> str:
 
 def _seed_wins(r) -> str:
     """" (2/3)": the seeds in which COMPASS is ahead, where several seeds were trained."""
-    wins = r.get("seeds_better") if hasattr(r, "get") else None
+    wins = r.get("seeds_better")
     return f" ({wins})" if isinstance(wins, str) and wins else ""
+
+
+def _step_curve(cfg) -> pd.DataFrame:
+    """The evaluate stages' nll_by_step.csv rows after training steps (all test items), or an
+    empty frame where no earlier step was scored (train.curve_steps empty: the paper profile)."""
+    if not cfg.train.curve_steps:
+        return pd.DataFrame()
+    frame = _per_language(cfg, "nll_by_step.csv")
+    if frame.empty or frame["step"].nunique() <= 2:
+        return pd.DataFrame()
+    return frame[(frame["subset"] == "all") & (frame["step"] > 0)]
 
 
 def steps_section(cfg) -> str:
     """NLL against training steps: COMPASS minus each baseline after each step count (the first
     seed's adapters; paired item-bootstrap CIs), per language, and the per-language figures
     (copied from the evaluate stages); empty without train.curve_steps."""
-    if not cfg.train.curve_steps:  # the paper profile: one seed's final adapters
+    frame = _step_curve(cfg)
+    if frame.empty:
         return "The step curve was not measured in this build (`train.curve_steps` is empty).\n"
-    frame = _per_language(cfg, "nll_by_step.csv")
-    if frame.empty or frame["step"].nunique() <= 2:
-        return "The step curve was not measured in this build (`train.curve_steps` is empty).\n"
-    frame = frame[(frame["subset"] == "all") & (frame["step"] > 0)]
     cells = []
     for baseline in [m for m in cfg.train.methods if m != "compass"]:
         row = {"COMPASS vs": baseline}
@@ -396,12 +404,10 @@ def steps_section(cfg) -> str:
 
 def steps_line(cfg) -> list[str]:
     """One finding line: COMPASS minus `all` and `random` in NLL at each measured step count."""
-    if not cfg.train.curve_steps:
+    frame = _step_curve(cfg)
+    if frame.empty:
         return []
-    frame = _per_language(cfg, "nll_by_step.csv")
-    if frame.empty or frame["step"].nunique() <= 2:
-        return []
-    frame = frame[(frame["subset"] == "all") & frame["method"].isin(["all", "random"])]
+    frame = frame[frame["method"].isin(["all", "random"])]
     parts = []
     for (label, baseline), g in frame.groupby(["language", "method"], sort=False):
         g = g.sort_values("step")

@@ -205,7 +205,7 @@ def assumptions(cfg: Config, gpu: str | Path | dict | None = None) -> list[str]:
         f"{r['score_items_per_s'].source}.",
         f"Generation: {r['gen_tokens_per_s'].value:g} tokens/s at {r['gen_tokens_per_s'].params_b:g}B, "
         f"{r['gen_tokens_per_s'].source}."
-        + ("" if r["gen_tokens_per_s"].source.startswith("measured") else
+        + ("" if r["gen_tokens_per_s"].source != FALLBACK["gen_tokens_per_s"][1] else
            " Batched generation is much faster: put a measured gen_tokens_per_s in gpu.json "
            "(benchmarks/bench_gpu.py writes one) to replace it."),
         f"Prompt reading (prefill): {r['prefill_tokens_per_s'].value:,.0f} tokens/s at "

@@ -4,18 +4,15 @@ from __future__ import annotations
 import torch
 
 
-def tiny_tokenizer():
+def byte_level_bpe(texts, vocab_size: int = 400):
+    """A byte-level BPE with <pad>/<eos>/<bos> (bos prepended) trained on ``texts``: no download."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from compass.data.tiny import load_pairs
-
-    texts = [f"{p['prompt']}\n{p['response']}" for p in load_pairs()
-             if p["language"] in ("uk", "en", "ja", "fa")][:1500]
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<eos>", "<bos>"],
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<pad>", "<eos>", "<bos>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tok.train_from_iterator(texts, trainer)
@@ -23,6 +20,14 @@ def tiny_tokenizer():
     tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", bos)])
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>",
                                    pad_token="<pad>")
+
+
+def tiny_tokenizer():
+    from compass.data.tiny import load_pairs
+
+    texts = [f"{p['prompt']}\n{p['response']}" for p in load_pairs()
+             if p["language"] in ("uk", "en", "ja", "fa")][:1500]
+    return byte_level_bpe(texts)
 
 
 def tiny_gemma(vocab_size: int, seed: int = 0):

@@ -132,8 +132,7 @@ def by_step_table(per_step: pd.DataFrame, assignment: pd.DataFrame, method: str 
         ids = groups[subset]
         if not ids:
             continue
-        start = per_method(per_step[per_step["step"] == per_step["step"].min()], "nll", ids)
-        zero = start.get("zero_shot")
+        zero = per_method(per_step[per_step["method"] == "zero_shot"], "nll", ids).get("zero_shot")
         for step, at_step in per_step.groupby("step", sort=True):
             scores = per_method(at_step, "nll", ids)
             for name, x in scores.items():

@@ -67,36 +67,39 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
     timings, frames, likelihoods = {}, [], []
     nll_pairs = [likelihood.answer_only(it) for it in items] + answers_only
 
-    def score(method, seed=cfg.seed, pairs_only=False):
+    def score(method, label, seed=cfg.seed, pairs_only=False):
         """One batched pass: the multiple-choice items and answer-only pairs, or (further seeds,
         curve steps) only every pair's correct answer, a quarter of an MC item's cost."""
+        scored = nll_pairs if pairs_only else items + answers_only
         start = time.perf_counter()
-        frame = scoring.score_items(model_now, tokenizer, nll_pairs if pairs_only else items + answers_only,
-                                    desc=f"{lang} {method}", show_progress_bar=show_progress_bar)
-        timings[f"{method}/seed{seed}" if pairs_only else method] = round(time.perf_counter() - start, 2)
+        frame = scoring.score_items(model_now, tokenizer, scored, desc=f"{lang} {label}",
+                                    show_progress_bar=show_progress_bar)
+        timings[label] = (round(time.perf_counter() - start, 2), 0 if pairs_only else len(items),
+                          len(scored) - (0 if pairs_only else len(items)))
         frame = frame.assign(method=method, seed=seed)
         if not pairs_only:
             frames.append(frame[frame["id"].isin(mc_ids)].drop(columns="seed"))
         return frame[LIKELIHOOD_COLUMNS]
 
     model_now = model
-    likelihoods.append(score("zero_shot"))
+    likelihoods.append(score("zero_shot", "zero_shot"))
+    curve = [likelihoods[-1].assign(step=0)]  # the first seed's NLL against steps
     registry = AdapterRegistry(model_name)
     methods = list(cfg.train.methods)
     model_now = registry.attach(model, [(lang, m) for m in methods])
     for method in methods:  # the first seed: multiple choice and NLL
         registry.activate(model_now, lang, method)
-        likelihoods.append(score(method))
+        likelihoods.append(score(method, method))
+        curve.append(likelihoods[-1].assign(step=cfg.train.steps))
     for method in methods:  # further seeds: NLL
         for replicate in range(1, cfg.train.seeds):
             with registry.activated(model_now, lang, method, replicate=replicate):
-                likelihoods.append(score(method, seed=cfg.seed + replicate, pairs_only=True))
-    curve = [frame.assign(step=0 if frame["method"].iloc[0] == "zero_shot" else cfg.train.steps)
-             for frame in likelihoods if frame["seed"].iloc[0] == cfg.seed]
+                likelihoods.append(score(method, f"{method}/seed{cfg.seed + replicate}",
+                                         seed=cfg.seed + replicate, pairs_only=True))
     for method in methods:  # the first seed's adapter after fewer steps: NLL against steps
         for step in cfg.train.curve_steps:
             with registry.activated(model_now, lang, method, step=step):
-                curve.append(score(method, pairs_only=True).assign(step=step))
+                curve.append(score(method, f"{method}/step{step}", pairs_only=True).assign(step=step))
     predictions = pd.concat(frames, ignore_index=True)
     per_pair = pd.concat(likelihoods, ignore_index=True)
     check_method = "compass" if "compass" in methods else methods[0]
@@ -134,10 +137,9 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
     io.write_csv(out / "by_topic.csv", by_topic)
     from compass import timings as timing_log
 
-    for method, seconds in timings.items():  # wall times stay out of the tracked metrics
-        only = "/seed" in method
-        timing_log.record(f"score {model_name}/{lang}/{method}", seconds, items=0 if only else len(items),
-                          answer_only_pairs=len(nll_pairs) if only else len(answers_only))
+    for label, (seconds, n_items, n_pairs) in timings.items():  # wall times: not tracked metrics
+        timing_log.record(f"score {model_name}/{lang}/{label}", seconds, items=n_items,
+                          answer_only_pairs=n_pairs)
     metrics = {"language": lang, "model": model_name, "items": len(items), "nll_pairs": len(items) + len(answers_only),
                "lm_eval_check": check,
                "accuracy": predictions.groupby("method")["acc"].mean().to_dict(),
