@@ -26,6 +26,7 @@ only for a full-size run on a GPU, so a CPU or tiny run never passes for GPU rat
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -43,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from compass.evaluation import scoring  # noqa: E402
-from compass.training import adapters  # noqa: E402
+from compass.training import adapters, speed  # noqa: E402
 
 # Llama shapes (Llama-3.2-1B, Llama-3.1-8B) and a CPU-seconds one
 SHAPES = {
@@ -127,7 +128,7 @@ def variable_examples(n: int, length: int, vocab: int, seed: int = 1) -> list[di
 # ---- training --------------------------------------------------------------------------------
 def train_rate(model, examples, batch_size: int, steps: int, loss_fn, packed: bool, device,
                checkpointing: bool = False, compiled: bool = False, attention: str | None = None,
-               warmup: int = 2) -> dict:
+               fused_loss: str = "off", warmup: int = 2) -> dict:
     """Tokens/s of LoRA steps on ``examples`` (the same batches for every call); ``attention``
     switches the model's attention implementation for this row (e.g. flex_attention)."""
     from peft import LoraConfig, get_peft_model
@@ -138,43 +139,34 @@ def train_rate(model, examples, batch_size: int, steps: int, loss_fn, packed: bo
 
     peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0,
                                                   target_modules="all-linear", task_type="CAUSAL_LM"))
-    if checkpointing:
-        peft_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        peft_model.enable_input_require_grads()
-    if compiled:
-        for layer in peft_model.get_base_model().model.layers:
-            layer.compile()
-    peft_model.train()
+    if fused_loss != "off":
+        loss_fn = functools.partial(loss_fn, fused_loss=fused_loss)
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     tokens = loss_tokens = 0
     seconds, first_loss = 0.0, math.nan
-    try:
-        for step in range(warmup + steps):
-            batch = adapters.batch_of(examples, step, batch_size, 0, 0, device, packed=packed)
-            _sync(device)
-            start = time.perf_counter()
-            loss, n = loss_fn(peft_model, batch)
-            if step == 0:  # the fresh adapter (B = 0) on the first batch: the base model's loss,
-                first_loss = float(loss.detach())  # equal for padded and packed rows
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            _sync(device)
-            if step >= warmup:
-                seconds += time.perf_counter() - start
-                tokens += int(batch["attention_mask"].sum())
-                loss_tokens += n
+    try:  # the pipeline's own switches (train.gradient_checkpointing, train.compile), undone after
+        with speed.training_speedups(peft_model, checkpointing, compiled):
+            peft_model.train()
+            for step in range(warmup + steps):
+                batch = adapters.batch_of(examples, step, batch_size, 0, 0, device, packed=packed)
+                _sync(device)
+                start = time.perf_counter()
+                loss, n = loss_fn(peft_model, batch)
+                if step == 0:  # the fresh adapter (B = 0) on the first batch: the base model's
+                    first_loss = float(loss.detach())  # loss, equal for padded and packed rows
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                _sync(device)
+                if step >= warmup:
+                    seconds += time.perf_counter() - start
+                    tokens += int(batch["attention_mask"].sum())
+                    loss_tokens += n
     finally:
-        if checkpointing:
-            peft_model.gradient_checkpointing_disable()
-            peft_model.get_base_model().disable_input_require_grads()
         peft_model.unload()
-        if compiled:  # the next rows (scoring, generation with a KV cache) run eager again
-            for layer in model.model.layers:
-                layer._compiled_call_impl = None
         if attention:
             model.set_attn_implementation(before)
     return {"tokens_per_s": tokens / seconds, "loss_tokens_per_s": loss_tokens / seconds,
@@ -192,7 +184,15 @@ def training_table(model, size, device, peak, steps, compile_layers) -> pd.DataF
     runs = [("fixed", "plain transformers+peft (full logits)", fixed, adapters.full_logits_loss, False, {}),
             ("fixed", "compass completion loss", fixed, adapters.completion_loss, False, {}),
             ("fixed", "compass + gradient checkpointing", fixed, adapters.completion_loss, False,
-             {"checkpointing": True})]
+             {"checkpointing": True}),
+            ("fixed", "compass + fused loss (chunked)", fixed, adapters.completion_loss, False,
+             {"fused_loss": "chunked"})]
+    if hasattr(torch.nn, "LinearCrossEntropyOptions"):
+        runs.append(("fixed", "compass + fused loss (torch linear_cross_entropy)", fixed,
+                     adapters.completion_loss, False, {"fused_loss": "torch"}))
+    if device.type == "cuda" and speed.liger_available():
+        runs.append(("fixed", "compass + fused loss (Liger)", fixed, adapters.completion_loss,
+                     False, {"fused_loss": "liger"}))
     runs += [("variable", "plain transformers+peft, padded", variable, adapters.full_logits_loss, False, {}),
              ("variable", "compass completion loss, padded", variable, adapters.completion_loss, False, {}),
              ("variable", "compass completion loss, packed", variable, adapters.completion_loss, True, {})]

@@ -10,13 +10,14 @@
    Items: the language's test items, or (before `dvc repro data`) items built the same way from
    the chatterbot corpus (question = prompt, 4 responses).
 2. Training tokens/s: completion-only loss with positions-only logits (compass.training.adapters),
-   packed (train.packing) and padded, against the plain full-logit loss in the same loop, and
+   packed (train.packing; also with train.fused_loss chunked) and padded, against the plain full-logit loss in the same loop, and
    against HF Trainer + peft. Tokens are the examples' real tokens (the same batches in each row).
 Needs the converted model (`dvc repro model`).
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import tempfile
@@ -112,8 +113,10 @@ def scoring_table(model, tok, items, batch_tokens: int | None = None,
 def training(name, dtype, examples, train_cfg, steps):
     rows = []
     encoded = None
+    chunked = functools.partial(adapters.completion_loss, fused_loss="chunked")
     for label, loss_fn, packed in (
             ("compass loop, completion-only + positions-only logits, packed", adapters.completion_loss, True),
+            ("compass loop, packed, fused loss (chunked)", chunked, True),
             ("compass loop, completion-only + positions-only logits", adapters.completion_loss, False),
             ("compass loop, plain full-logit loss", adapters.full_logits_loss, False)):
         model, tok = models.load(name, dtype=dtype)
@@ -141,7 +144,8 @@ def training(name, dtype, examples, train_cfg, steps):
                      "tokens_per_s": tokens / seconds})
     rows.append(hf_trainer(name, dtype, encoded, train_cfg, steps))
     frame = pd.DataFrame(rows)
-    frame["ratio_vs_fastest_plain"] = frame["tokens_per_s"] / frame["tokens_per_s"].iloc[2:].max()
+    plain = frame["trainer"].str.contains("full-logit|Trainer")
+    frame["ratio_vs_fastest_plain"] = frame["tokens_per_s"] / frame.loc[plain, "tokens_per_s"].max()
     return frame
 
 

@@ -3,6 +3,8 @@ after another on one loaded base model (loading it and starting a kernel once pe
 once per adapter, saves about 12 s per adapter on 2 cores)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from compass import data as data_mod
 from compass import io, paths
 from compass.stages.data import read_language
@@ -26,14 +28,17 @@ def train_language(cfg, lang: str, model_name: str, methods=None, show_progress_
     first seed's adapter is also kept after each of train.curve_steps steps."""
     import pandas as pd
 
-    from compass.training import models
+    from compass.training import distributed, models
     from compass.training.adapters import train_adapter
 
+    if cfg.train.processes > 1 and distributed.world()[1] == 1:
+        return train_in_processes(cfg, lang, model_name, methods, show_progress_bar)
     pairs = {p["id"]: p for p in data_mod.read_pool()}
     model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
-                                   dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
-    if methods is None:  # the configured set: adapters of methods no longer trained go
-        remove_stale(cfg, lang, model_name)
+                                   dtype=cfg.train.dtype, model_sources=cfg.train.model_sources,
+                                   device=distributed.local_device())
+    if methods is None and distributed.is_main():  # the configured set: adapters of methods no
+        remove_stale(cfg, lang, model_name)  # longer trained go
     summaries, logs, examples = {}, {}, {}
     for method in methods or cfg.train.methods:
         chosen = training_examples(cfg, lang, method, pairs)
@@ -54,6 +59,59 @@ def train_language(cfg, lang: str, model_name: str, methods=None, show_progress_
     return {"summaries": summaries, "logs": logs, "table": table}
 
 
+def train_in_processes(cfg, lang: str, model_name: str, methods=None,
+                       show_progress_bar: bool = True) -> dict:
+    """:func:`train_language` in train.processes data-parallel processes on this machine
+    (``accelerate launch``; compass.training.distributed), returning what the first process
+    returns. The processes get this process's float type (one decision, not one per process)."""
+    import os
+    import pickle
+    import subprocess
+    import tempfile
+
+    from compass.training import distributed, precision
+
+    chosen = precision.choose(cfg.train.dtype)
+    env = dict(os.environ)
+    if chosen.device == "cpu":
+        env[precision.ENV_OVERRIDE] = "1" if chosen.dtype == "bfloat16" else "0"
+    with tempfile.TemporaryDirectory(prefix="compass-train-") as folder:
+        job, result = Path(folder) / "job.pkl", Path(folder) / "result.pkl"
+        job.write_bytes(pickle.dumps({"cfg": cfg, "lang": lang, "model": model_name,
+                                      "methods": methods, "show_progress_bar": show_progress_bar}))
+        command = distributed.launch_command("compass.stages.train", ["--job", str(job),
+                                             "--result", str(result)], cfg.train.processes,
+                                             port=distributed.free_port())
+        run = subprocess.run(command, env=env, stderr=subprocess.PIPE, text=True)
+        if run.returncode != 0 or not result.exists():
+            raise RuntimeError(f"training {lang}/{model_name} in {cfg.train.processes} processes "
+                               f"failed (exit {run.returncode}):\n{run.stderr[-3000:]}")
+        return pickle.loads(result.read_bytes())
+
+
+def _main(argv=None) -> None:
+    """One process of :func:`train_in_processes`: the job's languages, the first process writes
+    the result."""
+    import argparse
+    import pickle
+
+    from compass.training import distributed
+
+    parser = argparse.ArgumentParser(description=_main.__doc__)
+    parser.add_argument("--job", required=True)
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args(argv)
+    job = pickle.loads(Path(args.job).read_bytes())
+    rank, size = distributed.world()
+    out = train_language(job["cfg"], job["lang"], job["model"], job["methods"],
+                         show_progress_bar=job["show_progress_bar"] and rank == 0)
+    if rank == 0:
+        with io.atomic_path(Path(args.result)) as tmp:
+            Path(tmp).write_bytes(pickle.dumps(out))
+    distributed.barrier()
+    distributed.finish()
+
+
 def remove_stale(cfg, lang: str, model_name: str) -> None:
     """Adapters the params no longer ask for (methods, seeds beyond train.seeds, step snapshots
     not in train.curve_steps) leave the stage's output, which DVC keeps between runs (persist)."""
@@ -71,3 +129,7 @@ def remove_stale(cfg, lang: str, model_name: str) -> None:
             for sub in sorted((folder / kind).glob("*/")):
                 if sub.name not in wanted:
                     shutil.rmtree(sub)
+
+
+if __name__ == "__main__":
+    _main()

@@ -7,6 +7,7 @@ loss needs logits only where a completion token is predicted, so the output laye
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from compass import io, paths
+from compass.training import distributed, speed
 
 IGNORE = -100
 
@@ -114,12 +116,14 @@ def batch_indices(n_examples: int, step: int, batch_size: int, seed: int) -> np.
 
 
 def batch_of(encoded: list[dict], step: int, batch_size: int, seed: int, pad_id: int,
-             device, packed: bool = False) -> dict[str, torch.Tensor]:
+             device, packed: bool = False, shard: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
     """Micro-batch ``step`` of ``encoded`` as tensors on ``device``, padded or ``packed``
     (:func:`collate_packed`; the same examples and loss): the one place that turns
     :func:`batch_indices` into a batch, so adapter training, continual updates and the Fisher
-    estimate draw their batches the same way (and a resumed run the same batches)."""
-    rows = batch_indices(len(encoded), step, batch_size, seed)
+    estimate draw their batches the same way (and a resumed run the same batches). ``shard``
+    (rank, processes): this process's share of the micro-batch (every processes-th row)."""
+    rank, size = shard
+    rows = batch_indices(len(encoded), step, batch_size, seed)[rank::size]
     make = collate_packed if packed else collate
     return {k: v.to(device) for k, v in make([encoded[i] for i in rows], pad_id).items()}
 
@@ -137,9 +141,10 @@ def output_logits(base, head, hidden: torch.Tensor) -> torch.Tensor:
     return torch.tanh(logits / cap) * cap if cap else logits
 
 
-def completion_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
+def completion_loss(model, batch: dict, fused_loss: str = "off") -> tuple[torch.Tensor, int]:
     """Mean cross-entropy over completion tokens, with the output layer applied only at the
-    positions that predict one. Returns (loss, number of predicted tokens)."""
+    positions that predict one (``fused_loss``: how, :mod:`compass.training.speed`; the same
+    loss). Returns (loss, number of predicted tokens)."""
     base, decoder, head = causal_lm_parts(model)
     if "position_ids" in batch:  # packed rows (collate_packed): the positions delimit the examples
         inputs = {"position_ids": batch["position_ids"], "attention_mask": None}
@@ -149,6 +154,9 @@ def completion_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
     hidden = decoder(input_ids=batch["input_ids"], use_cache=False, **inputs).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE
+    if fused_loss != "off":
+        return speed.head_cross_entropy(base, head, hidden[:, :-1][keep], targets[keep],
+                                        fused_loss), int(keep.sum())
     logits = output_logits(base, head, hidden[:, :-1][keep])
     return F.cross_entropy(logits.float(), targets[keep]), int(keep.sum())
 
@@ -238,14 +246,24 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
     if not examples:
         raise ValueError("no training examples given")
     torch.manual_seed(seed)
+    # fp32 adapter weights (and so fp32 optimizer state) on a bf16 base model, unless
+    # train.adapter_dtype = base keeps them in the base model's dtype
+    upcast = getattr(train_cfg, "adapter_dtype", "float32") == "float32"
     if init_adapter is not None:
-        model = PeftModel.from_pretrained(base_model, str(init_adapter), is_trainable=True)
+        model = PeftModel.from_pretrained(base_model, str(init_adapter), is_trainable=True,
+                                          autocast_adapter_dtype=upcast)
     else:
-        model = get_peft_model(base_model, lora_config(train_cfg))
+        model = get_peft_model(base_model, lora_config(train_cfg), autocast_adapter_dtype=upcast)
     was_training = base_model.training
+    if loss_fn is completion_loss:
+        loss_fn = functools.partial(completion_loss,
+                                    fused_loss=getattr(train_cfg, "fused_loss", "off"))
     try:
-        return _train_loop(model, tokenizer, examples, train_cfg, out_dir, seed, base_name, loss_fn,
-                           stop_after, show_progress_bar, init_adapter, tuple(snapshot_steps))
+        with speed.training_speedups(model, getattr(train_cfg, "gradient_checkpointing", False),
+                                     getattr(train_cfg, "compile", False)):
+            return _train_loop(model, tokenizer, examples, train_cfg, out_dir, seed, base_name,
+                               loss_fn, stop_after, show_progress_bar, init_adapter,
+                               tuple(snapshot_steps))
     finally:
         model.unload()  # the LoRA layers out again: base_model is the plain model it was
         base_model.train(was_training)
@@ -260,6 +278,8 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
 
     model.train()
     device = next(model.parameters()).device
+    rank, size = distributed.world()
+    main = rank == 0  # the one process that writes (several: train.processes, distributed.py)
     encoded = [encode_example(tokenizer, e["prompt"], e["response"], train_cfg.max_length)
                for e in examples]
     packed = bool(getattr(train_cfg, "packing", False)) and packing_supported(model, encoded)
@@ -275,7 +295,7 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
         state = torch.load(checkpoint, weights_only=False)
         if state.get("fingerprint") != fingerprint:  # another config's run: start over
             warnings.warn(f"{checkpoint} belongs to a run with other settings; starting afresh")
-            checkpoint.unlink()
+            checkpoint.unlink(missing_ok=True)  # several processes: the first one removes it
             state = None
     else:
         state = None
@@ -286,7 +306,7 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
         torch.set_rng_state(state["torch_rng"])
         step, log = state["step"], state["log"]
     bar = tqdm(total=train_cfg.steps, initial=step, desc=f"training {out_dir.name}",
-               disable=not show_progress_bar)
+               disable=not (show_progress_bar and main))
     start = time.perf_counter() - (log[-1]["seconds"] if log else 0.0)
     while step < train_cfg.steps:
         if stop_after is not None and step >= stop_after:
@@ -296,13 +316,16 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
         total_loss, tokens = 0.0, 0
         for micro in range(train_cfg.grad_accum):
             batch = batch_of(encoded, step * train_cfg.grad_accum + micro, train_cfg.batch_size,
-                             seed, tokenizer.pad_token_id, device, packed=packed)
+                             seed, tokenizer.pad_token_id, device, packed=packed, shard=(rank, size))
             loss, n = loss_fn(model, batch)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(f"loss is {loss.item()} at step {step}")
+            if size > 1:  # this process's share of the whole micro-batch's mean
+                loss = loss * (n / distributed.total(n, device))
             (loss / train_cfg.grad_accum).backward()
-            total_loss += loss.item() / train_cfg.grad_accum
-            tokens += int(batch["attention_mask"].sum())
+            total_loss += distributed.total(loss.item(), device) / train_cfg.grad_accum
+            tokens += int(distributed.total(int(batch["attention_mask"].sum()), device))
+        distributed.sum_gradients(params)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         scheduler.step()
@@ -311,9 +334,9 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
                     "tokens": tokens, "seconds": round(time.perf_counter() - start, 3)})
         bar.update(1)
         bar.set_postfix(loss=f"{total_loss:.3f}")
-        if step in snapshot_steps and step < train_cfg.steps:
+        if step in snapshot_steps and step < train_cfg.steps and main:
             serve_adapter(model, out_dir / "steps" / str(step), base_name)
-        if step % train_cfg.save_every == 0 and step < train_cfg.steps:
+        if step % train_cfg.save_every == 0 and step < train_cfg.steps and main:
             _atomic_torch_save({"adapter": get_peft_model_state_dict(model),
                                 "optimizer": optimizer.state_dict(),
                                 "scheduler": scheduler.state_dict(),
@@ -321,9 +344,13 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
                                 "fingerprint": fingerprint},
                                checkpoint)
     bar.close()
-    summary = save_adapter(model, out_dir, base_name, log, train_cfg, len(examples))
-    if checkpoint.exists():
-        checkpoint.unlink()
+    if main:
+        summary = save_adapter(model, out_dir, base_name, log, train_cfg, len(examples))
+        if checkpoint.exists():
+            checkpoint.unlink()
+    distributed.barrier()  # the others read what the first wrote (train_log.csv) only after this
+    if not main:
+        summary = json.loads((out_dir / "summary.json").read_text())
     return summary
 
 
