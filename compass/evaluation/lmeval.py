@@ -3,6 +3,11 @@ the paper's tasks (global_mmlu_full_<lang>, mmlu_prox_lite_<lang>) through the s
 
 `HFLM(pretrained=<PeftModel>)` evaluates whatever adapter is active on the object; lm-eval's
 `peft=` argument is ignored when `pretrained` is an object, so the adapter is set before the call.
+
+Generative requests (``generate_until``) are answered by lm-eval's own HFLM by default
+(``generator="lm-eval"``), or by :class:`compass.evaluation.generation.CompassGenerationLM`
+(``generator="compass"``): the same outputs for greedy decoding, in batches of ``gen_batch_size``
+that end as soon as every row has stopped.
 """
 from __future__ import annotations
 
@@ -18,6 +23,16 @@ from compass import io
 
 PAPER_TASKS = ("global_mmlu_full_{lang}", "mmlu_prox_lite_{lang}")
 INVALID = "[invalid]"
+GENERATORS = ("lm-eval", "compass")
+
+
+def check_generator(generator: str, gen_batch_size: int = 16) -> None:
+    """ValueError unless ``generator`` is one of GENERATORS and ``gen_batch_size`` >= 1."""
+    if generator not in GENERATORS:
+        raise ValueError(f"unknown generator {generator!r}; allowed: "
+                         f"{', '.join(repr(g) for g in GENERATORS)}")
+    if isinstance(gen_batch_size, bool) or not isinstance(gen_batch_size, int) or gen_batch_size < 1:
+        raise ValueError(f"gen_batch_size must be an integer >= 1, got {gen_batch_size!r}")
 
 
 def write_local_task(items: list[dict], name: str, folder: str | Path) -> Path:
@@ -45,18 +60,29 @@ def write_local_task(items: list[dict], name: str, folder: str | Path) -> Path:
 
 def run(model, tokenizer, tasks: list[str], include_path: str | Path | None = None,
         num_fewshot: int = 0, limit: int | None = None, batch_size: int = 1,
-        include_defaults: bool | None = None) -> dict:
+        include_defaults: bool | None = None, generator: str = "lm-eval",
+        gen_batch_size: int = 16) -> dict:
     """simple_evaluate with samples logged; returns lm-eval's result dict.
 
     ``include_defaults`` (default: only when no ``include_path`` is given) indexes lm-eval's own
-    task library, which takes about 13 s on 2 cores; local tasks do not need it."""
+    task library, which takes about 13 s on 2 cores; local tasks do not need it.
+    ``generator``: who answers generative requests, ``"lm-eval"`` (HFLM, ``batch_size`` at a
+    time) or ``"compass"`` (CompassGenerationLM: greedy requests in batches of
+    ``gen_batch_size``, same outputs; log-likelihood requests stay HFLM's either way)."""
+    check_generator(generator, gen_batch_size)
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
     device = str(next(model.parameters()).device)
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
+    if generator == "compass":
+        from compass.evaluation.generation import CompassGenerationLM
+
+        lm = CompassGenerationLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size,
+                                 device=device, gen_batch_size=gen_batch_size)
+    else:
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
     if include_defaults is None:
         include_defaults = include_path is None
     manager = TaskManager(include_path=str(include_path) if include_path else None,

@@ -383,8 +383,11 @@ def _offline():
             setattr(datasets.config, k, v)
 
 
-def _run(model, tokenizer, folder, name: str, num_fewshot: int, batch_size: int) -> tuple[dict, dict]:
-    """lm-eval on a written task; checks first that each subtask has its few-shot rows."""
+def _run(model, tokenizer, folder, name: str, num_fewshot: int, batch_size: int,
+         generator: str = "lm-eval", gen_batch_size: int = 16) -> tuple[dict, dict]:
+    """lm-eval on a written task; checks first that each subtask has its few-shot rows.
+    ``generator`` / ``gen_batch_size``: see :func:`lmeval.run`."""
+    lmeval.check_generator(generator, gen_batch_size)
     path = task_folder(folder, name)
     manifest = io.read_json(path / MANIFEST)
     short = {leaf: info["fewshot"] for leaf, info in manifest["leaves"].items()
@@ -395,7 +398,8 @@ def _run(model, tokenizer, folder, name: str, num_fewshot: int, batch_size: int)
                          f"{short}")
     with _offline():
         result = lmeval.run(model, tokenizer, [name], include_path=path, num_fewshot=num_fewshot,
-                            batch_size=batch_size)
+                            batch_size=batch_size, generator=generator,
+                            gen_batch_size=gen_batch_size)
     return result, manifest
 
 
@@ -492,16 +496,22 @@ def cross_check_global_mmlu(model, tokenizer, frame: pd.DataFrame,
 
 def run_prox_lite(model, tokenizer, items, fewshot_items, lang: str, folder,
                   num_fewshot: int = 5, limit: int | None = None, max_gen_toks: int = 2048,
-                  batch_size: int = 1) -> tuple[pd.DataFrame, dict]:
+                  batch_size: int = 1, generator: str = "lm-eval",
+                  gen_batch_size: int = 16) -> tuple[pd.DataFrame, dict]:
     """lm-eval's ``mmlu_prox_lite_{lang}`` on local rows (greedy generation, its answer filter).
 
     Returns one row per sample (id, category, lm_eval_task, gold, generated, extracted, correct,
     extraction_failed) and a summary: lm-eval's exact_match and the share of samples whose answer
     the filter could not extract ('[invalid]', as :func:`lmeval.extraction_failures`).
-    ``limit`` keeps the first ``limit`` items."""
+    ``limit`` keeps the first ``limit`` items. ``generator="compass"`` answers the generation
+    with :class:`compass.evaluation.generation.CompassGenerationLM` (batches of
+    ``gen_batch_size``; the same outputs as lm-eval's HFLM, whose ``batch_size`` is otherwise
+    the generation batch)."""
+    lmeval.check_generator(generator, gen_batch_size)
     items = _limited(items, limit)
     name = write_prox_lite_task(items, fewshot_items, lang, folder, max_gen_toks=max_gen_toks)
-    result, manifest = _run(model, tokenizer, folder, name, num_fewshot, batch_size)
+    result, manifest = _run(model, tokenizer, folder, name, num_fewshot, batch_size,
+                            generator=generator, gen_batch_size=gen_batch_size)
     samples = _samples(result, manifest)
     order = {str(row["question_id"]): i for i, row in enumerate(prox_rows(items))}
     rows = []

@@ -349,8 +349,11 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
         if checkpoint.exists():
             checkpoint.unlink()
     distributed.barrier()  # the others read what the first wrote (train_log.csv) only after this
-    if not main:
-        summary = json.loads((out_dir / "summary.json").read_text())
+    if not main:  # what the first process wrote, with this process's clock
+        seconds = float(log[-1]["seconds"]) if log else 0.0
+        tokens = sum(int(row["tokens"]) for row in log)
+        summary = {**json.loads((out_dir / "summary.json").read_text()), "seconds": round(seconds, 2),
+                   "tokens_per_second": round(tokens / seconds, 1) if seconds else math.nan}
     return summary
 
 
