@@ -59,3 +59,27 @@ def test_two_gloo_processes_train_the_one_process_adapter(tmp_path):
     assert (log_one["loss"] - log_two["loss"]).abs().max() < 1e-5
     assert (two / "steps" / "2" / "adapter_config.json").exists()
     assert not (two / "checkpoint.pt").exists()
+
+
+def test_a_finished_adapter_is_reused_only_for_the_same_run(tmp_path):
+    from compass.training.adapters import train_adapter
+    from tests.tiny_lm import tiny_gemma, tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    cfg = ddp_worker.tiny_run_config(1)
+    examples = ddp_worker.examples()
+    first = train_adapter(tiny_gemma(len(tok)), tok, examples, cfg, tmp_path, seed=5, base_name="t",
+                          show_progress_bar=False, snapshot_steps=(2,))
+    weights = tmp_path / "adapter" / "adapter_model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    again = train_adapter(tiny_gemma(len(tok)), tok, examples, cfg, tmp_path, seed=5, base_name="t",
+                          show_progress_bar=False, snapshot_steps=(2,), reuse_finished=True)
+    assert again["reused"] and again["final_loss"] == pytest.approx(first["final_loss"], abs=1e-5)
+    assert weights.stat().st_mtime_ns == stamp
+    changed = [dict(e, response=e["response"] + "!") for e in examples]  # same count, other text
+    other = train_adapter(tiny_gemma(len(tok)), tok, changed, cfg, tmp_path, seed=5, base_name="t",
+                          show_progress_bar=False, snapshot_steps=(2,), reuse_finished=True)
+    assert "reused" not in other and weights.stat().st_mtime_ns != stamp
+    retrained = train_adapter(tiny_gemma(len(tok)), tok, changed, cfg, tmp_path, seed=5, base_name="t",
+                              show_progress_bar=False, snapshot_steps=(2,))
+    assert "reused" not in retrained  # without reuse_finished, always trained

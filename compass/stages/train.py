@@ -3,6 +3,7 @@ after another on one loaded base model (loading it and starting a kernel once pe
 once per adapter, saves about 12 s per adapter on 2 cores)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from compass import data as data_mod
@@ -21,6 +22,9 @@ def training_examples(cfg, lang: str, method: str, pairs: dict | None = None) ->
     return [{"prompt": p["prompt"], "response": p["response"], "id": p["id"]} for p in chosen]
 
 
+REUSE_ENV = "COMPASS_REUSE_ADAPTERS"  # =1: keep adapters a run across machines finished (README)
+
+
 def train_language(cfg, lang: str, model_name: str, methods=None, show_progress_bar: bool = True) -> dict:
     """Every method's adapters of ``lang`` on base model ``model_name`` (default methods:
     train.methods), one per training seed (seed, seed + 1, ... for train.seeds). Each starts from
@@ -33,6 +37,10 @@ def train_language(cfg, lang: str, model_name: str, methods=None, show_progress_
 
     if cfg.train.processes > 1 and distributed.world()[1] == 1:
         return train_in_processes(cfg, lang, model_name, methods, show_progress_bar)
+    size = distributed.world()[1]
+    if cfg.train.batch_size % size:
+        raise ValueError(f"train.batch_size {cfg.train.batch_size} is not a multiple of the "
+                         f"{size} launched processes: each takes an equal share of a micro-batch")
     pairs = {p["id"]: p for p in data_mod.read_pool()}
     model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
                                    dtype=cfg.train.dtype, model_sources=cfg.train.model_sources,
@@ -47,7 +55,8 @@ def train_language(cfg, lang: str, model_name: str, methods=None, show_progress_
             summaries[(method, replicate)] = train_adapter(
                 model, tokenizer, chosen, cfg.train, out, seed=cfg.seed + replicate,
                 base_name=model_name, show_progress_bar=show_progress_bar,
-                snapshot_steps=cfg.train.curve_steps if replicate == 0 else ())
+                snapshot_steps=cfg.train.curve_steps if replicate == 0 else (),
+                reuse_finished=os.environ.get(REUSE_ENV) == "1")
             logs.setdefault(method, []).append(
                 io.read_csv(out / "train_log.csv").assign(seed=cfg.seed + replicate))
         logs[method] = pd.concat(logs[method], ignore_index=True)
@@ -64,7 +73,6 @@ def train_in_processes(cfg, lang: str, model_name: str, methods=None,
     """:func:`train_language` in train.processes data-parallel processes on this machine
     (``accelerate launch``; compass.training.distributed), returning what the first process
     returns. The processes get this process's float type (one decision, not one per process)."""
-    import os
     import pickle
     import subprocess
     import tempfile
@@ -90,22 +98,34 @@ def train_in_processes(cfg, lang: str, model_name: str, methods=None,
 
 
 def _main(argv=None) -> None:
-    """One process of :func:`train_in_processes`: the job's languages, the first process writes
-    the result."""
+    """One process of a data-parallel run: ``--lang L --model M`` trains that language's adapters
+    with params.yaml (a run across machines, README), ``--job`` what :func:`train_in_processes`
+    pickled; the first process writes ``--result`` (what :func:`train_language` returned)."""
     import argparse
     import pickle
 
+    from compass import config
     from compass.training import distributed
 
-    parser = argparse.ArgumentParser(description=_main.__doc__)
-    parser.add_argument("--job", required=True)
-    parser.add_argument("--result", required=True)
+    parser = argparse.ArgumentParser(prog="python -m compass.stages.train", description=_main.__doc__)
+    parser.add_argument("--lang")
+    parser.add_argument("--model")
+    parser.add_argument("--job")
+    parser.add_argument("--result")
     args = parser.parse_args(argv)
-    job = pickle.loads(Path(args.job).read_bytes())
+    if args.job:
+        job = pickle.loads(Path(args.job).read_bytes())
+    elif args.lang and args.model:
+        cfg = config.load()
+        config.require_model(cfg, args.model)
+        job = {"cfg": cfg, "lang": args.lang, "model": args.model, "methods": None,
+               "show_progress_bar": True}
+    else:
+        parser.error("give --lang and --model (or --job)")
     rank, size = distributed.world()
     out = train_language(job["cfg"], job["lang"], job["model"], job["methods"],
                          show_progress_bar=job["show_progress_bar"] and rank == 0)
-    if rank == 0:
+    if rank == 0 and args.result:
         with io.atomic_path(Path(args.result)) as tmp:
             Path(tmp).write_bytes(pickle.dumps(out))
     distributed.barrier()

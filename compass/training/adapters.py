@@ -228,14 +228,16 @@ class NonFiniteLossError(FloatingPointError):
 def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_dir: str | Path,
                   seed: int, base_name: str, loss_fn=completion_loss, stop_after: int | None = None,
                   show_progress_bar: bool = True, init_adapter: str | Path | None = None,
-                  snapshot_steps=()) -> dict:
+                  snapshot_steps=(), reuse_finished: bool = False) -> dict:
     """Train one adapter on ``examples`` (dicts with prompt, response) into ``out_dir``/adapter.
 
     Resumes from ``out_dir``/checkpoint when one exists. ``stop_after`` ends the run after that
     many steps without finishing (tests use it to simulate an interruption). ``init_adapter``
     starts from an existing adapter's weights (continual updates). ``snapshot_steps``: the
     adapter as it is after each of these steps is also saved, to ``out_dir``/steps/<step>
-    (the NLL-against-steps curve). ``base_model`` comes back as
+    (the NLL-against-steps curve). ``reuse_finished``: an adapter already in ``out_dir`` from
+    the same run (:func:`run_digest`: settings, examples, seed, start, training code) is kept,
+    not trained again (a run across machines, README). ``base_model`` comes back as
     it was given (the adapter's layers are taken out again, also on error), so one loaded base
     model can train every adapter of a language.
     """
@@ -245,6 +247,10 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
     out_dir.mkdir(parents=True, exist_ok=True)
     if not examples:
         raise ValueError("no training examples given")
+    digest = run_digest(train_cfg, examples, seed, init_adapter, snapshot_steps)
+    if reuse_finished and finished_run(out_dir) == digest:
+        summary = json.loads((out_dir / "summary.json").read_text())
+        return {**summary, "seconds": math.nan, "tokens_per_second": math.nan, "reused": True}
     torch.manual_seed(seed)
     # fp32 adapter weights (and so fp32 optimizer state) on a bf16 base model, unless
     # train.adapter_dtype = base keeps them in the base model's dtype
@@ -263,7 +269,7 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
                                      getattr(train_cfg, "compile", False)):
             return _train_loop(model, tokenizer, examples, train_cfg, out_dir, seed, base_name,
                                loss_fn, stop_after, show_progress_bar, init_adapter,
-                               tuple(snapshot_steps))
+                               tuple(snapshot_steps), digest)
     finally:
         model.unload()  # the LoRA layers out again: base_model is the plain model it was
         base_model.train(was_training)
@@ -271,7 +277,7 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
 
 def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int, base_name: str,
                 loss_fn, stop_after, show_progress_bar: bool, init_adapter,
-                snapshot_steps: tuple[int, ...] = ()) -> dict:
+                snapshot_steps: tuple[int, ...] = (), digest: str = "") -> dict:
     from peft import set_peft_model_state_dict
     from peft.utils import get_peft_model_state_dict
     from transformers import get_linear_schedule_with_warmup
@@ -345,7 +351,7 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
                                checkpoint)
     bar.close()
     if main:
-        summary = save_adapter(model, out_dir, base_name, log, train_cfg, len(examples))
+        summary = save_adapter(model, out_dir, base_name, log, train_cfg, len(examples), digest)
         if checkpoint.exists():
             checkpoint.unlink()
     distributed.barrier()  # the others read what the first wrote (train_log.csv) only after this
@@ -357,8 +363,32 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
     return summary
 
 
+def run_digest(train_cfg, examples: list[dict], seed: int, init_adapter, snapshot_steps) -> str:
+    """What makes one adapter: the settings, the examples (text), the seed, the starting adapter,
+    the snapshot steps and the training code. Equal digests train equal adapters."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps({"config": asdict(train_cfg), "seed": seed, "init": str(init_adapter),
+                                   "steps": list(snapshot_steps),
+                                   "examples": [[e["prompt"], e["response"]] for e in examples]},
+                                  sort_keys=True, default=str).encode())
+    for module in (__file__, speed.__file__, distributed.__file__):
+        h.update(Path(module).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def finished_run(out_dir: Path) -> str | None:
+    """The run digest of the finished adapter in ``out_dir``, if one is there."""
+    try:
+        if (Path(out_dir) / "adapter" / "adapter_config.json").exists():
+            return json.loads((Path(out_dir) / "summary.json").read_text()).get("run")
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def save_adapter(model, out_dir: Path, base_name: str, log: list[dict], train_cfg,
-                 n_examples: int) -> dict:
+                 n_examples: int, digest: str = "") -> dict:
     """Write adapter/ (portable config), train_log.csv and summary.json; the adapter folder is
     replaced in one rename, so a reader never sees a half-written adapter. Wall times go to the
     untracked timing log (compass.timings), not into these tracked files, so a rerun that trains
@@ -379,7 +409,8 @@ def save_adapter(model, out_dir: Path, base_name: str, log: list[dict], train_cf
                              {"device": str(next(model.parameters()).device),
                               "dtype": str(next(model.parameters()).dtype).removeprefix("torch.")}),
                "train_config": {k: list(v) if isinstance(v, tuple) else v
-                                for k, v in asdict(train_cfg).items()}}
+                                for k, v in asdict(train_cfg).items()},
+               "run": digest}
     io.write_json(out_dir / "summary.json", summary)
     speed = {"seconds": round(seconds, 2),
              "tokens_per_second": round(tokens / seconds, 1) if seconds else math.nan}
