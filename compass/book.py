@@ -57,7 +57,7 @@ def profile_page(cfg) -> str:
         f"`{summary['encoder']}` ({summary['dim']}-d)\n"
         f"- clustering: {cfg.clustering.algorithm}, K in [{cfg.clustering.k_min}, "
         f"{cfg.clustering.k_max}]; budget {cfg.sampling.budget} items per method\n"
-        + precision_line(cfg) + stage_times_line()
+        + precision_line(cfg) + training_line(cfg) + stage_times_line()
     )
 
 
@@ -77,6 +77,28 @@ def precision_line(cfg) -> str:
     why = f": {reasons.iloc[-1]}" if len(reasons) and reasons.iloc[-1] else ""
     return (f"- precision: {', '.join(sorted(used)) or 'unknown'} (`train.dtype = "
             f"{cfg.train.dtype}`{why})\n")
+
+
+def training_line(cfg) -> str:
+    """The training-speed switches the adapters were trained with (from their summaries: what
+    ran, not what params say now)."""
+    for _, lang, model in _runs(cfg):
+        for method in cfg.train.methods:
+            summary = paths.adapter_dir(lang, model, method) / "summary.json"
+            if summary.exists():
+                t = io.read_json(summary).get("train_config", {})
+                break
+        else:
+            continue
+        break
+    else:
+        return ""
+    on = {True: "on", False: "off"}
+    return (f"- training switches (README, \"Training speed\"): packing {on.get(t.get('packing'), '?')}, "
+            f"fused loss {t.get('fused_loss', 'off')}, gradient checkpointing "
+            f"{on.get(t.get('gradient_checkpointing', False), '?')}, compile "
+            f"{on.get(t.get('compile', False), '?')}, LoRA weights {t.get('adapter_dtype', 'float32')}, "
+            f"{t.get('processes', 1)} process{'es' if t.get('processes', 1) != 1 else ''}\n")
 
 
 def stage_times_line() -> str:

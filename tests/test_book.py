@@ -44,3 +44,19 @@ def test_planted_regression_is_reported_apart_from_the_table():
     assert "T2" in text and "rolled back" in text and "not counted" in text and "0.550 -> 1.580" in text
     assert "not caught" in book._planted_sentence({**caught, "caught": False})
     assert book._planted_sentence(None) == ""
+
+
+def test_training_line_reports_the_switches_the_adapters_ran_with(tmp_path, monkeypatch):
+    from compass import paths
+
+    monkeypatch.setattr(paths, "adapter_dir", lambda lang, model, method, replicate=0: tmp_path / lang / method)
+    cfg = _cfg()
+    assert book.training_line(cfg) == ""  # nothing trained yet
+    folder = tmp_path / "uk" / "dsir"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"train_config": {
+        "packing": True, "fused_loss": "chunked", "gradient_checkpointing": False, "compile": True,
+        "adapter_dtype": "float32", "processes": 2}}))
+    line = book.training_line(cfg)
+    assert "packing on, fused loss chunked, gradient checkpointing off, compile on" in line
+    assert "LoRA weights float32, 2 processes" in line
