@@ -228,6 +228,9 @@ class ProxConfig(_Params):
     limit: int = 0  # items per language (0: all 588)
     num_fewshot: int = 5  # chain-of-thought shots from the validation split
     max_gen_toks: int = 2048
+    generator: str = "compass"  # compass: batched greedy generation with lm-eval's outputs
+    # (compass.evaluation.generation); lm-eval: lm-eval's HFLM one prompt at a time
+    batch_size: int = 16  # prompts per generation batch (generator compass)
 
 
 @dataclass(frozen=True)
@@ -454,6 +457,8 @@ def _validate(cfg: Config) -> Config:
                           "whose NLL is measured; raise nll_items to at least max_items")
     _positive_int(e.lm_eval_check_items, "evaluation.lm_eval_check_items", minimum=0)
     _positive_int(e.num_fewshot, "evaluation.num_fewshot", minimum=0)
+    _choice(e.prox.generator, ("compass", "lm-eval"), "evaluation.prox.generator")
+    _positive_int(e.prox.batch_size, "evaluation.prox.batch_size")
     _fraction(e.confidence, "evaluation.confidence", 0.5, 0.999)
     _prox(e.prox, targets)
     _choice(cfg.data.test_set, TEST_SETS, "data.test_set")

@@ -77,7 +77,7 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
             prox, summary = paper_tasks.run_prox_lite(
                 current, tokenizer, benchmarks["prox_test"], benchmarks["prox_validation"], lang,
                 tasks, num_fewshot=p.num_fewshot, limit=p.limit or None,
-                max_gen_toks=p.max_gen_toks)
+                max_gen_toks=p.max_gen_toks, generator=p.generator, gen_batch_size=p.batch_size)
             prox_frames.append(prox.assign(method=method))
             prox_summaries.append({"method": method, **summary})
     predictions = pd.concat(frames, ignore_index=True)
