@@ -61,6 +61,7 @@ def test_training_lowers_loss_and_saves_portable_adapter(tok, train_cfg, tmp_pat
     assert summary["steps"] == 12 and summary["final_loss"] < summary["first_loss"]
     cfg = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert cfg["base_model_name_or_path"] == "tiny-gemma"
+    assert cfg["target_modules"] == sorted(cfg["target_modules"])  # peft's set, written in order
     assert "/" not in json.dumps(cfg).replace("\\/", "") or str(tmp_path) not in json.dumps(cfg)
     assert (tmp_path / "train_log.csv").exists() and not (tmp_path / "checkpoint.pt").exists()
 

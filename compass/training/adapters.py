@@ -431,6 +431,8 @@ def serve_adapter(model, final: Path, base_name: str) -> Path:
     config_path = staging / "adapter_config.json"
     adapter_config = json.loads(config_path.read_text())
     adapter_config["base_model_name_or_path"] = base_name  # a name, not this machine's path
+    if isinstance(adapter_config.get("target_modules"), list):  # peft writes a set: its order
+        adapter_config["target_modules"] = sorted(adapter_config["target_modules"])  # varies by run
     config_path.write_text(json.dumps(adapter_config, indent=2))
     if final.exists():
         old = final.parent / f".{final.name}.old"

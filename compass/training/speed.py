@@ -83,7 +83,8 @@ def head_cross_entropy(base, head, hidden: torch.Tensor, targets: torch.Tensor,
         if hidden.is_cuda and liger_available():
             from liger_kernel.transformers.functional import liger_fused_linear_cross_entropy
 
-            return liger_fused_linear_cross_entropy(hidden, weight, targets, bias=bias, softcap=cap)
+            loss = liger_fused_linear_cross_entropy(hidden, weight, targets, bias=bias, softcap=cap)
+            return loss[0] if isinstance(loss, tuple) else loss  # some releases add z-loss etc.
         _warn_once("train.fused_loss liger needs CUDA and the liger-kernel package; using chunked")
         kind = "chunked"
     if kind == "torch":
