@@ -12,6 +12,18 @@ from compass import config
 
 
 @pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test (offline code paths)."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture
 def cfg():
     return config.from_dict({
         "languages": {"targets": ["uk"], "auxiliary": "all"},

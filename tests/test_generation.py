@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,8 @@ PROX_UNTIL = ["</s>", "Q:", "Question:", "<|im_end|>"]  # mmlu_prox's until, ahe
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+def _offline(no_network):
+    """Every test here runs with the network refused (conftest's no_network)."""
 
 
 @pytest.fixture(scope="module")

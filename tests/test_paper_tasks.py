@@ -14,7 +14,6 @@ import functools
 import json
 import inspect
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -37,13 +36,8 @@ DATA_KEYS = {"dataset_path", "dataset_name", "dataset_kwargs", "task", "tag", "m
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any attempt to open a network connection fails the test."""
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+def _offline(no_network):
+    """Every test here runs with the network refused (conftest's no_network)."""
 
 
 @pytest.fixture(scope="module")
