@@ -24,9 +24,7 @@ MAX = 24  # max_gen_toks of the comparisons
 PROX_UNTIL = ["</s>", "Q:", "Question:", "<|im_end|>"]  # mmlu_prox's until, ahead of ours
 
 
-@pytest.fixture(autouse=True)
-def _offline(no_network):
-    """Every test here runs with the network refused (conftest's no_network)."""
+pytestmark = pytest.mark.usefixtures("no_network")  # every test here: the network refused
 
 
 @pytest.fixture(scope="module")

@@ -35,9 +35,7 @@ PROX = FIXTURES / "mmlu_prox_lite"
 DATA_KEYS = {"dataset_path", "dataset_name", "dataset_kwargs", "task", "tag", "metadata"}
 
 
-@pytest.fixture(autouse=True)
-def _offline(no_network):
-    """Every test here runs with the network refused (conftest's no_network)."""
+pytestmark = pytest.mark.usefixtures("no_network")  # every test here: the network refused
 
 
 @pytest.fixture(scope="module")
