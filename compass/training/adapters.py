@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from compass import io, paths
 from compass.training import distributed, speed
+from compass.training.speed import output_logits  # noqa: F401 (the scorer's import)
 
 IGNORE = -100
 
@@ -134,13 +134,6 @@ def causal_lm_parts(model):
     return base, base.model, base.get_output_embeddings()
 
 
-def output_logits(base, head, hidden: torch.Tensor) -> torch.Tensor:
-    """The output layer on the given hidden states only, with the model's logit soft-capping."""
-    logits = head(hidden)
-    cap = getattr(base.config, "final_logit_softcapping", None)
-    return torch.tanh(logits / cap) * cap if cap else logits
-
-
 def completion_loss(model, batch: dict, fused_loss: str = "off") -> tuple[torch.Tensor, int]:
     """Mean cross-entropy over completion tokens, with the output layer applied only at the
     positions that predict one (``fused_loss``: how, :mod:`compass.training.speed`; the same
@@ -154,11 +147,8 @@ def completion_loss(model, batch: dict, fused_loss: str = "off") -> tuple[torch.
     hidden = decoder(input_ids=batch["input_ids"], use_cache=False, **inputs).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE
-    if fused_loss != "off":
-        return speed.head_cross_entropy(base, head, hidden[:, :-1][keep], targets[keep],
-                                        fused_loss), int(keep.sum())
-    logits = output_logits(base, head, hidden[:, :-1][keep])
-    return F.cross_entropy(logits.float(), targets[keep]), int(keep.sum())
+    return (speed.head_cross_entropy(base, head, hidden[:, :-1][keep], targets[keep], fused_loss),
+            int(keep.sum()))
 
 
 def packing_supported(model, examples: list[dict]) -> bool:
@@ -277,7 +267,7 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
 
 def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int, base_name: str,
                 loss_fn, stop_after, show_progress_bar: bool, init_adapter,
-                snapshot_steps: tuple[int, ...] = (), digest: str = "") -> dict:
+                snapshot_steps: tuple[int, ...], digest: str) -> dict:
     from peft import set_peft_model_state_dict
     from peft.utils import get_peft_model_state_dict
     from transformers import get_linear_schedule_with_warmup
@@ -293,8 +283,7 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
     optimizer = torch.optim.AdamW(params, lr=train_cfg.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, train_cfg.warmup_steps, train_cfg.steps)
     checkpoint = out_dir / "checkpoint.pt"
-    fingerprint = json.dumps({"config": asdict(train_cfg), "examples": len(examples), "seed": seed,
-                              "init": str(init_adapter)}, sort_keys=True, default=str)
+    fingerprint = digest  # a checkpoint resumes only the same run (run_digest)
     log: list[dict] = []
     step = 0
     if checkpoint.exists():
@@ -356,11 +345,16 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
             checkpoint.unlink()
     distributed.barrier()  # the others read what the first wrote (train_log.csv) only after this
     if not main:  # what the first process wrote, with this process's clock
-        seconds = float(log[-1]["seconds"]) if log else 0.0
-        tokens = sum(int(row["tokens"]) for row in log)
-        summary = {**json.loads((out_dir / "summary.json").read_text()), "seconds": round(seconds, 2),
-                   "tokens_per_second": round(tokens / seconds, 1) if seconds else math.nan}
+        summary = {**json.loads((out_dir / "summary.json").read_text()), **_speed(log)}
     return summary
+
+
+def _speed(log: list[dict]) -> dict:
+    """Wall seconds and tokens per second of a training log."""
+    seconds = float(log[-1]["seconds"]) if log else 0.0
+    tokens = sum(int(row["tokens"]) for row in log)
+    return {"seconds": round(seconds, 2),
+            "tokens_per_second": round(tokens / seconds, 1) if seconds else math.nan}
 
 
 def run_digest(train_cfg, examples: list[dict], seed: int, init_adapter, snapshot_steps) -> str:
@@ -398,7 +392,6 @@ def save_adapter(model, out_dir: Path, base_name: str, log: list[dict], train_cf
     serve_adapter(model, out_dir / "adapter", base_name)
     frame = pd.DataFrame(log)
     io.write_csv(out_dir / "train_log.csv", frame.drop(columns=["seconds"], errors="ignore"))
-    seconds = float(frame["seconds"].iloc[-1]) if len(frame) else 0.0
     tokens = int(frame["tokens"].sum()) if len(frame) else 0
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     chosen = getattr(base, "compass_precision", None)
@@ -412,12 +405,11 @@ def save_adapter(model, out_dir: Path, base_name: str, log: list[dict], train_cf
                                 for k, v in asdict(train_cfg).items()},
                "run": digest}
     io.write_json(out_dir / "summary.json", summary)
-    speed = {"seconds": round(seconds, 2),
-             "tokens_per_second": round(tokens / seconds, 1) if seconds else math.nan}
-    timings.record(f"train_adapter {out_dir.parent.parent.name}/{out_dir.name}", seconds,
-                   tokens_per_second=speed["tokens_per_second"],
+    rate = _speed(log)
+    timings.record(f"train_adapter {out_dir.parent.parent.name}/{out_dir.name}", rate["seconds"],
+                   tokens_per_second=rate["tokens_per_second"],
                    precision_reason=chosen.reason if chosen else "")
-    return {**summary, **speed}
+    return {**summary, **rate}
 
 
 def serve_adapter(model, final: Path, base_name: str) -> Path:

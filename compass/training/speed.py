@@ -37,28 +37,28 @@ def check_fused_loss(kind: str) -> str:
     return kind
 
 
-def _softcapped(logits: torch.Tensor, cap) -> torch.Tensor:
+def output_logits(base, head, hidden: torch.Tensor) -> torch.Tensor:
+    """The output layer on the given hidden states only, with the model's logit soft-capping."""
+    logits = head(hidden)
+    cap = getattr(base.config, "final_logit_softcapping", None)
     return torch.tanh(logits / cap) * cap if cap else logits
 
 
-def _block_loss_sum(hidden, targets, weight, bias, cap):
-    logits = _softcapped(F.linear(hidden, weight, bias), cap)
-    return F.cross_entropy(logits.float(), targets, reduction="sum")
-
-
-def chunked_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor,
-                          bias: torch.Tensor | None = None, cap: float | None = None,
+def chunked_cross_entropy(base, head, hidden: torch.Tensor, targets: torch.Tensor,
                           rows: int | None = None) -> torch.Tensor:
-    """Mean cross-entropy of ``linear(hidden)`` against ``targets``, a block of ``rows`` at a
-    time: each block's logits are dropped after its loss and recomputed in backward
+    """Mean cross-entropy of the output layer on ``hidden`` against ``targets``, a block of
+    ``rows`` at a time: each block's logits are dropped after its loss and recomputed in backward
     (``torch.utils.checkpoint``), so memory holds one block's logits instead of all of them."""
     if rows is None:
-        rows = max(1, LOGITS_PER_CHUNK // weight.shape[0])
+        rows = max(1, LOGITS_PER_CHUNK // head.weight.shape[0])
+
+    def block_loss_sum(h, t):
+        return F.cross_entropy(output_logits(base, head, h).float(), t, reduction="sum")
+
     total = hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, hidden.shape[0], rows):
         block = slice(start, start + rows)
-        total = total + checkpoint(_block_loss_sum, hidden[block], targets[block], weight, bias,
-                                   cap, use_reentrant=False)
+        total = total + checkpoint(block_loss_sum, hidden[block], targets[block], use_reentrant=False)
     return total / max(1, hidden.shape[0])
 
 
@@ -96,11 +96,9 @@ def head_cross_entropy(base, head, hidden: torch.Tensor, targets: torch.Tensor,
                    "soft-capping; using chunked")
         kind = "chunked"
     if kind == "chunked":
-        return chunked_cross_entropy(hidden, targets, weight, bias, cap)
-    if kind != "off":
-        check_fused_loss(kind)
-    logits = _softcapped(head(hidden), cap)
-    return F.cross_entropy(logits.float(), targets)
+        return chunked_cross_entropy(base, head, hidden, targets)
+    check_fused_loss(kind)
+    return F.cross_entropy(output_logits(base, head, hidden).float(), targets)
 
 
 def decoder_layers(model) -> list:
