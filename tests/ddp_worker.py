@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from compass import config  # noqa: E402
 from compass.training import distributed  # noqa: E402
 from compass.training.adapters import train_adapter  # noqa: E402
+from tests.test_adapters_evaluate import EXAMPLES  # noqa: E402
 from tests.tiny_lm import tiny_gemma, tiny_tokenizer  # noqa: E402
 
 
@@ -19,8 +20,7 @@ def tiny_run_config(processes: int):
 
 
 def examples():
-    return ([{"prompt": f"Привіт {i}?", "response": f"Добре, дякую {i}."} for i in range(6)]
-            + [{"prompt": f"Hello {i}?", "response": f"Fine, thanks {i}."} for i in range(6)])
+    return list(EXAMPLES)
 
 
 def main(out: str) -> None:

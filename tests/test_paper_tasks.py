@@ -218,16 +218,21 @@ def test_rows_outside_lm_evals_subtasks_raise(tmp_path):
 # MMLU-ProX-Lite
 
 
-@pytest.fixture(scope="module")
-def prox_en():
-    """The English Lite test rows (hub columns). The fixture has no validation rows with a chain
-    of thought, so few-shot rows are other test rows of the category with a written CoT."""
+def prox_english_rows() -> tuple[list[dict], list[dict]]:
+    """The English Lite test rows and those of its business category (skips without fixtures)."""
     if not (PROX / "en_arrow").is_dir():
         pytest.skip(f"real-format fixtures not found at {FIXTURES}")
     import datasets
 
     rows = datasets.load_from_disk(str(PROX / "en_arrow")).to_list()
-    business = [r for r in rows if r["category"] == "business"]
+    return rows, [r for r in rows if r["category"] == "business"]
+
+
+@pytest.fixture(scope="module")
+def prox_en():
+    """The English Lite test rows (hub columns). The fixture has no validation rows with a chain
+    of thought, so few-shot rows are other test rows of the category with a written CoT."""
+    rows, business = prox_english_rows()
     fewshot = [dict(r, cot_content=f"A: Let's think step by step. Step. The answer is ({r['answer']}).")
                for r in business[2:7]]
     return rows, business[:2], fewshot
