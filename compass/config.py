@@ -133,9 +133,10 @@ class ClusteringConfig(_Params):
     algorithm: str = "kmeans"  # 'kmeans' (K by silhouette) or 'hdbscan'
     k_min: int = 4
     k_max: int = 16
-    min_cluster_size: int = 5  # hdbscan only
+    min_cluster_size: int = 5  # kmeans: K is clipped per language to at most |E_t| / this
+    # (compass.selection.clustering.k_range); hdbscan: its smallest cluster
     eligibility_quantile: float = 0.95  # aux items farther than this quantile of the cluster's
-    # own target members' distances are not eligible
+    # own target members' distances (never below that quantile over all E_t) are not eligible
 
 
 @dataclass(frozen=True)
@@ -301,9 +302,22 @@ class Config(_Params):
     long_context: LongContextConfig = field(default_factory=LongContextConfig)
 
     def prox_languages(self) -> tuple[str, ...]:
-        """The targets scored on MMLU-ProX-Lite (paper profile)."""
+        """The targets scored on MMLU-ProX-Lite (paper profile): 'targets' means every target
+        MMLU-ProX-Lite covers (compass.coverage); a list is taken as given (the check refuses a
+        language it does not cover)."""
         langs = self.evaluation.prox.languages
-        return self.targets if langs == "targets" else tuple(languages.normalize(c) for c in langs)
+        if langs == "targets":
+            from compass import coverage
+
+            return tuple(t for t in self.targets if t in coverage.mmlu_prox_lite())
+        return tuple(languages.normalize(c) for c in langs)
+
+    def long_context_scored(self) -> tuple[str, ...]:
+        """The long_context.languages that OneRuler's templates cover (the others get a note,
+        no scores: compass.stages.long_context)."""
+        from compass import coverage
+
+        return tuple(t for t in self.long_context.languages if t in coverage.oneruler())
 
     def aux_languages(self, available: list[str], target: str) -> list[str]:
         """The auxiliary languages for one target: never the target itself."""

@@ -1,9 +1,7 @@
 import numpy as np
-import pytest
 
-from compass.selection.allocation import (AllocationError, allocate, coverage_gap_weights,
-                                fill_to_target_weights, inverse_count_weights, largest_remainder,
-                                shares)
+from compass.selection.allocation import (coverage_gap_weights, fill_to_target_weights,
+                                         inverse_count_weights, largest_remainder, shares)
 
 
 def test_largest_remainder_exact():
@@ -29,32 +27,6 @@ def test_fill_to_target():
     # train 10 items all in cluster 0; target is half/half; budget 10 -> cluster 1 lacks 10
     w = fill_to_target_weights([0.5, 0.5], [10, 0], budget=10)
     assert np.allclose(w, [0.0, 10.0])
-
-
-def test_allocate_moves_remainder_on_when_a_cluster_is_full():
-    alloc = allocate([0.5, 0.3, 0.2], 10, capacity=[2, 10, 10])
-    assert alloc.tolist() == [2, 5, 3]
-
-
-def test_allocate_falls_back_when_weighted_clusters_are_exhausted():
-    alloc = allocate([1.0, 0.0, 0.0], 6, capacity=[2, 10, 10], fallback=[0.0, 0.75, 0.25])
-    assert alloc.tolist() == [2, 3, 1]
-
-
-def test_allocate_budget_larger_than_pool():
-    with pytest.raises(AllocationError, match="budget 11 is larger than the eligible pool \\(10 items\\)"):
-        allocate([1, 1], 11, capacity=[5, 5])
-
-
-def test_allocate_respects_capacity_and_budget_randomised():
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        k = rng.integers(1, 8)
-        w = rng.random(k) * (rng.random(k) > 0.3)
-        cap = rng.integers(0, 20, size=k)
-        budget = int(rng.integers(0, cap.sum() + 1))
-        alloc = allocate(w, budget, cap, fallback=np.ones(k))
-        assert alloc.sum() == budget and np.all(alloc <= cap) and np.all(alloc >= 0)
 
 
 def test_shares():

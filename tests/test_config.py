@@ -85,12 +85,23 @@ def test_clustering_range_inverted():
         build(clustering={"k_min": 9, "k_max": 4})
 
 
-def test_clustering_range_larger_than_items():
+def test_clustering_range_is_clipped_to_what_e_t_holds():
+    """K never exceeds |E_t| / min_cluster_size; the note says so, and too small an E_t is named."""
     import numpy as np
 
-    from compass.selection.clustering import ClusteringError, kmeans_by_silhouette
+    from compass.selection.clustering import ClusteringError, k_range, kmeans_by_silhouette
 
-    with pytest.raises(ClusteringError, match=r"k_max = 16 .* number of target items \(10\)"):
+    assert k_range(306, 4, 16, 5) == (4, 16, "")
+    low, high, note = k_range(31, 4, 16, 5)
+    assert (low, high) == (4, 6) and "clipped to [4, 6]: 31 E_t items" in note
+    assert k_range(14, 4, 16, 5)[:2] == (2, 2)
+    with pytest.raises(ClusteringError, match=r"E_t has 9 items.*at most 4"):
+        k_range(9, 4, 16, 5)
+    vectors = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    clusters = kmeans_by_silhouette(vectors, 2, 16, seed=0, min_cluster_size=5)
+    assert clusters.k <= 8 and "clipped to [2, 8]" in clusters.k_note
+    with pytest.raises(ClusteringError, match=r"k_max = 10 is not below the number of target items \(10\)"):
         kmeans_by_silhouette(np.eye(10, 4, dtype=np.float32), 2, 16, seed=0)
 
 

@@ -134,3 +134,67 @@ def test_selection_survives_last_bit_noise_in_the_embeddings(cfg, pool_factory, 
     for method in METHODS:
         assert (select(method, pool, cfg).manifest["id"].tolist()
                 == select(method, noisy, cfg).manifest["id"].tolist()), method
+
+
+def _only_eligible(pool, keep_per_cluster: dict[int, int]):
+    """A copy of ``pool`` whose clusters keep only their nearest n eligible items (a tight radius,
+    as a small E_t gives)."""
+    from dataclasses import replace
+
+    aux = pool.aux.copy()
+    for c, n in keep_per_cluster.items():
+        members = aux.index[(aux["cluster"] == c) & aux["eligible"]]
+        far = aux.loc[members].sort_values(["distance", "id"]).index[n:]
+        aux.loc[far, "eligible"] = False
+    return replace(pool, aux=aux)
+
+
+def test_unfilled_seats_spill_to_the_nearest_under_covered_cluster(pool_and_cfg):
+    """A gap cluster with 2 eligible items keeps them and hands the rest of its quota to the gap
+    cluster nearest to it; covered clusters get nothing while a gap cluster has room."""
+    from compass.selection.compass_method import spill_order
+
+    pool, cfg = pool_and_cfg
+    first = select("compass", pool, cfg).report
+    gap = first.index[first["quota"] > 0].tolist()
+    short = max(gap, key=lambda c: first.at[c, "quota"])
+    tight = _only_eligible(pool, {short: 2})
+    sel = select("compass", tight, cfg)
+    report = sel.report.set_index("cluster")
+    nearest_gap = spill_order(pool.clusters.centroids, np.where(report["quota"] > 0, 1.0, 0.0))[short][0]
+    assert report.at[short, "placed_own"] == 2 and report.at[short, "selected"] == 2
+    assert report.at[nearest_gap, "placed_spill"] == report.at[short, "quota"] - 2
+    assert report.loc[report["quota"] == 0, "selected"].sum() == 0
+    assert sel.info["placed"] == {"own": cfg.sampling.budget - report.at[short, "quota"] + 2,
+                                  "spill": int(report.at[short, "quota"]) - 2, "widened": 0}
+    assert sel.size == cfg.sampling.budget
+
+
+def test_beyond_the_radii_the_nearest_items_fill_what_is_left(pool_and_cfg):
+    """With 1 eligible item per cluster, the rest of the budget comes from beyond the radii,
+    nearest to its centroid first, and the report says so (rule 3, 'widened')."""
+    pool, cfg = pool_and_cfg
+    tight = _only_eligible(pool, {c: 1 for c in range(pool.k)})
+    sel = select("compass", tight, cfg)
+    assert sel.size == cfg.sampling.budget
+    assert sel.info["placed"]["widened"] == cfg.sampling.budget - sel.info["placed"]["own"] \
+        - sel.info["placed"]["spill"] > 0
+    assert sel.report["placed_widened"].sum() == sel.info["placed"]["widened"]
+    aux = tight.aux.set_index("id")
+    chosen = aux.loc[sel.manifest["id"]]
+    for c, picked in chosen[~chosen["eligible"]].groupby("cluster"):
+        rest = aux[(aux["cluster"] == c) & ~aux["eligible"] & ~aux.index.isin(picked.index)]
+        assert picked["distance"].max() <= rest["distance"].min()
+
+
+def test_a_one_member_cluster_keeps_a_radius(cfg):
+    """The radius floor: a cluster of one E_t item gets the all-member quantile, not 0."""
+    from compass.selection.clustering import _finish
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(21, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = np.array([0] * 10 + [1] * 10 + [2])
+    clusters = _finish(vectors, labels, 3, 0.95, None)
+    assert clusters.radius[2] == pytest.approx(clusters.global_radius) and clusters.global_radius > 0
+    assert np.all(clusters.radius >= clusters.global_radius)

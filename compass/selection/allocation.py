@@ -14,18 +14,14 @@ no code; the book's sampling chapter says which reading each method uses):
   mix. ``coverage_gap`` spends the budget in the *shape* of the gap, which overshoots the gap
   clusters whenever B is larger than the existing train data; this reading fills it.
 
-Allocation is proportional with largest-remainder (Hamilton) rounding, capped by the items each
-cluster can supply; what a full cluster cannot take moves on to the others.
+Seats are proportional to the weights with largest-remainder (Hamilton) rounding; what a cluster
+cannot fill spills to its nearest clusters (``compass_method.py`` places them and says by which rule).
 """
 from __future__ import annotations
 
 import numpy as np
 
 GAPS = ("coverage_gap", "inverse_count", "fill_to_target")
-
-
-class AllocationError(ValueError):
-    """A budget the eligible items cannot fill."""
 
 
 def shares(labels: np.ndarray, k: int) -> np.ndarray:
@@ -66,37 +62,3 @@ def largest_remainder(weights: np.ndarray, seats: int) -> np.ndarray:
     for i in order[:left]:
         base[i] += 1
     return base
-
-
-def allocate(weights: np.ndarray, budget: int, capacity: np.ndarray,
-             fallback: np.ndarray | None = None) -> np.ndarray:
-    """Seats per cluster: proportional to ``weights``, never above ``capacity``.
-
-    A cluster that fills up passes its excess on to the clusters that still have room, in
-    proportion to their weights. When the positively weighted clusters are all full, the rest goes
-    by ``fallback`` weights (e.g. the target share), then by remaining capacity.
-    """
-    weights = np.asarray(weights, float)
-    capacity = np.asarray(capacity, dtype=np.int64)
-    if np.any(weights < 0):
-        raise AllocationError(f"weights must be non-negative, got {weights.tolist()}")
-    if budget > capacity.sum():
-        raise AllocationError(
-            f"budget {budget} is larger than the eligible pool ({int(capacity.sum())} items)"
-        )
-    alloc = np.zeros(len(weights), dtype=np.int64)
-    tiers = [weights]
-    if fallback is not None:
-        tiers.append(np.asarray(fallback, float))
-    tiers.append(capacity.astype(float))
-    for tier in tiers:
-        while alloc.sum() < budget:
-            room = capacity - alloc
-            w = np.where(room > 0, tier, 0.0)
-            if w.sum() <= 0:
-                break
-            extra = np.minimum(largest_remainder(w, budget - int(alloc.sum())), room)
-            if extra.sum() == 0:
-                break
-            alloc += extra
-    return alloc

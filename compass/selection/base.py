@@ -9,11 +9,17 @@ import pandas as pd
 from compass.selection.allocation import shares
 
 MANIFEST_COLUMNS = ("id", "language", "cluster", "score")
-REPORT_COLUMNS = ("cluster", "target_share", "train_share", "aux_available", "allocated", "selected")
+REPORT_COLUMNS = ("cluster", "target_share", "train_share", "aux_available", "quota", "selected")
+# quota: the seats a cluster's gap weight gives it (COMPASS only); aux_available: eligible items
 
 
 class SelectionError(ValueError):
-    """A selection the pool cannot satisfy (budget larger than the eligible pool, ...)."""
+    """A selection the pool cannot satisfy (budget larger than the eligible pool, ...).
+    ``available``: the most items this selection could give (None where unknown)."""
+
+    def __init__(self, message: str, available: int | None = None):
+        super().__init__(message)
+        self.available = available
 
 
 @dataclass
@@ -32,8 +38,7 @@ def require_budget(budget: int, available: int, what: str) -> None:
     if budget > available:
         raise SelectionError(
             f"budget {budget} is larger than the eligible pool ({available} {what}); "
-            f"lower sampling.budget to at most {available}"
-        )
+            f"lower sampling.budget to at most {available}", available)
 
 
 class DedupTaker:
@@ -77,16 +82,15 @@ def manifest_from(pool, indices, scores) -> pd.DataFrame:
     })
 
 
-def cluster_report(pool, manifest: pd.DataFrame, allocated: np.ndarray | None = None,
-                   available: np.ndarray | None = None) -> pd.DataFrame:
+def cluster_report(pool, manifest: pd.DataFrame, quota: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per target cluster: shares, eligible items, COMPASS's quota, what was selected."""
     k = pool.k
-    if available is None:
-        available = np.bincount(pool.aux.loc[pool.aux["eligible"], "cluster"], minlength=k)
+    available = np.bincount(pool.aux.loc[pool.aux["eligible"], "cluster"], minlength=k)
     return pd.DataFrame({
         "cluster": np.arange(k),
         "target_share": pool.p_target(),
         "train_share": pool.p_train(),
         "aux_available": available,
-        "allocated": allocated if allocated is not None else np.full(k, np.nan),
+        "quota": quota if quota is not None else np.full(k, np.nan),
         "selected": np.bincount(manifest["cluster"].to_numpy(dtype=np.int64), minlength=k),
     })

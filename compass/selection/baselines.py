@@ -13,8 +13,8 @@ import numpy as np
 
 from compass.data.splits import rng_for
 from compass.schemas import pair_text
-from compass.selection.base import (DedupTaker, Selection, cluster_report, manifest_from,
-                                    require_budget)
+from compass.selection.base import (DedupTaker, Selection, SelectionError, cluster_report,
+                                    manifest_from, require_budget)
 
 
 def _take(pool, cfg, order, budget, what):
@@ -58,10 +58,9 @@ def select_langsim(pool, cfg, seed: int) -> Selection:
         chosen.append(lang)
         held += int(counts.get(lang, 0))
     if held < budget:
-        raise ValueError(
+        raise SelectionError(
             f"langsim: the {len(chosen)} auxiliary languages with URIEL data hold {held} items, "
-            f"fewer than the budget {budget}"
-        )
+            f"fewer than the budget {budget}; lower sampling.budget to at most {held}", held)
     rng = rng_for(seed, pool.target, "langsim")
     in_chosen = pool.aux["language"].isin(chosen).to_numpy()
     keys = np.where(in_chosen, rng.random(len(pool.aux)), np.inf)

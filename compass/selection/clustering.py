@@ -3,6 +3,17 @@
 K-Means with K chosen by silhouette over a range (the paper reports K = 80-120 on Global-MMLU;
 the tiny profile's few hundred dev items want far fewer), or HDBSCAN. Vectors are expected to be
 L2-normalised (and usually centred per language), so Euclidean K-Means follows cosine geometry.
+
+Two rules keep a small E_t (a few dozen items) usable:
+
+- **K fits E_t**: the K range is clipped per language to at most |E_t| / ``min_cluster_size``
+  clusters (on average at least that many E_t items each); :func:`k_range` says how, and the
+  sampling metrics record a clipped range. Silhouette alone picks K near |E_t| / 2 on a few dozen
+  short chat items, which leaves clusters of one to three members.
+- **A radius floor**: a cluster's eligibility radius is the ``eligibility_quantile`` of its own
+  members' distances to its centroid, but never below the same quantile over all E_t members
+  (``global_radius``). A cluster of one member would otherwise have radius 0 and no eligible
+  auxiliary item at all, however close the pool's items are.
 """
 from __future__ import annotations
 
@@ -28,6 +39,8 @@ class TargetClusters:
     radius: np.ndarray  # (K,) cosine distance within which an item is eligible
     k: int
     selection_table: pd.DataFrame  # K tried and its silhouette (kmeans) or cluster sizes
+    global_radius: float = 0.0  # the floor under every radius: the quantile over all E_t members
+    k_note: str = ""  # how the K range was clipped to fit E_t ("" when it was not)
 
     def assign(self, vectors: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
         """Nearest centroid of each row and its cosine distance (chunked: 1M rows fit in RAM)."""
@@ -49,17 +62,41 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _finish(vectors, labels, k, quantile, table) -> TargetClusters:
+def _finish(vectors, labels, k, quantile, table, k_note: str = "") -> TargetClusters:
     centroids = _unit(np.stack([vectors[labels == c].mean(axis=0) for c in range(k)]))
     dist = 1.0 - np.einsum("ij,ij->i", vectors, centroids[labels])
-    radius = np.array([np.quantile(dist[labels == c], quantile) for c in range(k)], dtype=np.float32)
-    return TargetClusters(centroids.astype(np.float32), labels.astype(np.int32), radius, k, table)
+    floor = float(np.quantile(dist, quantile))
+    radius = np.array([max(float(np.quantile(dist[labels == c], quantile)), floor)
+                       for c in range(k)], dtype=np.float32)
+    return TargetClusters(centroids.astype(np.float32), labels.astype(np.int32), radius, k, table,
+                          floor, k_note)
+
+
+def k_range(n_items: int, k_min: int, k_max: int, min_cluster_size: int) -> tuple[int, int, str]:
+    """The K range K-Means searches for ``n_items`` E_t items: [k_min, k_max] clipped to at most
+    n_items // min_cluster_size clusters. Returns (low, high, note); the note is "" when nothing
+    was clipped. Raises ClusteringError when not even 2 clusters fit."""
+    fit = n_items // min_cluster_size
+    if fit < 2:
+        raise ClusteringError(
+            f"E_t has {n_items} items: two clusters of clustering.min_cluster_size = "
+            f"{min_cluster_size} need at least {2 * min_cluster_size}; lower "
+            f"clustering.min_cluster_size to at most {max(1, n_items // 2)}")
+    high = min(k_max, fit)
+    low = min(k_min, high)
+    if (low, high) == (k_min, k_max):
+        return low, high, ""
+    return low, high, (f"K range [{k_min}, {k_max}] clipped to [{low}, {high}]: {n_items} E_t items "
+                       f"hold at most {fit} clusters of {min_cluster_size} on average")
 
 
 def kmeans_by_silhouette(vectors: np.ndarray, k_min: int, k_max: int, seed: int,
-                         eligibility_quantile: float = 0.95) -> TargetClusters:
-    """K-Means for every K in [k_min, k_max]; keep the K with the best silhouette."""
+                         eligibility_quantile: float = 0.95,
+                         min_cluster_size: int = 1) -> TargetClusters:
+    """K-Means for every K in [k_min, k_max] (clipped by :func:`k_range`); keep the K with the
+    best silhouette."""
     n = len(vectors)
+    k_min, k_max, note = k_range(n, k_min, k_max, min_cluster_size)
     if k_max >= n:
         raise ClusteringError(
             f"clustering range k_max = {k_max} is not below the number of target items ({n}); "
@@ -70,7 +107,7 @@ def kmeans_by_silhouette(vectors: np.ndarray, k_min: int, k_max: int, seed: int,
         best, rows = _search(vectors, k_min, k_max, seed)
     table = pd.DataFrame(rows)
     _, k, labels = best
-    return _finish(vectors, labels, k, eligibility_quantile, table)
+    return _finish(vectors, labels, k, eligibility_quantile, table, note)
 
 
 def _search(vectors, k_min, k_max, seed):
@@ -109,7 +146,8 @@ def hdbscan_clusters(vectors: np.ndarray, min_cluster_size: int,
 def cluster_target(vectors: np.ndarray, cfg, seed: int) -> TargetClusters:
     """Cluster per the ClusteringConfig ``cfg``."""
     if cfg.algorithm == "kmeans":
-        return kmeans_by_silhouette(vectors, cfg.k_min, cfg.k_max, seed, cfg.eligibility_quantile)
+        return kmeans_by_silhouette(vectors, cfg.k_min, cfg.k_max, seed, cfg.eligibility_quantile,
+                                    cfg.min_cluster_size)
     if cfg.algorithm == "hdbscan":
         return hdbscan_clusters(vectors, cfg.min_cluster_size, cfg.eligibility_quantile)
     raise ClusteringError(f"clustering.algorithm = {cfg.algorithm!r}; use 'kmeans' or 'hdbscan'")

@@ -15,7 +15,8 @@ def sampling_metrics(pool, selections: dict) -> dict:
     """Per target language: the pool's sizes and, per method, the total variation distance of the
     selection (and of existing train + selection) from the target's cluster mix."""
     p_target = pool.p_target()
-    out = {"language": pool.target, "k": pool.k, "dev_items": len(pool.dev),
+    out = {"language": pool.target, "k": pool.k, "k_note": pool.clusters.k_note,
+           "radius_floor": round(float(pool.clusters.global_radius), 6), "dev_items": len(pool.dev),
            "train_items": len(pool.train), "aux_candidates": len(pool.aux),
            "aux_eligible": int(pool.aux["eligible"].sum()),
            "decontaminated": int(pool.decontamination["dropped"].sum()),
@@ -29,6 +30,7 @@ def sampling_metrics(pool, selections: dict) -> dict:
             "tv_to_target": total_variation(shares(chosen, pool.k), p_target),
             # existing train + selection together: the mix the adapter will see
             "tv_train_plus_selection_to_target": total_variation(combined, p_target),
-            **{k: v for k, v in sel.info.items() if k in ("languages", "gap", "duplicates_skipped")},
+            **{k: v for k, v in sel.info.items()
+               if k in ("languages", "gap", "duplicates_skipped", "placed")},
         }
     return out
