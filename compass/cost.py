@@ -162,7 +162,7 @@ def cost_table(cfg: Config, gpu: str | Path | dict | None = None) -> pd.DataFram
     prox_generations = prox_langs * runs * (p.limit or PROX_LITE_ITEMS)
     prox_prompt = PROX_TOKENS_PER_SHOT * (p.num_fewshot + 1)
     lc = cfg.long_context
-    lc_per_length = len(lc.languages) * len(lc.tasks) * lc.samples_per_task * runs  # per length
+    lc_per_length = len(cfg.long_context_scored()) * len(lc.tasks) * lc.samples_per_task * runs
     rows = {}
     for name in t.models:
         size = model_size(name)
@@ -233,6 +233,9 @@ def assumptions(cfg: Config, gpu: str | Path | dict | None = None) -> list[str]:
         out.append(f"Tiny profile: {items} multiple-choice items per language (evaluation.max_items, "
                    f"or data.split.max_test_items when 0) with {choices} choices; no MMLU-ProX.")
     out += [
+        "MMLU-ProX-Lite and long context count only the languages they cover (compass.coverage): "
+        f"MMLU-ProX-Lite {', '.join(cfg.prox_languages()) if cfg.profile == 'paper' else 'none'}; "
+        f"OneRuler {', '.join(cfg.long_context_scored()) or 'none'}.",
         "Long context: one set per target language; each generation reads its full context length "
         "and writes up to long_context.max_new_tokens at the generation rate (decoding over a long "
         "cache is slower: a lower bound).",

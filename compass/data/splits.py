@@ -70,6 +70,20 @@ def split_language(pairs: list[dict], cfg: "SplitConfig", seed: int) -> pd.DataF
     return frame[["id", "split", "topic", "group"]].sort_values("id").reset_index(drop=True)
 
 
+def distractor_capacity(pairs: list[dict], splits: pd.DataFrame) -> int:
+    """The most distractors every test item can get: the fewest distinct responses from other
+    topics that any test pair has (what ``data.split.n_distractors`` may be at most)."""
+    by_id = {p["id"]: p for p in pairs}
+    responses_by_topic: dict[str, set[str]] = {}
+    for p in pairs:
+        responses_by_topic.setdefault(p["topic"], set()).add(p["response"])
+    others = {topic: set().union(*(rs for t, rs in responses_by_topic.items() if t != topic))
+              for topic in responses_by_topic}
+    test_ids = splits.loc[splits["split"] == "test", "id"]
+    return min((len(others[by_id[i]["topic"]] - {by_id[i]["response"]}) for i in test_ids),
+               default=0)
+
+
 def make_test_items(pairs: list[dict], splits: pd.DataFrame, cfg: "SplitConfig", seed: int) -> list[dict]:
     """Multiple-choice items from the test split: the true response and ``n_distractors``
     responses from other topics of the same language, in a seeded order."""

@@ -44,7 +44,9 @@ from pathlib import Path
 
 import pandas as pd
 
-DATA = Path(__file__).with_name("oneruler")
+from compass import paths
+
+DATA = paths.ONERULER
 LANGUAGES = ("cs", "da", "de", "en", "es", "fa", "fi", "fr", "hi", "hu", "it", "ja", "ko", "nl",
              "no", "pl", "pt", "ru", "sr", "st", "sv", "sw", "ta", "uk", "vi", "zh")
 # task -> (needles, queried keys, whether a queried key has a needle): OneRuler's synthetic.yaml

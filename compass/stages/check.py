@@ -3,7 +3,9 @@
 DVC deletes a stage's previous outputs before running it, so a bad value caught inside a stage
 (e.g. a budget larger than the pool) used to cost the user their results and come wrapped in a
 papermill traceback. This stage runs right after `pool`, before everything else, and fails with
-one line. Its output's bytes never change, so passing it reruns nothing downstream.
+one line per problem: params first, then every target language through the functions its data and
+sampling stages will run (compass.feasibility). Its output's bytes never change, so passing it
+reruns nothing downstream.
 """
 from __future__ import annotations
 
@@ -11,22 +13,80 @@ from compass import config as config_mod
 from compass import io, paths
 
 
-def check_params(cfg, hub: bool = False) -> dict:
-    """Raise ConfigError (one line, naming the value and what is allowed) or return the verdict.
-    ``hub``: also confirm every hub asset the paper profile needs is available offline (`make
-    repro` runs this before DVC, so a missing model is named at once, not minutes in)."""
-    config_mod.validate_pipeline(cfg)
-    if hub and cfg.profile == "paper":
-        from compass import hub_assets
+def _pool_for_check(cfg, dry: bool):
+    """(pairs, vectors, languages to check) from the pool when it exists; on a fresh clone
+    (``dry``, tiny profile) the raw pairs without embeddings; (None, None, ()) when neither."""
+    from compass import data as data_mod
 
-        hub_assets.check(cfg)
-    summary_path = paths.pool_summary()
-    if summary_path.exists():  # data-dependent checks need the pool's language counts
-        config_mod.validate_against_data(cfg, io.read_json(summary_path)["languages"])
-    return {"params": "valid"}
+    index = paths.benchmarks_dir() / "index.json"
+    built = paths.pool_file().exists() and index.exists()
+    if built and io.read_json(index).get("profile") == cfg.profile:
+        pairs = data_mod.read_pool()
+        vectors = None
+        if paths.pool_embeddings().exists():
+            from compass.data.embed import PoolVectors
+
+            vectors = PoolVectors.load()
+        langs = tuple(cfg.targets) if cfg.profile == "tiny" else tuple(
+            lang for lang in cfg.targets if paths.benchmark_file(lang).exists())  # dry: new targets
+        return pairs, vectors, langs
+    if dry and cfg.profile == "tiny":
+        from compass.stages.pool import load_profile_pairs
+
+        return load_profile_pairs(cfg), None, tuple(cfg.targets)
+    return None, None, ()
+
+
+def check_params(cfg, hub: bool = False, dry: bool = False) -> dict:
+    """Raise ConfigError (one line per problem, naming the value and what is allowed) or return
+    the verdict and the per-target table. ``hub``: also confirm every hub asset the paper profile
+    needs is available offline (`make repro` runs this before DVC, so a missing model is named at
+    once, not minutes in). ``dry``: the pool may be missing or stale (checked as far as it goes)."""
+    from compass import data as data_mod
+    from compass import feasibility
+
+    config_mod.validate_pipeline(cfg)
+    pairs, vectors, langs = _pool_for_check(cfg, dry)
+    covered = paper_coverage(cfg, pairs) if cfg.profile == "paper" else None
+    if hub and cfg.profile == "paper":
+        from compass import coverage, hub_assets
+
+        try:
+            hub_assets.check(cfg)
+        except hub_assets.MissingHubAssets as err:  # what will run, then what it needs
+            raise hub_assets.MissingHubAssets(
+                f"benchmarks per target:\n{coverage.describe(covered).to_string(index=False)}\n{err}"
+            ) from None
+    table = None
+    if pairs is not None:
+        config_mod.validate_against_data(cfg, data_mod.language_counts(pairs))
+        table = feasibility.check_targets(cfg, pairs, vectors, langs)
+    return {"params": "valid", "targets": table, "coverage": covered}
+
+
+def paper_coverage(cfg, pairs: list[dict] | None):
+    """The benchmarks and Aya rows of each target (compass.coverage; Aya rows once the pool
+    exists); a target the protocol cannot run, or an MMLU-ProX-Lite language without the
+    benchmark, is refused in one line each."""
+    from collections import Counter
+
+    from compass import coverage
+    from compass.data.paper_profile import AYA_SOURCE
+    from compass.feasibility import Infeasible
+
+    aya = None if pairs is None else Counter(p["language"] for p in pairs if p["source"] == AYA_SOURCE)
+    lines = coverage.refusals(cfg.targets, cfg.data.test_set, aya)
+    uncovered = [lang for lang in cfg.prox_languages() if lang not in coverage.mmlu_prox_lite()]
+    if uncovered:
+        lines.append(f"evaluation.prox.languages {uncovered}: MMLU-ProX-Lite does not cover them "
+                     f"(it covers {', '.join(sorted(coverage.mmlu_prox_lite()))}); remove them, or "
+                     "use 'targets' (every target it covers)")
+    if lines:
+        raise Infeasible("\n".join(lines))
+    return coverage.table(cfg, aya)
 
 
 def run(cfg) -> dict:
     verdict = check_params(cfg)
-    io.write_json(paths.params_check(), verdict)
+    io.write_json(paths.params_check(), {"params": verdict["params"]})
     return verdict

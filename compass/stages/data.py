@@ -10,18 +10,23 @@ from compass.data.splits import make_test_items, split_language
 from compass.schemas import MC_FIELDS, SPLIT_FIELDS
 
 
+def split_target(cfg, lang: str, own: list[dict]) -> tuple[pd.DataFrame, list[dict], int | None]:
+    """One target's splits and test items from its own pairs (both profiles), and the number of
+    benchmark rows the paper profile's loaders dropped (None for the tiny profile). The check
+    stage runs this too (compass.feasibility), so what it refuses is what would fail here."""
+    if cfg.profile == "paper":
+        benchmarks = io.read_json(paths.benchmark_file(lang))
+        splits, items = paper_splits(own, benchmarks)
+        return splits, items, len(benchmarks["dropped"])  # rows with an empty option: counted
+    splits = split_language(own, cfg.data.split, cfg.seed)
+    return splits, make_test_items(own, splits, cfg.data.split, cfg.seed), None
+
+
 def prepare_language(cfg, lang: str) -> dict:
     pairs = data_mod.read_pool()
     config_mod.require_target(cfg, data_mod.language_counts(pairs), lang)
     own = [p for p in pairs if p["language"] == lang]
-    dropped = None
-    if cfg.profile == "paper":
-        benchmarks = io.read_json(paths.benchmark_file(lang))
-        splits, items = paper_splits(own, benchmarks)
-        dropped = len(benchmarks["dropped"])  # rows with an empty option: counted, not loaded
-    else:
-        splits = split_language(own, cfg.data.split, cfg.seed)
-        items = make_test_items(own, splits, cfg.data.split, cfg.seed)
+    splits, items, dropped = split_target(cfg, lang, own)
     io.write_csv(paths.splits_file(lang), splits)
     io.write_jsonl(paths.test_items_file(lang), items)
     by_split = splits.groupby(["topic", "split"]).size().unstack(fill_value=0)

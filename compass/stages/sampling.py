@@ -13,13 +13,16 @@ from compass.schemas import pair_text
 from compass.stages.data import read_language
 
 
-def target_pool(cfg, lang: str, pairs: list[dict] | None = None, vectors: PoolVectors | None = None):
+def target_pool(cfg, lang: str, pairs: list[dict] | None = None, vectors: PoolVectors | None = None,
+                splits: pd.DataFrame | None = None, items: list[dict] | None = None):
     """The TargetPool of one target language, from the pool and data stages' outputs.
-    ``pairs`` and ``vectors`` may be passed by a caller that already loaded them."""
+    ``pairs``, ``vectors`` and the data stage's ``splits`` and ``items`` may be passed by a caller
+    that already has them (the check stage computes splits before the data stage has run)."""
     from compass.selection.pool import build_target_pool
 
     pairs = data_mod.read_pool() if pairs is None else pairs
-    splits, items = read_language(lang)
+    if splits is None:
+        splits, items = read_language(lang)
     frame = pd.DataFrame(pairs)
     frame["text"] = [pair_text(p) for p in pairs]
     split_of = dict(zip(splits["id"], splits["split"]))
