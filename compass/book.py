@@ -57,8 +57,24 @@ def profile_page(cfg) -> str:
         f"`{summary['encoder']}` ({summary['dim']}-d)\n"
         f"- clustering: {cfg.clustering.algorithm}, K in [{cfg.clustering.k_min}, "
         f"{cfg.clustering.k_max}]; budget {cfg.sampling.budget} items per method\n"
-        + precision_line(cfg) + training_line(cfg) + stage_times_line()
+        + coverage_line(cfg) + precision_line(cfg) + training_line(cfg) + stage_times_line()
     )
+
+
+def coverage_line(cfg) -> str:
+    """Paper profile: the evaluations each target gets, and the benchmarks that do not cover it
+    (compass.coverage): a target runs without those, and its tables have no row for them."""
+    if cfg.profile != "paper":
+        return ""
+    from compass import coverage
+
+    names = {"mmlu_prox_lite": "MMLU-ProX-Lite", "oneruler": "OneRuler templates"}
+    parts = []
+    for row in coverage.table(cfg).to_dict("records"):
+        lacking = [name for key, name in names.items() if not row[key]]
+        parts.append(f"{display_name(row['language'])} (`{row['language']}`): {row['runs']}"
+                     + (f" (no {', no '.join(lacking)})" if lacking else ""))
+    return "- evaluations per target: " + "; ".join(parts) + "\n"
 
 
 def precision_line(cfg) -> str:
@@ -70,11 +86,11 @@ def precision_line(cfg) -> str:
             if summary.exists():
                 p = io.read_json(summary).get("precision", {})
                 used.add(f"{p.get('dtype', '?')} on {p.get('device', '?')}")
-    from compass import timings
+    from compass.training import precision
 
-    log = timings.read()
-    reasons = log["precision_reason"].dropna() if "precision_reason" in log else []
-    why = f": {reasons.iloc[-1]}" if len(reasons) and reasons.iloc[-1] else ""
+    recorded = precision.recorded()  # the one decision every stage of the run read
+    why = (f"; on a CPU `auto` means {recorded.dtype} here, decided once by the `precision` stage: "
+           f"{recorded.reason}" if recorded else "")
     return (f"- precision: {', '.join(sorted(used)) or 'unknown'} (`train.dtype = "
             f"{cfg.train.dtype}`{why})\n")
 
@@ -127,18 +143,23 @@ def data_tables(cfg) -> str:
 
 
 def sampling_tables(cfg) -> str:
-    rows, overview = [], []
+    rows, overview, notes = [], [], []
     for lang in cfg.targets:
         m = io.read_json(paths.sampling_metrics(lang))
         overview.append({k: m[k] for k in ("language", "k", "dev_items", "train_items",
                                            "aux_candidates", "aux_eligible", "decontaminated",
                                            "coverage_gap_of_train")})
+        if m.get("k_note"):
+            notes.append(f"- {display_name(lang)}: {m['k_note']}\n")
         for method, v in m["methods"].items():
+            placed = v.get("placed")
             rows.append({"language": lang, "method": method, "selected": v["selected"],
                          "languages": v["n_languages"], "tv_to_target": v["tv_to_target"],
-                         "tv_train_plus_selection_to_target": v["tv_train_plus_selection_to_target"]})
-    return (_markdown_table(pd.DataFrame(overview)) + "\n**Per method**\n\n"
-            + _markdown_table(pd.DataFrame(rows)))
+                         "tv_train_plus_selection_to_target": v["tv_train_plus_selection_to_target"],
+                         "own / spill / widened": ("" if not placed else
+                                                   f"{placed['own']} / {placed['spill']} / {placed['widened']}")})
+    return (_markdown_table(pd.DataFrame(overview)) + ("\n" + "".join(notes) if notes else "")
+            + "\n**Per method**\n\n" + _markdown_table(pd.DataFrame(rows)))
 
 
 def _interval(mean: float, low: float, high: float, digits: int = 3) -> str:

@@ -24,6 +24,7 @@ PACKAGE = "compass"
 # what each stage runs: its notebook, or the module behind `python -m compass.cli <command>`
 # (cli.py itself dispatches lazily to every command, so only its module-level imports count)
 STAGE_ENTRIES: dict[str, dict] = {
+    "precision": {"modules": ["compass.training.precision"], "cli": True},
     "pool": {"modules": ["compass.stages.pool"], "cli": True},
     "check": {"modules": ["compass.stages.check"], "cli": True},
     "data": {"notebook": "00_data.ipynb"},

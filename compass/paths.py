@@ -14,6 +14,7 @@ PROFILES = ROOT / "profiles"  # presets: tiny.yaml, paper.yaml, paper_fixtures.y
 NOTEBOOKS = ROOT / "notebooks"
 BOOK = ROOT / "book"
 BOOK_BUILD = BOOK / "_build"
+ONERULER = ROOT / "compass" / "evaluation" / "oneruler"  # OneRuler's templates and nouns (MIT)
 
 
 def data_root() -> Path:
@@ -57,6 +58,11 @@ def pool_embeddings() -> Path:
 def params_check() -> Path:
     """Written by the `check` stage when params pass every check (constant content)."""
     return data_root() / "pool" / "params_check.json"
+
+
+def precision_record() -> Path:
+    """This machine's float type for ``train.dtype: auto`` (the `precision` stage's output)."""
+    return data_root() / "machine" / "precision.json"
 
 
 def models_dir() -> Path:
