@@ -3,23 +3,52 @@ scores that are (seeds x items) per method.
 
 Why: an adapter is one draw of its training run (LoRA initialisation, batch order, dropout). A
 difference between two methods measured with one seed each mixes the methods' effect with the
-luck of two draws, which no resampling of items can see. With several seeds per method, the
-interval of a mean (or of a difference of means) comes from a two-level bootstrap: each resample
-draws the items with replacement (the same items for both methods of a comparison: paired) and,
-independently for each method, its seeds with replacement. The two-sided p-value is the
-bootstrap's: twice the smaller share of resampled differences on either side of zero (the
-interval excludes zero exactly when p < 1 - confidence), so Holm's adjustment applies as for the
-item-only tests. d_z is that of the seed-averaged per-item differences.
+luck of two draws, which no resampling of items can see.
 
-Few seeds: resampling S seeds understates their variance by the factor (S - 1) / S, so each
-method's seed deviations (a seed's scores minus the seeds' mean, per item) are scaled by
-sqrt(S / (S - 1)) before resampling. Even so, 3 seeds estimate the seed variance poorly: in a
-simulation where seed luck shifts every item alike and the methods do not differ
-(tests/test_seeded.py), the test rejects at p < 0.05 in about 13% of runs (an item-only test on
-seed means: 92%). Read p-values near 0.05 with that in mind; ``seeds_better`` shows the raw
-evidence too: in how many seed indices the method beats the baseline on mean.
+What the interval covers: the sampling of the test items and the randomness of training seeds,
+for this run's data split and selected training data. Both are fixed per run, so their
+variation is not in it.
 
-One seed per method reduces exactly to a paired item bootstrap (no seed level to resample).
+The model. The per-(seed, item) differences D[r, i] = x[r, i] - ref[r, i] are paired by item and
+by seed index (seed r of every method is trained with ``seed + r``: the same LoRA
+initialisation and batch-order generator) and read as a crossed two-way random-effects model
+without replication, D = mu + a_r + b_i + e_ri (seed luck, an item's own difference, noise).
+With the two-way mean squares MS_seed (S - 1 df), MS_item (I - 1 df), MS_err ((S - 1)(I - 1)
+df) and n = S I, Var(mean D) = sa^2 / S + sb^2 / I + se^2 / n is estimated without bias by
+(MS_seed + MS_item - MS_err) / n, with a t interval on Satterthwaite's df. With 3 seeds MS_seed
+has 2 df, and two changes to that recipe keep the test's size:
+
+1. Only the item term (MS_item - MS_err) is dropped where negative, never the seed term, so the
+   variance is never below MS_seed / n, that of the t test on the seed means. MS_seed < MS_err
+   happens in a quarter of runs even where seed luck holds 70% of the variance; falling back to
+   the item-only estimate (I - 1 df) there rejected a true null in 7% of runs.
+2. p is the larger of this p and that of the t test on the seed means (MS_seed / n, S - 1 df;
+   exact where the items' own differences are absent), and the interval is the wider of the two.
+   Where MS_seed is small by chance, Satterthwaite's df come out large exactly when the
+   statistic is large: alone, the mixed-model test rejected a true null in up to 7.7% of runs
+   (seed luck 90% of the variance).
+
+One method's mean (``summary``) uses the same on its scores. One seed is exactly the paired t
+test over items; one item, the t test over seeds. A method with one seed (zero-shot: no training,
+no seed luck) is compared at every seed index of the other. Two methods with different numbers of
+seeds (both > 1) cannot be paired by seed: each adds its own seed term MS_seed / (S I) (the
+variance of its seed means over S), the item term is the variance of the per-item differences of
+the seed means over I less each method's MS_err / (S I), and Welch's test on the two methods'
+seed means takes the place of the seed-mean t test.
+
+Measured size and power (tests/test_seeded.py, :func:`size_and_power`): rejections of a true
+null at p < 0.05 with 3 seeds. Seed luck shifting every item alike, 40 items: 5.1% (the earlier
+two-level bootstrap, resampling 3 seeds as if they were many: 12.3%; an item-only t test on the
+seed means: 91%). The items' own differences dominating: 5.9% at 20 items (the exact paired t test
+on the same draws: 6.0%), 5.1% at 80 (bootstrap: 8.1%, 5.2%). One method's 6 seeds labelled 3 and 3: 4.8% (bootstrap: 12.4%). Over a grid of the
+shares of the variance held by seed luck, items and noise (20,000 runs each): at most 5.1% with 3
+seeds (5.2% with 2, 5.4% with 5), and conservative, down to 2.7% at 80 items (1.7% at 10), where
+noise (seed x item) holds half the variance or more. Power at 3 seeds x 40 items, seed SD 0.3 per
+method, noise 0.1: a difference of 5 seed SDs is found in 86% of runs, 3 SDs in 52%, 0.5 SD in
+6%. With 3 seeds only differences several times the seed luck can be told apart from it. With
+the items' own differences dominating (SD 0.5 per method), a difference of 0.6 of their SD is
+found in 72%. ``seeds_better`` shows the raw evidence too: in how many seed indices the method
+beats the baseline on mean.
 """
 from __future__ import annotations
 
@@ -28,10 +57,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import special as _sp
+from scipy import stats as _st
 
 from compass.evaluation import stats
-
-_BATCH = 2000  # bootstrap resamples per vectorised batch (memory: batch x items floats)
 
 
 def as_seeds_by_items(values, name: str) -> np.ndarray:
@@ -47,55 +76,165 @@ def as_seeds_by_items(values, name: str) -> np.ndarray:
     return arr
 
 
-def unbiased_seeds(x: np.ndarray) -> np.ndarray:
-    """Seed deviations from the seeds' mean scaled by sqrt(S / (S - 1)): resampling the seeds
-    then has the seeds' unbiased variance, not (S - 1) / S of it. One seed: unchanged."""
-    n_seeds = x.shape[0]
-    if n_seeds == 1:
-        return x
-    mean = x.mean(axis=0, keepdims=True)
-    return mean + math.sqrt(n_seeds / (n_seeds - 1)) * (x - mean)
+def _mean_squares(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(grand mean, MS_seed, MS_item, MS_err) of (..., seeds, items) scores: the two-way ANOVA
+    without replication over the last two axes; a mean square with no df is NaN."""
+    n_seeds, n_items = d.shape[-2:]
+    grand = d.mean(axis=(-2, -1), keepdims=True)
+    seed_dev = d.mean(axis=-1, keepdims=True) - grand
+    item_dev = d.mean(axis=-2, keepdims=True) - grand
+    resid = d - grand - seed_dev - item_dev
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ms_seed = n_items * np.sum(seed_dev ** 2, axis=(-2, -1)) / (n_seeds - 1)
+        ms_item = n_seeds * np.sum(item_dev ** 2, axis=(-2, -1)) / (n_items - 1)
+        ms_err = np.sum(resid ** 2, axis=(-2, -1)) / ((n_seeds - 1) * (n_items - 1))
+    return grand[..., 0, 0], ms_seed, ms_item, ms_err
 
 
-def _seed_weights(rng: np.random.Generator, n_seeds: int, size: int) -> np.ndarray:
-    """(size, n_seeds) resampling weights of the seeds (counts / n_seeds); one seed: all ones."""
-    if n_seeds == 1:
-        return np.ones((size, 1))
-    return rng.multinomial(n_seeds, [1.0 / n_seeds] * n_seeds, size=size) / n_seeds
+def _satterthwaite(terms) -> tuple[np.ndarray, np.ndarray]:
+    """(variance, df) of a sum of signed mean-square terms (value, df), each a scaled
+    chi-square / df: df = V^2 / sum(value^2 / df) (a zero term adds nothing)."""
+    var = sum(value for value, _ in terms)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return var, var ** 2 / sum(value ** 2 / df for value, df in terms)
 
 
-def bootstrap_means(x, ref=None, *, n_resamples: int = 10_000, seed=0) -> np.ndarray:
-    """Resampled mean(x) - mean(ref) (or mean(x) without ``ref``): items resampled together for
-    both (paired), seeds independently per method. Deterministic given ``seed``."""
-    x = unbiased_seeds(as_seeds_by_items(x, "x"))
-    r = None if ref is None else unbiased_seeds(as_seeds_by_items(ref, "ref"))
-    if r is not None and r.shape[1] != x.shape[1]:
-        raise ValueError(f"paired scores must cover the same items: {x.shape[1]} vs {r.shape[1]}")
+def _stack(mixed, seeds_only) -> tuple[np.ndarray, np.ndarray]:
+    """(var, df) of the two views, stacked on a last axis of 2."""
+    return (np.stack(np.broadcast_arrays(mixed[0], seeds_only[0]), axis=-1),
+            np.stack(np.broadcast_arrays(mixed[1], seeds_only[1]), axis=-1))
+
+
+def _paired_views(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, var, df) of (..., seeds, items) scores in the two views (last axis): the mixed
+    model, MS_seed / n + (MS_item - MS_err) / n with the item term dropped where negative, with
+    Satterthwaite's df; and the seed means alone, MS_seed / n with S - 1 df. One seed: the
+    paired t over items in both; one item: the t over seeds."""
+    n_seeds, n_items = d.shape[-2:]
+    mean, ms_seed, ms_item, ms_err = _mean_squares(d)
+    n = n_seeds * n_items
+    if n_seeds == 1:  # the paired t over items (NaN with one item too)
+        return (mean, *_stack((ms_item / n, n_items - 1.0), (ms_item / n, n_items - 1.0)))
+    if n_items == 1:  # the t over seeds
+        return (mean, *_stack((ms_seed / n, n_seeds - 1.0), (ms_seed / n, n_seeds - 1.0)))
+    items = ms_item > ms_err
+    seeds = (ms_seed / n, n_seeds - 1.0)
+    mixed = _satterthwaite([seeds, (np.where(items, ms_item / n, 0.0), n_items - 1.0),
+                            (np.where(items, -ms_err / n, 0.0), (n_seeds - 1.0) * (n_items - 1))])
+    return (mean, *_stack(mixed, seeds))
+
+
+def _unpaired_views(x: np.ndarray, ref: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(mean, var, df) of mean(x) - mean(ref) whose seeds cannot be paired by index (different
+    counts, both > 1), the views of :func:`_paired_views`: each method's MS_seed / (S I) (the
+    variance of its seed means over S) plus the item term, the variance of the per-item
+    differences of the seed means over I less each method's MS_err / (S I), dropped where
+    negative; the seeds alone are Welch's test on the seed means."""
     n_items = x.shape[1]
-    rng = np.random.default_rng(seed)
-    out = np.empty(n_resamples)
-    for start in range(0, n_resamples, _BATCH):
-        size = min(_BATCH, n_resamples - start)
-        profile = _seed_weights(rng, x.shape[0], size) @ x  # (size, items): seed-resampled means
-        if r is not None:
-            profile = profile - _seed_weights(rng, r.shape[0], size) @ r
-        items = rng.multinomial(n_items, [1.0 / n_items] * n_items, size=size) / n_items
-        out[start:start + size] = np.einsum("bi,bi->b", items, profile)
-    return out
+    per_item = x.mean(axis=0) - ref.mean(axis=0)
+    seeds, noise = [], []
+    for scores in (x, ref):
+        _, ms_seed, _, ms_err = _mean_squares(scores)
+        seeds.append((ms_seed / scores.size, scores.shape[0] - 1.0))
+        noise.append((-ms_err / scores.size, (scores.shape[0] - 1.0) * (n_items - 1)))
+    mixed = seeds
+    if n_items > 1:
+        item = (np.var(per_item, ddof=1) / n_items, n_items - 1.0)
+        if item[0] + sum(v for v, _ in noise) > 0:
+            mixed = [*seeds, item, *noise]
+    return (float(per_item.mean()), *_stack(_satterthwaite(mixed), _satterthwaite(seeds)))
+
+
+def _views(x: np.ndarray, ref: np.ndarray | None):
+    """(mean, var, df) of mean(x) - mean(ref), or of mean(x) without ``ref``."""
+    if ref is None:
+        return _paired_views(x)
+    if ref.shape[1] != x.shape[1]:
+        raise ValueError(f"paired scores must cover the same items: {x.shape[1]} vs {ref.shape[1]}")
+    if x.shape[0] == ref.shape[0] or 1 in (x.shape[0], ref.shape[0]):
+        return _paired_views(x - ref)  # a one-seed method broadcasts over the seed indices
+    return _unpaired_views(x, ref)
+
+
+def _t_views(mean, var, df, level):
+    """(half-width, p) over the views: the widest t interval at two-sided ``level`` and the
+    largest two-sided p for mean == 0. A view with zero variance: half-width 0, p 0 (1 for a
+    zero mean)."""
+    mean = np.asarray(mean)[..., None]
+    spread = var > 0
+    se = np.sqrt(np.where(spread, var, 1.0))
+    half = np.where(spread, -_sp.stdtrit(df, level / 2) * se, 0.0)
+    p = np.where(spread, 2 * _sp.stdtr(df, -np.abs(mean) / se), np.where(mean == 0, 1.0, 0.0))
+    return half.max(axis=-1), p.max(axis=-1)
 
 
 def interval(x, ref=None, *, confidence: float = 0.95, n_resamples: int = 10_000,
              seed=0) -> tuple[float, float, float]:
-    """(low, high, p): the percentile interval of mean(x) - mean(ref) over items and seeds, and the
-    bootstrap's two-sided p-value for a difference of zero (NaN without ``ref``)."""
-    draws = bootstrap_means(x, ref, n_resamples=n_resamples, seed=seed)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(draws, [tail, 1 - tail])
-    p = math.nan
-    if ref is not None:
-        below, above = int((draws <= 0).sum()), int((draws >= 0).sum())
-        p = min(1.0, 2 * (min(below, above) + 1) / (n_resamples + 1))
-    return float(low), float(high), p
+    """(low, high, p): the interval of mean(x) - mean(ref) over items and seeds (of mean(x)
+    without ``ref``) and its two-sided p for a difference of zero (NaN without ``ref``).
+    ``n_resamples`` and ``seed`` are accepted for callers of the former bootstrap; nothing is
+    drawn."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    x = as_seeds_by_items(x, "x")
+    r = None if ref is None else as_seeds_by_items(ref, "ref")
+    mean, var, df = _views(x, r)
+    if np.isnan(var).any():  # one seed and one item: no variance to estimate
+        return math.nan, math.nan, math.nan
+    scale = max(float(np.abs(x).max()), 0.0 if r is None else float(np.abs(r).max()))
+    var = np.where(np.sqrt(np.maximum(var, 0.0)) <= 64 * np.finfo(float).eps * scale, 0.0, var)
+    half, p = _t_views(float(mean), var, df, 1 - confidence)
+    mean, half = float(mean), float(half)
+    return mean - half, mean + half, (float(p) if r is not None else math.nan)
+
+
+def _rejections(x: np.ndarray, ref: np.ndarray, alpha: float) -> np.ndarray:
+    """Whether each of (sims, seeds, items) pairs of runs rejects a zero difference at ``alpha``
+    (as :func:`interval` does, vectorised)."""
+    mean, var, df = _paired_views(x - ref)
+    return _t_views(mean, var, df, alpha)[1] < alpha
+
+
+def _runs(rng, sims, n_seeds, n_items, seed_sd, item_sd, noise_sd) -> np.ndarray:
+    """One method's (sims, seeds, items) scores: its seed luck shifts every item alike, its own
+    item effects (item difficulty shared by all methods cancels in the pairing), noise."""
+    return (rng.normal(scale=seed_sd, size=(sims, n_seeds, 1))
+            + rng.normal(scale=item_sd, size=(sims, 1, n_items))
+            + rng.normal(scale=noise_sd, size=(sims, n_seeds, n_items)))
+
+
+def size_and_power(n_seeds: int, n_items: int, *, effect: float, seed_sd: float,
+                   item_sd: float, noise_sd: float, simulations: int = 1000,
+                   alpha: float = 0.05, confidence: float = 0.95, seed=0) -> dict:
+    """How often :func:`interval`'s test rejects at ``alpha`` where two methods do not differ
+    (false_positive_rate, with its Clopper-Pearson ``confidence`` interval) and where one is
+    better by ``effect`` (power), over ``simulations`` pairs of runs: each method with its own
+    seed luck (SD ``seed_sd``), item effects (``item_sd``) and noise (``noise_sd``). Why: the
+    book prints what a test of this shape can and cannot see. Deterministic given ``seed``."""
+    if simulations < 1:
+        raise ValueError(f"simulations must be >= 1, got {simulations}")
+    rng = np.random.default_rng(seed)
+    shape = (simulations, n_seeds, n_items, seed_sd, item_sd, noise_sd)
+    null = _rejections(_runs(rng, *shape), _runs(rng, *shape), alpha)
+    planted = _rejections(_runs(rng, *shape) + effect, _runs(rng, *shape), alpha)
+    hits, tail = int(null.sum()), (1 - confidence) / 2
+    low = _st.beta.ppf(tail, hits, simulations - hits + 1) if hits > 0 else 0.0
+    high = _st.beta.ppf(1 - tail, hits + 1, simulations - hits) if hits < simulations else 1.0
+    return {"false_positive_rate": hits / simulations, "fp_ci_low": float(low),
+            "fp_ci_high": float(high), "power": float(planted.mean()), "simulations": simulations}
+
+
+def variance_components(scores) -> dict:
+    """Seed, item and residual SDs of one method's (seeds, items) scores (two-way ANOVA, negative
+    estimates at 0): the shape :func:`size_and_power` simulates, as this run measured it."""
+    x = as_seeds_by_items(scores, "scores")
+    if x.shape[0] < 2 or x.shape[1] < 2:
+        raise ValueError(f"variance components need at least 2 seeds and 2 items, got {x.shape}")
+    _, ms_seed, ms_item, ms_err = _mean_squares(x)
+    n_seeds, n_items = x.shape
+    return {"seed_sd": float(np.sqrt(max(0.0, (ms_seed - ms_err) / n_items))),
+            "item_sd": float(np.sqrt(max(0.0, (ms_item - ms_err) / n_seeds))),
+            "noise_sd": float(np.sqrt(ms_err))}
 
 
 def seeds_better(x, ref, higher_is_better: bool) -> str:
@@ -149,7 +288,7 @@ def compare(scores: Mapping[str, object], method: str = "compass",
             confidence: float = 0.95, n_resamples: int = 10_000, seed=0,
             metric: stats.Metric = stats.MEAN_LOSS) -> pd.DataFrame:
     """``method`` against each baseline (index ``baseline``): the columns of
-    :func:`stats.compare_to_baselines` (p from the items x seeds bootstrap, Holm over the
+    :func:`stats.compare_to_baselines` (p from the items x seeds t test, Holm over the
     baselines) plus ``seeds`` and ``seeds_better``."""
     scored = {str(k): as_seeds_by_items(v, f"scores[{k!r}]") for k, v in scores.items()}
     if method not in scored:
