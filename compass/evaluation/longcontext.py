@@ -1,13 +1,13 @@
 """OneRuler-style long-context tests: needle in a haystack and common-word extraction, 26 languages.
 
 OneRuler (Kim et al., 2025; github.com/mungg/OneRuler, MIT) extends NVIDIA's RULER to 26
-languages with translated templates. This module rebuilds its prompts from the templates and
-nouns carried in ``oneruler/`` (see ``oneruler/NOTICE.md``), over a haystack of sentences from the
-caller's own target-language text instead of OneRuler's books, at any length measured by the
+languages with translated templates. This module rebuilds its prompts from the templates, nouns
+and books carried in ``oneruler/`` (see ``oneruler/NOTICE.md``), at any length measured by the
 evaluated model's tokenizer:
 
 - ``make_samples`` builds prompts deterministically from a seed;
-- ``score`` scores one answer by OneRuler's rules (``eval/evaluate.py``);
+- ``score`` scores one answer, by OneRuler's rules (``eval/evaluate.py``) or the ``answer_tag``
+  variant;
 - ``generate`` / ``evaluate`` decode greedily and score; ``summary`` averages per task and length.
 
 Tasks (``synthetic.yaml`` of OneRuler; needles are "the special magic number for <noun> is:
@@ -23,14 +23,41 @@ Tasks (``synthetic.yaml`` of OneRuler; needles are "the special magic number for
   10 most common. Frequencies as RULER's cwe / OneRuler's ``cwe_easy`` (30 vs 3 repeats, which
   OneRuler scales to 10 vs 1 up to 8,000 tokens); see ``_cwe_sample`` for fitting short lengths.
 
+Haystack (NIAH tasks): the language's OneRuler book read in order from its start, as OneRuler's
+``synthetic/niah.py`` (``type_haystack: book``): whitespace collapsed, split into sentences, the
+first n sentences that fit; when the context needs more than the book holds, the book restarts
+from its beginning (OneRuler's ``expand_haystack``) and the sample records its ``repetition``
+(haystack text used / the book's length: 0.3 is the first 30% of the book, 2.5 the book two and
+a half times). The book is not in any adapter's training data (pairs and selected multilingual
+data). ``books="bundled"`` (the default) reads the excerpts the package carries (the first ~16 KB
+of each book, enough for contexts of a few thousand tokens); a folder of OneRuler's full books
+(``<folder>/<lang>/*.txt`` as in its repository, or ``<folder>/<lang>.txt``) serves long
+contexts.
+
 Prompt assembly follows OneRuler's ``synthetic/niah.py``: ``task`` (with the context) + question +
 ``please_list`` + ``if_no_numbers`` + ``answer_prefix`` + ``answer_numbers``, the pieces joined by
 one space (none for zh / ja); needles are the ``needle_numbers`` sentence with a period added
 (。 for zh / ja, ۔ for fa) and go between haystack sentences at depths drawn from 40 evenly
 spaced percentages. Differences: ``length`` counts the whole prompt (OneRuler counts only the
-haystack sentences), the haystack is the caller's sentences shuffled (OneRuler's is a book in
-order), and empty haystack segments (a needle at depth 0 or two needles at one depth) add no
-extra space.
+haystack sentences), so at short lengths one long sentence can leave the prompt up to that
+sentence short of ``length`` (``context_tokens`` says how long it is); sentences are split by
+punctuation (OneRuler's fallback where stanza has no model, widened to the stops of hi, fa, zh,
+ja), not by stanza; and empty haystack segments (a needle at depth 0 or two needles at one depth)
+add no extra space.
+
+Scoring (``score(..., scoring=...)``):
+
+- ``"oneruler"`` (default), OneRuler's ``eval/evaluate.py`` on the whole answer. NIAH: the
+  distinct numbers of two or more digits equal the gold values (as a set, and as many), and the
+  answer fails if it contains a "none" word as a case-sensitive substring (the word as written,
+  or lower-cased without spaces). niah_none: a "none" word occurs as a substring of the answer
+  lower-cased without spaces or ZWNJ (so "NONE" and "nonetheless" pass; numbers beside it are
+  not checked: OneRuler has that check commented out). cwe: every gold word is a substring of the
+  lower-cased answer.
+- ``"answer_tag"``: the text inside <Answer>...</Answer> (or the language's tag) first, when
+  present (OneRuler does this for DeepSeek models only); "none" matched case-insensitively as a
+  whole word (substring in zh, ja, ko) in NIAH and niah_none alike; niah_none also fails on any
+  number of two or more digits; cwe on NFKC, case-folded text.
 """
 from __future__ import annotations
 
@@ -47,6 +74,9 @@ import pandas as pd
 from compass import paths
 
 DATA = paths.ONERULER
+BOOKS = DATA / "books"  # the first ~16 KB of OneRuler's books, <lang>.txt (oneruler/NOTICE.md)
+BUNDLED = "bundled"  # ``books`` value: read BOOKS
+SCORINGS = ("oneruler", "answer_tag")
 LANGUAGES = ("cs", "da", "de", "en", "es", "fa", "fi", "fr", "hi", "hu", "it", "ja", "ko", "nl",
              "no", "pl", "pt", "ru", "sr", "st", "sv", "sw", "ta", "uk", "vi", "zh")
 # task -> (needles, queried keys, whether a queried key has a needle): OneRuler's synthetic.yaml
@@ -57,12 +87,13 @@ DEFAULT_TASKS = ("niah_single", "niah_multikey", "niah_none", "cwe")
 DEPTHS = tuple(round(100 * i / 39) for i in range(40))  # np.linspace(0, 100, 40), rounded
 VALUE_DIGITS = 7
 CWE_COMMON = 10
-TOP_UP = 16  # after the longest run of haystack sentences that fits, the next ones tried singly
 # Extra accepted spellings of "none", from OneRuler's eval/evaluate.py none_dict (MIT); the
-# template's own "none" is always accepted.
+# template's own "none" is always accepted (together they are none_dict, for every language).
 NONE_WORDS = {"ja": ("なし", "数字はありません"), "uk": ("немає", "Нема"), "cs": ("žádné", "žádná")}
 NO_SPACE = ("zh", "ja")  # pieces and sentences joined without spaces
-SUBSTRING_NONE = ("zh", "ja", "ko")  # "none" matched as a substring: no spaces / attached particles
+# scoring="answer_tag": "none" matched as a substring, not a word (no spaces / attached
+# particles); OneRuler's rules match it as a substring in every language
+SUBSTRING_NONE = ("zh", "ja", "ko")
 
 
 def _check_lang(lang: str) -> None:
@@ -148,15 +179,58 @@ def niah_prompt(lang: str, sentences: Sequence[str], needles: Sequence[tuple[str
 _SENTENCE_END = re.compile(r"(?<=[.!?؟۔।])\s+|(?<=[。！？])")
 
 
-def split_sentences(texts: Sequence[str]) -> list[str]:
-    """Distinct sentences of ``texts`` in order of appearance (whitespace collapsed; a sentence
-    ends at . ! ? ؟ ۔ । before a space, or after 。！？)."""
-    out = {}
-    for text in texts:
-        for sentence in _SENTENCE_END.split(re.sub(r"\s+", " ", str(text)).strip()):
-            if sentence.strip():
-                out.setdefault(sentence.strip(), None)
-    return list(out)
+def bundled_books() -> tuple[str, ...]:
+    """The languages whose book excerpt the package carries."""
+    return tuple(sorted(p.stem for p in BOOKS.glob("*.txt")))
+
+
+def book_files(lang: str, books: str | Path = BUNDLED) -> list[Path]:
+    """The file(s) of ``lang``'s OneRuler book: the carried excerpt (``books="bundled"``), or from
+    a folder of full books laid out as OneRuler's ``data/books`` (``<folder>/<lang>/*.txt``, in
+    name order, which OneRuler concatenates) or as ``<folder>/<lang>.txt``.
+
+    Raises FileNotFoundError naming the language and the folder when there is no book."""
+    _check_lang(lang)
+    if str(books) == BUNDLED:
+        path = BOOKS / f"{lang}.txt"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no bundled OneRuler book excerpt for {lang!r} in {BOOKS} (bundled: "
+                f"{', '.join(bundled_books())}); point books at a folder of OneRuler's books")
+        return [path]
+    folder = Path(books)
+    files = sorted((folder / lang).glob("*.txt")) or [
+        p for p in [folder / f"{lang}.txt"] if p.is_file()]
+    if not files:
+        missing = "" if folder.is_dir() else " (the folder does not exist)"
+        raise FileNotFoundError(f"no OneRuler book for {lang!r} in {folder}{missing}: expected "
+                                f"{folder / lang}/*.txt or {folder / lang}.txt")
+    return files
+
+
+def book_text(lang: str, books: str | Path = BUNDLED) -> str:
+    """``lang``'s book as OneRuler reads it: its files concatenated, read as text (CRLF as LF)."""
+    return "".join(p.read_text(encoding="utf-8") for p in book_files(lang, books))
+
+
+def book_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` in reading order, repeats kept: whitespace collapsed (as
+    OneRuler), a sentence ending at . ! ? ؟ ۔ । before a space, or after 。！？."""
+    text = re.sub(r"\s+", " ", text).strip()
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def haystack(sentences: Sequence[str], n: int) -> list[str]:
+    """The first ``n`` sentences of the book read in order, restarting at its start when it runs
+    out (OneRuler's ``expand_haystack``)."""
+    full, rest = divmod(n, len(sentences))
+    return list(sentences) * full + list(sentences[:rest])
+
+
+def repetition(sentences: Sequence[str], n: int) -> float:
+    """Haystack text of ``n`` sentences over the book's text (characters of sentences): below 1
+    the haystack is a prefix of the book; above 1 the book was repeated."""
+    return sum(map(len, haystack(sentences, n))) / sum(map(len, sentences))
 
 
 def count_tokens(tokenizer, text: str) -> int:
@@ -186,34 +260,22 @@ def _longest_fitting(measure, length: int, upper: int | None = None) -> int:
     return lo
 
 
-class _Stream:
-    """The haystack: the sentences reshuffled on every pass, as long as asked for."""
-
-    def __init__(self, sentences: list[str], rng: random.Random):
-        self.sentences, self.rng, self.items = sentences, rng, []
-
-    def __getitem__(self, n: int) -> list[str]:
-        while len(self.items) < n:
-            order = list(self.sentences)
-            self.rng.shuffle(order)
-            self.items.extend(order)
-        return self.items[:n]
-
-
 def _too_small(length: int, task: str, lang: str, needed: int) -> ValueError:
     return ValueError(f"length {length} is too small for {task} in {lang!r}: the template and "
                       f"needles alone take {needed} tokens; use a length of at least {needed}")
 
 
 def _niah_sample(tokenizer, sentences, lang, task, length, rng: random.Random,
-                 haystack_text: str) -> dict:
+                 book: str) -> dict:
+    """Needles and queries drawn from ``rng``; the haystack is the longest run of the book's
+    sentences from its start (repeated if need be) that fits ``length`` with them."""
     n_keys, n_queries, relevant = NIAH_TASKS[task]
     words = list(nouns(lang))
     keys = rng.sample(words, n_keys)
     values = []
-    while len(values) < n_keys:  # distinct, and not already somewhere in the haystack
+    while len(values) < n_keys:  # distinct, and not already somewhere in the book
         value = str(rng.randint(10 ** (VALUE_DIGITS - 1), 10 ** VALUE_DIGITS - 1))
-        if value not in values and value not in haystack_text:
+        if value not in values and value not in book:
             values.append(value)
     pairs = list(zip(keys, values))
     rng.shuffle(pairs)  # needles in random order at sorted depths, as OneRuler
@@ -227,7 +289,6 @@ def _niah_sample(tokenizer, sentences, lang, task, length, rng: random.Random,
         queries = [rng.choice([w for w in words if w not in keys])]
         outputs, depth = [niah_template(lang)["none"]], None
     placed = [(n["key"], n["value"], n["depth"]) for n in needles]
-    stream = _Stream(sentences, random.Random(rng.random()))
 
     def build(sents: list[str]) -> str:
         return niah_prompt(lang, sents, placed, queries)
@@ -237,14 +298,11 @@ def _niah_sample(tokenizer, sentences, lang, task, length, rng: random.Random,
 
     if (needed := measure([])) > length:
         raise _too_small(length, task, lang, needed)
-    n = _longest_fitting(lambda k: measure(stream[k]), length)
-    sents = stream[n + TOP_UP][:n]
-    for extra in stream[n + TOP_UP][n + 1:]:  # stream[n] did not fit: try a few shorter ones
-        if measure(sents + [extra]) <= length:
-            sents.append(extra)
+    n = _longest_fitting(lambda k: measure(haystack(sentences, k)), length)
+    sents = haystack(sentences, n)
     return {"input": build(sents), "outputs": outputs, "depth": depth,
-            "context_tokens": measure(sents), "needles": needles, "queries": queries,
-            "haystack_sentences": len(sents)}
+            "context_tokens": measure(sents), "repetition": round(repetition(sentences, n), 4),
+            "needles": needles, "queries": queries, "haystack_sentences": n}
 
 
 def _cwe_sample(tokenizer, lang, length, rng: random.Random) -> dict:
@@ -285,29 +343,31 @@ def _cwe_sample(tokenizer, lang, length, rng: random.Random) -> dict:
         scale += 1
     tokens, n, reps = best[0], best[1], best[2:]
     return {"input": build(n, *reps), "outputs": list(common), "depth": None,
-            "context_tokens": tokens, "repeats": {"common": reps[0], "other": reps[1]},
+            "context_tokens": tokens, "repetition": None,
+            "repeats": {"common": reps[0], "other": reps[1]},
             "other_words": n}
 
 
-def make_samples(tokenizer, haystack: Sequence[str], lang: str,
-                 tasks: Sequence[str] = DEFAULT_TASKS, lengths: Sequence[int] = (512,),
-                 samples_per_task: int = 2, seed: int = 0) -> list[dict]:
+def make_samples(tokenizer, lang: str, tasks: Sequence[str] = DEFAULT_TASKS,
+                 lengths: Sequence[int] = (512,), samples_per_task: int = 2, seed: int = 0,
+                 books: str | Path = BUNDLED) -> list[dict]:
     """OneRuler-style prompts for ``lang``, ``samples_per_task`` per task and length.
 
-    haystack: texts in ``lang`` (e.g. its prompts and responses); their distinct sentences,
-    reshuffled per sample, fill each NIAH prompt up to ``length`` tokens of ``tokenizer`` (the
-    whole prompt, special tokens included; the longest fill that does not exceed it). cwe does
-    not use the haystack. Deterministic: a sample depends only on (seed, lang, task, length, i)
-    and the haystack, not on the other tasks or lengths asked for.
+    Each NIAH prompt is filled up to ``length`` tokens of ``tokenizer`` (the whole prompt, special
+    tokens included; the most sentences that do not exceed it) with ``lang``'s OneRuler book read
+    from its start, repeated when it runs out (``book_files`` says where ``books`` points; cwe does
+    not read the book). Deterministic: a sample depends only on (seed, lang, task, length, i) and
+    the book, not on the other tasks or lengths asked for.
 
     Each sample: id (``f"{task}-{length}-{i}"``), task, length, lang, input (the prompt), outputs
     (gold answers: needle values; [the language's none word] for niah_none; the 10 common words
     for cwe), depth (the first queried needle's depth fraction; None for niah_none and cwe),
-    context_tokens (the prompt's measured tokens), and details: needles (key, value, depth) and
-    queries for NIAH, repeats for cwe.
+    context_tokens (the prompt's measured tokens), repetition (haystack text / book length;
+    None for cwe), and details: needles (key, value, depth), queries and haystack_sentences for
+    NIAH, repeats for cwe.
 
     Raises ValueError for an unknown language or task, a length that cannot hold the template
-    and needles, or a NIAH task without haystack sentences."""
+    and needles, or a book without text; FileNotFoundError when a NIAH task has no book."""
     _check_lang(lang)
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
@@ -315,10 +375,13 @@ def make_samples(tokenizer, haystack: Sequence[str], lang: str,
     bad = [n for n in lengths if not isinstance(n, int) or isinstance(n, bool) or n < 1]
     if bad:
         raise ValueError(f"lengths must be positive integers (tokens), got {bad}")
-    sentences = split_sentences(haystack)
-    if not sentences and any(t in NIAH_TASKS for t in tasks):
-        raise ValueError(f"the haystack for {lang!r} has no sentences; NIAH tasks need text")
-    haystack_text = " ".join(sentences)
+    sentences, book = [], ""
+    if any(t in NIAH_TASKS for t in tasks):
+        sentences = book_sentences(book_text(lang, books))
+        if not sentences:
+            where = ", ".join(str(p) for p in book_files(lang, books))
+            raise ValueError(f"the OneRuler book for {lang!r} ({where}) has no text")
+        book = _join(lang).join(sentences)
     samples = []
     for task in tasks:
         for length in lengths:
@@ -327,8 +390,7 @@ def make_samples(tokenizer, haystack: Sequence[str], lang: str,
                 if task == "cwe":
                     body = _cwe_sample(tokenizer, lang, length, rng)
                 else:
-                    body = _niah_sample(tokenizer, sentences, lang, task, length, rng,
-                                        haystack_text)
+                    body = _niah_sample(tokenizer, sentences, lang, task, length, rng, book)
                 samples.append({"id": f"{task}-{length}-{i}", "task": task, "length": length,
                                 "lang": lang, **body})
     return samples
@@ -369,8 +431,8 @@ def numbers(text: str) -> set[int]:
 
 def says_none(text: str, lang: str) -> bool:
     """Whether ``text`` contains the language's "none" (any spelling in ``none_words``),
-    case-insensitively, as a whole word (spaces inside it may vary or be missing, as OneRuler
-    removes them); zh, ja, ko: as a substring."""
+    case-insensitively, as a whole word (spaces inside it may vary or be missing); zh, ja, ko: as
+    a substring. The ``answer_tag`` rule; OneRuler's is ``_oneruler_none``."""
     text = _normal(text)
     for word in none_words(lang):
         parts = _normal(word).split()
@@ -382,32 +444,73 @@ def says_none(text: str, lang: str) -> bool:
     return False
 
 
-def score(sample: dict, prediction: str) -> float:
-    """1.0 when ``prediction`` answers ``sample`` by OneRuler's rules (eval/evaluate.py), else 0.0.
+def _clean(text: str) -> str:
+    """OneRuler's ``clean_text``: stripped, lower-cased, without spaces and ZWNJ."""
+    return text.strip().lower().replace("\u200c", "").replace(" ", "")
 
-    The answer is the text inside <Answer>...</Answer> (or the language's tag) when present, else
-    the whole prediction (``extract_answer``); it is NFKC-normalised.
 
-    - niah_single, niah_multikey, niah_multiquery: the set of numbers of two or more digits in the
-      answer equals the set of gold needle values exactly (order and repeats do not matter; a
-      missing or an extra number fails), and the answer does not say the language's "none".
-    - niah_none: the answer says the language's "none" (``says_none``: case-insensitive, as a
-      word) and contains no number of two or more digits. OneRuler matches "none" as a substring
-      and has the number check commented out, so it also passes "none, 1234567", which fails here.
-    - cwe: every gold word occurs in the answer (case-insensitive substring, as OneRuler).
-    """
-    task, lang = sample["task"], sample["lang"]
-    answer = unicodedata.normalize("NFKC", extract_answer(str(prediction), lang))
+def _oneruler_none(answer: str, lang: str) -> bool:
+    """niah_none by OneRuler's ``compare_none``: a "none" word is a substring of the cleaned
+    answer (single digits dropped first; other numbers not checked, as upstream)."""
+    text = re.sub(r"\b\d\b", "", _clean(unicodedata.normalize("NFKC", answer)))
+    return any(_clean(word) in text for word in none_words(lang))
+
+
+def _oneruler_numbers(answer: str, lang: str, outputs: Sequence[str]) -> bool:
+    """NIAH by OneRuler's ``compare_numbers``: no "none" word (as written or cleaned) in the
+    NFKC answer, case-sensitively; its distinct numbers of two or more digits are as many as
+    the gold values and the same set."""
+    text = unicodedata.normalize("NFKC", answer)
+    if not answer or any(w in text or _clean(w) in text for w in none_words(lang)):
+        return False
+    found = list(dict.fromkeys(n for n in re.findall(r"\d+", text) if len(n) > 1))
+    gold = [int(v) for v in outputs]
+    return len(found) == len(gold) and {int(n) for n in found} == set(gold)
+
+
+def _oneruler_score(task: str, lang: str, outputs: Sequence[str], answer: str) -> bool:
+    if task == "cwe":  # OneRuler's is_correct_order
+        text = answer.strip().lower()
+        return all(w.strip().lower() in text for w in outputs)
+    if task == "niah_none":
+        return _oneruler_none(answer, lang)
+    return _oneruler_numbers(answer, lang, outputs)
+
+
+def _answer_tag_score(task: str, lang: str, outputs: Sequence[str], prediction: str) -> bool:
+    answer = unicodedata.normalize("NFKC", extract_answer(prediction, lang))
     if task == "cwe":
         text = _normal(answer)
-        return float(all(_normal(w.strip()) in text for w in sample["outputs"]))
+        return all(_normal(w.strip()) in text for w in outputs)
     if task == "niah_none":
-        return float(says_none(answer, lang) and not numbers(answer))
-    if task in NIAH_TASKS:
-        if says_none(answer, lang):
-            return 0.0
-        return float(numbers(answer) == {int(v) for v in sample["outputs"]})
-    raise ValueError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
+        return says_none(answer, lang) and not numbers(answer)
+    return not says_none(answer, lang) and numbers(answer) == {int(v) for v in outputs}
+
+
+def score(sample: dict, prediction: str, scoring: str = "oneruler") -> float:
+    """1.0 when ``prediction`` answers ``sample``, else 0.0.
+
+    scoring="oneruler" (default): OneRuler's ``eval/evaluate.py`` on the whole prediction.
+    - niah_single, niah_multikey, niah_multiquery: the distinct numbers of two or more digits
+      (NFKC) are the gold needle values (as many, same set; order and repeats do not matter),
+      and the prediction has no "none" word as a case-sensitive substring ("1234567, none"
+      fails, "1234567, None" passes).
+    - niah_none: a "none" word is a substring of the prediction lower-cased without spaces and
+      ZWNJ ("NONE", "nonetheless" and "none, 1234567" pass).
+    - cwe: every gold word is a substring of the lower-cased prediction.
+
+    scoring="answer_tag": the text inside <Answer>...</Answer> (or the language's tag) when
+    present (``extract_answer``), NFKC; "none" as ``says_none`` finds it (case-insensitive, a
+    whole word; zh, ja, ko a substring) both to fail NIAH and to pass niah_none, which also
+    fails on a number of two or more digits; cwe on case-folded text.
+    """
+    if scoring not in SCORINGS:
+        raise ValueError(f"unknown scoring {scoring!r}; allowed: {', '.join(SCORINGS)}")
+    task = sample["task"]
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
+    rule = _oneruler_score if scoring == "oneruler" else _answer_tag_score
+    return float(rule(task, sample["lang"], sample["outputs"], str(prediction)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,24 +567,35 @@ def generate(model, tokenizer, samples: Sequence[dict],
     return out
 
 
-def evaluate(model, tokenizer, samples: Sequence[dict], **kw) -> pd.DataFrame:
-    """One row per sample: id, lang, task, length, context_tokens, depth, prediction, score
-    (``generate``'s greedy answer scored by ``score``). ``kw`` goes to ``generate``."""
+EVALUATE_COLUMNS = ["id", "lang", "task", "length", "context_tokens", "repetition", "depth",
+                    "prediction", "score"]
+
+
+def evaluate(model, tokenizer, samples: Sequence[dict], scoring: str = "oneruler",
+             **kw) -> pd.DataFrame:
+    """One row per sample: ``EVALUATE_COLUMNS`` (``generate``'s greedy answer scored by
+    ``score`` with ``scoring``; repetition NaN for cwe). ``kw`` goes to ``generate``."""
+    if scoring not in SCORINGS:  # before generating, not after
+        raise ValueError(f"unknown scoring {scoring!r}; allowed: {', '.join(SCORINGS)}")
     predictions = generate(model, tokenizer, samples, **kw)
-    return pd.DataFrame([{"id": s["id"], "lang": s["lang"], "task": s["task"],
-                          "length": s["length"], "context_tokens": s["context_tokens"],
-                          "depth": s["depth"], "prediction": p, "score": score(s, p)}
-                         for s, p in zip(samples, predictions)],
-                        columns=["id", "lang", "task", "length", "context_tokens", "depth",
-                                 "prediction", "score"])
+    frame = pd.DataFrame([{"id": s["id"], "lang": s["lang"], "task": s["task"],
+                           "length": s["length"], "context_tokens": s["context_tokens"],
+                           "repetition": s.get("repetition"), "depth": s["depth"],
+                           "prediction": p, "score": score(s, p, scoring)}
+                          for s, p in zip(samples, predictions)], columns=EVALUATE_COLUMNS)
+    return frame.astype({"repetition": float})
 
 
 def summary(frame: pd.DataFrame, by: Sequence[str] = ("task", "length")) -> pd.DataFrame:
     """Mean score and n per (task, length), or per the columns ``by`` (e.g. ("method", "task",
-    "length")). Rows sorted by those columns: tasks in ``TASKS`` order, numbers ascending, other
-    values (methods, languages) in order of first appearance."""
+    "length")), and the largest book repetition of the group's samples when ``frame`` has a
+    repetition column (NaN for cwe). Rows sorted by those columns: tasks in ``TASKS`` order,
+    numbers ascending, other values (methods, languages) in order of first appearance."""
     by = list(by)
-    out = frame.groupby(by, sort=False)["score"].agg(score="mean", n="size").reset_index()
+    stats = {"score": ("score", "mean"), "n": ("score", "size")}
+    if "repetition" in frame.columns:
+        stats["repetition"] = ("repetition", "max")
+    out = frame.groupby(by, sort=False).agg(**stats).reset_index()
     rank = {t: i for i, t in enumerate(TASKS)}
 
     def order(column: pd.Series) -> pd.Series:
