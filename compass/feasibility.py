@@ -208,7 +208,10 @@ def target_report(cfg, lang: str, pairs: list[dict], vectors=None) -> dict:
     report.update(k=pool.k, eligible=int(pool.aux["eligible"].sum()), candidates=len(pool.aux))
     sizes, placed = _selections(problems, pool)
     problems.raise_if_any()
-    report["selected"] = min(sizes.values()) if sizes else 0
+    from compass.selection.registry import CONTROLS
+
+    budgeted = [n for m, n in sizes.items() if m not in CONTROLS]
+    report["selected"] = min(budgeted) if budgeted else 0
     for method, rules in placed.items():
         report[f"{method} own/spill/widened"] = "/".join(str(rules[r]) for r in ("own", "spill", "widened"))
     return report

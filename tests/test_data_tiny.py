@@ -70,3 +70,20 @@ def test_single_topic_language_is_rejected():
               "response": "r", "source": "t"} for i in range(30)]
     with pytest.raises(SplitError, match="'yo' has one topic"):
         split_language(pairs, SplitConfig(), seed=0)
+
+
+@pytest.mark.parametrize("lang", ["fa", "uk"])
+def test_distractors_come_only_from_splits_no_adapter_trains_on(pairs, lang):
+    """A distractor from the train split is a response the adapters saw and zero-shot did not."""
+    own = [p for p in pairs if p["language"] == lang]
+    splits = split_language(own, SplitConfig(), seed=0)
+    trained = {p["response"] for p in own
+               if p["id"] in set(splits.loc[splits["split"] == "train", "id"])}
+    untrained = {p["response"] for p in own
+                 if p["id"] in set(splits.loc[splits["split"] != "train", "id"])}
+    items = make_test_items(own, splits, SplitConfig(), seed=0)
+    for item in items:
+        distractors = [c for k, c in enumerate(item["choices"]) if k != item["answer"]]
+        assert all(d in untrained for d in distractors)
+    only_trained = trained - untrained
+    assert only_trained and not any(d in only_trained for it in items for d in it["choices"])

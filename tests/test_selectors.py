@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 from compass.selection.base import SelectionError
-from compass.selection.registry import METHODS
+from compass.selection.registry import CONTROLS, METHODS
 from compass.selection.selectors import select
 from tests.conftest import with_sampling
 
-BUDGETED = [m for m in METHODS if m != "all"]
+BUDGETED = [m for m in METHODS if m != "all" and m not in CONTROLS]
 
 
 @pytest.fixture
@@ -198,3 +198,21 @@ def test_a_one_member_cluster_keeps_a_radius(cfg):
     clusters = _finish(vectors, labels, 3, 0.95, None)
     assert clusters.radius[2] == pytest.approx(clusters.global_radius) and clusters.global_radius > 0
     assert np.all(clusters.radius >= clusters.global_radius)
+
+
+def test_e_t_is_labelled_by_the_rule_every_other_item_is(pool_and_cfg):
+    """E_t's labels come from the same nearest-centroid (cosine) assignment as train, auxiliary
+    and test items, not from K-Means' Euclidean labels."""
+    pool, _ = pool_and_cfg
+    labels, _ = pool.clusters.assign(pool.dev_vectors)
+    assert np.array_equal(pool.dev_labels, labels)
+
+
+def test_the_oracle_control_takes_the_targets_own_gap_pairs(pool_and_cfg):
+    from compass.selection.gaps import gap_mask
+
+    pool, cfg = pool_and_cfg
+    sel = select("oracle", pool, cfg)
+    gaps = set(np.flatnonzero(gap_mask(pool.p_target(), pool.p_train())))
+    assert 0 < sel.size <= cfg.sampling.budget and set(sel.manifest["language"]) == {pool.target}
+    assert set(sel.manifest["id"]) <= set(pool.dev["id"]) and set(sel.manifest["cluster"]) <= gaps

@@ -21,7 +21,9 @@ from compass.data.splits import rng_for
 
 DEV_SOURCE = "global_mmlu"          # E_t pairs
 TEST_SOURCE = "global_mmlu_test"    # test items as pairs (embedding only; never trained on)
-BENCHMARK_SOURCES = (DEV_SOURCE, TEST_SOURCE)
+PROX_TEST_SOURCE = "mmlu_prox_test"  # MMLU-ProX-Lite test items as pairs (decontamination only)
+BENCHMARK_SOURCES = (DEV_SOURCE, TEST_SOURCE, PROX_TEST_SOURCE)
+TEST_SOURCES = (TEST_SOURCE, PROX_TEST_SOURCE)  # what the selection is decontaminated against
 AYA_SOURCE = "aya_dataset"
 
 
@@ -71,9 +73,12 @@ def benchmark_items(cfg, lang: str) -> dict[str, list[dict]]:
 
 
 def benchmark_pairs(items: dict[str, list[dict]]) -> list[dict]:
-    """E_t and the test items as pool pairs (ids '<lang>/<source>/<sample id>')."""
+    """E_t and the test items (Global-MMLU, and MMLU-ProX-Lite where loaded) as pool pairs (ids
+    '<lang>/<source>/<sample id>'): embedded once, so the selection is decontaminated against
+    every test set the adapters are scored on."""
     return (paper.global_mmlu_dev_as_pairs(items["dev"], DEV_SOURCE)
-            + paper.global_mmlu_dev_as_pairs(items["test"], TEST_SOURCE))
+            + paper.global_mmlu_dev_as_pairs(items["test"], TEST_SOURCE)
+            + paper.global_mmlu_dev_as_pairs(items.get("prox_test", []), PROX_TEST_SOURCE))
 
 
 def pool_id(item: dict, source: str) -> str:

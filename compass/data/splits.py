@@ -70,15 +70,26 @@ def split_language(pairs: list[dict], cfg: "SplitConfig", seed: int) -> pd.DataF
     return frame[["id", "split", "topic", "group"]].sort_values("id").reset_index(drop=True)
 
 
-def distractor_capacity(pairs: list[dict], splits: pd.DataFrame) -> int:
-    """The most distractors every test item can get: the fewest distinct responses from other
-    topics that any test pair has (what ``data.split.n_distractors`` may be at most)."""
-    by_id = {p["id"]: p for p in pairs}
-    responses_by_topic: dict[str, set[str]] = {}
+def _distractor_pool(pairs: list[dict], splits: pd.DataFrame) -> dict[str, list[str]]:
+    """Responses per topic that may serve as distractors: those of the splits no adapter trains
+    on (dev and test). A distractor from the train split would be a response the adapters have
+    seen and zero-shot has not, which biases the comparison."""
+    untrained = set(splits.loc[splits["split"] != "train", "id"])
+    by_topic: dict[str, list[str]] = {}
     for p in pairs:
-        responses_by_topic.setdefault(p["topic"], set()).add(p["response"])
+        if p["id"] in untrained:
+            by_topic.setdefault(p["topic"], []).append(p["response"])
+    return by_topic
+
+
+def distractor_capacity(pairs: list[dict], splits: pd.DataFrame) -> int:
+    """The most distractors every test item can get: the fewest distinct untrained responses from
+    other topics that any test pair has (what ``data.split.n_distractors`` may be at most)."""
+    by_id = {p["id"]: p for p in pairs}
+    responses_by_topic = {t: set(rs) for t, rs in _distractor_pool(pairs, splits).items()}
+    topics = {p["topic"] for p in pairs}
     others = {topic: set().union(*(rs for t, rs in responses_by_topic.items() if t != topic))
-              for topic in responses_by_topic}
+              for topic in topics}
     test_ids = splits.loc[splits["split"] == "test", "id"]
     return min((len(others[by_id[i]["topic"]] - {by_id[i]["response"]}) for i in test_ids),
                default=0)
@@ -86,7 +97,8 @@ def distractor_capacity(pairs: list[dict], splits: pd.DataFrame) -> int:
 
 def make_test_items(pairs: list[dict], splits: pd.DataFrame, cfg: "SplitConfig", seed: int) -> list[dict]:
     """Multiple-choice items from the test split: the true response and ``n_distractors``
-    responses from other topics of the same language, in a seeded order."""
+    responses from other topics of the same language, in a seeded order. Distractors come only
+    from the splits no adapter trains on (:func:`_distractor_pool`)."""
     by_id = {p["id"]: p for p in pairs}
     lang = pairs[0]["language"]
     rng = rng_for(seed, lang, "test_items")
@@ -94,9 +106,7 @@ def make_test_items(pairs: list[dict], splits: pd.DataFrame, cfg: "SplitConfig",
     ids = test["id"].tolist()
     if len(ids) > cfg.max_test_items:
         ids = sorted(rng.choice(ids, size=cfg.max_test_items, replace=False).tolist())
-    responses_by_topic: dict[str, list[str]] = {}
-    for p in pairs:
-        responses_by_topic.setdefault(p["topic"], []).append(p["response"])
+    responses_by_topic = _distractor_pool(pairs, splits)
     items = []
     for item_id in ids:
         pair = by_id[item_id]

@@ -6,10 +6,12 @@
   (lang2vec); the next most similar language is added while the chosen ones hold too few items.
 - ``dsir``: hashed n-gram importance resampling toward E_t (Xie et al. 2023); importance weights
   from the authors' `data-selection` package, seeded Gumbel top-k sampling here.
+- ``oracle``: a positive control of the evaluation, not a selection method (:func:`select_oracle`).
 """
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from compass.data.splits import rng_for
 from compass.schemas import pair_text
@@ -89,3 +91,22 @@ def select_dsir(pool, cfg, seed: int) -> Selection:
     manifest = manifest_from(pool, picked, weights[picked])
     return Selection("dsir", manifest, cluster_report(pool, manifest),
                      {"duplicates_skipped": skipped})
+
+
+def select_oracle(pool, cfg, seed: int) -> Selection:
+    """A positive control, not a method: the target's own E_t pairs in the gap clusters (p_target
+    > p_train), nearest to their centroid first, up to the budget (fewer where E_t holds fewer).
+    In-language data exactly where the existing data falls short is the advantage a gap filler
+    aims at; no real user has it (E_t is the usage sample, not training data), so an adapter
+    trained on it only shows whether the gap-vs-covered test sees such an advantage."""
+    from compass.selection.gaps import gap_mask
+
+    gaps = np.flatnonzero(gap_mask(pool.p_target(), pool.p_train()))
+    labels = np.asarray(pool.dev_labels)
+    cosine = np.einsum("ij,ij->i", pool.dev_vectors, pool.clusters.centroids[labels])
+    rows = pool.dev.assign(cluster=labels, distance=1.0 - cosine)
+    rows = rows[np.isin(labels, gaps)].sort_values(["distance", "id"]).head(cfg.sampling.budget)
+    manifest = pd.DataFrame({"id": rows["id"].to_numpy(), "language": rows["language"].to_numpy(),
+                             "cluster": rows["cluster"].to_numpy(), "score": 1.0 - rows["distance"].to_numpy()})
+    return Selection("oracle", manifest, cluster_report(pool, manifest),
+                     {"note": "positive control: the target's own E_t pairs in the gap clusters"})

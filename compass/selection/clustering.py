@@ -63,13 +63,18 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def _finish(vectors, labels, k, quantile, table, k_note: str = "") -> TargetClusters:
+    """Unit centroids of the clustering's groups; then E_t's own labels by the same rule as every
+    other item's (nearest centroid by cosine, :meth:`TargetClusters.assign`), so p_target and
+    p_train (or a window's shares) are measured alike. The radii come from those labels."""
     centroids = _unit(np.stack([vectors[labels == c].mean(axis=0) for c in range(k)]))
-    dist = 1.0 - np.einsum("ij,ij->i", vectors, centroids[labels])
+    clusters = TargetClusters(centroids.astype(np.float32), labels.astype(np.int32),
+                              np.zeros(k, np.float32), k, table, 0.0, k_note)
+    labels, dist = clusters.assign(vectors.astype(np.float32))
     floor = float(np.quantile(dist, quantile))
     radius = np.array([max(float(np.quantile(dist[labels == c], quantile)), floor)
-                       for c in range(k)], dtype=np.float32)
-    return TargetClusters(centroids.astype(np.float32), labels.astype(np.int32), radius, k, table,
-                          floor, k_note)
+                       if (labels == c).any() else floor for c in range(k)], dtype=np.float32)
+    clusters.labels, clusters.radius, clusters.global_radius = labels, radius, floor
+    return clusters
 
 
 def k_range(n_items: int, k_min: int, k_max: int, min_cluster_size: int) -> tuple[int, int, str]:

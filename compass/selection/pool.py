@@ -1,8 +1,8 @@
 """Everything one target language's selection needs, built once and shared by every method.
 
 Order of operations (each method then sees the same candidates and budget):
-1. decontaminate: drop auxiliary items whose cosine to any test item exceeds the threshold
-   (raw embeddings: a translation of a test item in another language is leakage too);
+1. decontaminate: drop auxiliary items that are near-copies or likely translations of a test item
+   (raw embeddings; :mod:`compass.selection.decontamination`);
 2. centre embeddings per language (the target's mean from dev+train only, never test);
 3. cluster the target usage sample E_t (dev) and assign train and auxiliary items to its clusters,
    marking auxiliary items beyond a cluster's radius as not eligible for COMPASS.
@@ -16,6 +16,7 @@ import pandas as pd
 
 from compass.selection.allocation import shares
 from compass.selection.clustering import TargetClusters, cluster_target
+from compass.selection.decontamination import contaminated
 from compass.data.embed import center_by_language
 
 
@@ -31,7 +32,7 @@ class TargetPool:
     clusters: TargetClusters
     dev_labels: np.ndarray
     train_labels: np.ndarray
-    decontamination: pd.DataFrame  # per auxiliary language: candidates, dropped, kept
+    decontamination: pd.DataFrame  # per auxiliary language: candidates, near-copies, translations, kept
     target_mean: np.ndarray | None = None  # the mean E_t was centred by (None: no centring)
 
     @property
@@ -55,38 +56,15 @@ class TargetPool:
         return labels, vectors
 
 
-def max_cosine(queries: np.ndarray, keys: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """For each query row, its largest cosine to any key row (rows L2-normalised)."""
-    if len(keys) == 0:
-        return np.full(len(queries), -1.0, dtype=np.float32)
-    out = np.empty(len(queries), dtype=np.float32)
-    for start in range(0, len(queries), chunk):
-        out[start:start + chunk] = (queries[start:start + chunk] @ keys.T).max(axis=1)
-    return out
-
-
-def decontaminate(aux: pd.DataFrame, vectors_of, test_raw: np.ndarray, threshold: float,
-                  chunk: int = 65536) -> tuple[np.ndarray, pd.DataFrame]:
-    """Mask of auxiliary items to keep, and per-language counts of what was dropped.
-    Reads the auxiliary vectors chunk by chunk (1M x 384 floats never sit in memory twice)."""
-    ids = aux["id"].tolist()
-    nearest = np.concatenate([max_cosine(vectors_of(ids[s:s + chunk]), test_raw)
-                              for s in range(0, len(ids), chunk)]) if ids else np.zeros(0)
-    keep = nearest <= threshold
-    report = (pd.DataFrame({"language": aux["language"].to_numpy(), "dropped": ~keep})
-              .groupby("language")["dropped"].agg(candidates="size", dropped="sum").reset_index())
-    report["kept"] = report["candidates"] - report["dropped"]
-    return keep, report
-
-
 def build_target_pool(cfg, target: str, dev: pd.DataFrame, train: pd.DataFrame,
                       aux: pd.DataFrame, vectors_of, test_ids: list[str],
                       language_means: dict[str, np.ndarray] | None = None) -> TargetPool:
     """Build the shared pool. ``vectors_of(ids)`` returns raw L2-normalised rows for pair ids."""
     aux = aux.reset_index(drop=True)
     test_raw = vectors_of(test_ids)
-    keep, decontam = decontaminate(aux, vectors_of, test_raw, cfg.sampling.decontam_threshold)
-    aux = aux[keep].reset_index(drop=True)
+    drop, decontam = contaminated(aux, vectors_of, test_raw, cfg.sampling.decontam_threshold,
+                                  cfg.sampling.decontam_mutual_floor)
+    aux = aux[~drop].reset_index(drop=True)
     aux_raw = vectors_of(aux["id"].tolist())
     if not aux_raw.flags.owndata:  # centred in place below: never write into the caller's store
         aux_raw = aux_raw.copy()

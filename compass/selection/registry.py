@@ -8,6 +8,7 @@ SELECTORS: dict[str, tuple[str, str, dict]] = {
     "all": ("baselines", "select_all", {}),
     "langsim": ("baselines", "select_langsim", {}),
     "dsir": ("baselines", "select_dsir", {}),
+    "oracle": ("baselines", "select_oracle", {}),  # a positive control (E_t's gap pairs), no method
     "compass": ("compass_method", "select_compass", {"gap": "coverage_gap", "method": "compass"}),
     "compass_inverse": ("compass_method", "select_compass",
                         {"gap": "inverse_count", "method": "compass_inverse"}),
@@ -15,3 +16,4 @@ SELECTORS: dict[str, tuple[str, str, dict]] = {
                      {"gap": "fill_to_target", "method": "compass_fill"}),
 }
 METHODS = tuple(SELECTORS)
+CONTROLS = ("oracle",)  # selections that are controls: exempt from the full-budget contract

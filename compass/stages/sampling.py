@@ -8,7 +8,7 @@ import pandas as pd
 from compass import data as data_mod
 from compass import io, paths
 from compass.data.embed import PoolVectors
-from compass.data.paper_profile import is_benchmark
+from compass.data.paper_profile import TEST_SOURCES, is_benchmark
 from compass.schemas import pair_text
 from compass.stages.data import read_language
 
@@ -33,8 +33,10 @@ def target_pool(cfg, lang: str, pairs: list[dict] | None = None, vectors: PoolVe
     aux = frame[frame["language"].isin(aux_langs) & ~frame["source"].map(is_benchmark)]
     vectors = PoolVectors.load() if vectors is None else vectors
     means = vectors.language_means(aux["id"].tolist(), aux["language"].to_numpy())
+    # decontaminate against every test set: the test items, and (paper) MMLU-ProX-Lite's
+    other_tests = own.loc[own["source"].isin(TEST_SOURCES) & ~own["id"].isin(set(split_of)), "id"]
     return build_target_pool(cfg, lang, own[own["split"] == "dev"], own[own["split"] == "train"],
-                             aux, vectors, [it["id"] for it in items], means)
+                             aux, vectors, [it["id"] for it in items] + other_tests.tolist(), means)
 
 
 def run_sampling(cfg, lang: str, methods=None, show_progress_bar: bool = True) -> dict:
@@ -61,6 +63,21 @@ def run_sampling(cfg, lang: str, methods=None, show_progress_bar: bool = True) -
         io.write_csv(paths.cluster_report_file(lang, method), sel.report)
         selections[method] = sel
     metrics = sampling_metrics(pool, selections)
+    metrics["decontamination_recall"] = decontamination_recall(cfg).to_dict("records")
     io.write_json(paths.sampling_metrics(lang), metrics)
     return {"pool": pool, "selections": selections, "metrics": metrics, "seconds": seconds,
             "gap_clusters": clusters, "test_clusters": test_clusters}
+
+
+def decontamination_recall(cfg) -> pd.DataFrame:
+    """How many true translations the decontamination rules catch, on the parallel text the
+    package carries, embedded by the pool's encoder (cached like every other text)."""
+    from compass.data.embed import embed_texts
+    from compass.selection.decontamination import parallel_recall
+
+    def embed(texts):
+        return embed_texts(texts, cfg.encoder.name, cfg.encoder.prefix, cfg.encoder.batch_size,
+                           show_progress_bar=False)
+
+    sm = cfg.sampling
+    return parallel_recall(embed, sm.decontam_threshold, sm.decontam_mutual_floor)
