@@ -24,6 +24,7 @@ from compass.selection.registry import METHODS
 PROFILES = ("tiny", "paper")
 TEST_SETS = ("lite", "full")
 LONG_CONTEXT_TASKS = ("niah_single", "niah_multikey", "niah_multiquery", "niah_none", "cwe")
+LONG_CONTEXT_SCORINGS = ("oneruler", "answer_tag")  # compass.evaluation.longcontext.SCORINGS
 CLUSTER_ALGORITHMS = ("kmeans", "hdbscan")
 WITHIN_CLUSTER = ("nearest", "diverse")
 
@@ -165,6 +166,8 @@ class SamplingConfig(_Params):
     within_cluster: str = "nearest"  # 'nearest' to centroid or 'diverse' (farthest-point)
     dedup_threshold: float = 0.97  # cosine above which two selected aux items are duplicates
     decontam_threshold: float = 0.9  # cosine to any test item above which an aux item is dropped
+    decontam_mutual_floor: float = 0.84  # an aux item and a test item that are each other's
+    # nearest neighbours across the language pair, above this cosine, are a translation: dropped
     inverse_count: InverseCountConfig = field(default_factory=InverseCountConfig)
     langsim: LangSimConfig = field(default_factory=LangSimConfig)
     dsir: DsirConfig = field(default_factory=DsirConfig)
@@ -247,6 +250,9 @@ class LongContextConfig(_Params):
     max_new_tokens: int = 24  # greedy answer length for the NIAH tasks
     cwe_max_new_tokens: int = 40  # ten listed words need more
     batch_size: int = 4  # prompts generated together (left-padded; same answers as one by one)
+    books: str = "bundled"  # haystack: "bundled" (the first ~16 KB of OneRuler's books, carried)
+    # or a folder of OneRuler's data/books (<lang>/*.txt or <lang>.txt; relative to the repo)
+    scoring: str = "oneruler"  # oneruler (its eval/evaluate.py on the whole answer) | answer_tag
 
 
 @dataclass(frozen=True)
@@ -259,25 +265,28 @@ class EcdaConfig(_Params):
     window: int = 60  # production inputs per step
     test_items_per_step: int = 12
     val_items_per_step: int = 6  # for the rollback check
-    shift: str = "topic"  # 'topic' (toward a few topics) or 'language' (another language's pairs)
-    schedule: str = "gradual"  # 'gradual' or 'abrupt' shift
-    abrupt_at: int = 2
+    shift: str = "book"  # 'topic' (toward a few topics), 'language' (another language's pairs)
+    # or 'book' (another language's literary prose: its OneRuler book as passage pairs)
+    schedule: str = "abrupt"  # 'gradual' or 'abrupt' shift
+    abrupt_at: int = 1
     shift_topics: int = 2  # topics whose share grows
-    shift_strength: float = 0.8  # final share of the shift topics
+    shift_strength: float = 1.0  # final share of the shift topics (or language, or book)
     delta: float | str = "calibrated"  # JS threshold that triggers an update: a number (the
     # paper's 0.05) or 'calibrated' (the no-drift quantile for false_alarm_rate:
     # compass.continual.calibration)
     false_alarm_rate: float = 0.05  # target no-drift trigger rate of a calibrated delta
-    calibration_draws: int = 2000  # bootstrap draws that calibrate delta (as many again check it)
+    calibration_draws: int = 1000  # simulated windows per column of the trigger's table
     alpha: float = 0.05  # MMD test level (second detector)
     trigger_on: str = "js"  # 'js' (paper), 'mmd', 'either'
     n_permutations: int = 1000
-    lambda_ewc: float = 2.0
+    lambda_ewc: float = 2.0  # EWC strength on the Laplace scale: 1 = the old data's posterior
     beta_replay: float = 0.1
     replay_fraction: float = 0.05  # of the historical training data
     budget: int = 40  # COMPASS-selected items per update
-    update_steps: int = 4
-    fisher_batches: int = 4
+    train_on: str = "window"  # an update's new data: selection (COMPASS against the window,
+    # the paper's reading) or window (the window's own pairs: recent traffic, as logged)
+    update_steps: int = 8
+    fisher_examples: int = 16  # old-data examples whose squared gradients estimate the Fisher
     rollback_tolerance: float = 0.1  # accuracy drop on validation items that is rolled back
     rollback_nll_tolerance: float = 0.25  # rise of mean validation NLL (nats/token) rolled back
     planted_regression_at: int | None = 2  # step of a planted bad update to ECDA's adapter (the
@@ -429,6 +438,7 @@ def _validate(cfg: Config) -> Config:
     _choice(sm.within_cluster, WITHIN_CLUSTER, "sampling.within_cluster")
     _fraction(sm.dedup_threshold, "sampling.dedup_threshold", -1.0, 1.0)
     _fraction(sm.decontam_threshold, "sampling.decontam_threshold", -1.0, 1.0)
+    _fraction(sm.decontam_mutual_floor, "sampling.decontam_mutual_floor", -1.0, 1.0)
     _positive_int(sm.inverse_count.tau, "sampling.inverse_count.tau")
     _fraction(sm.inverse_count.eps, "sampling.inverse_count.eps", 1e-12, float("inf"))
     _positive_int(sm.langsim.n_languages, "sampling.langsim.n_languages")
@@ -493,14 +503,18 @@ def _validate(cfg: Config) -> Config:
     _positive_int(lc.max_new_tokens, "long_context.max_new_tokens")
     _positive_int(lc.cwe_max_new_tokens, "long_context.cwe_max_new_tokens")
     _positive_int(lc.batch_size, "long_context.batch_size")
+    _choice(lc.scoring, LONG_CONTEXT_SCORINGS, "long_context.scoring")
+    if not isinstance(lc.books, str) or not lc.books:
+        raise ConfigError(f"long_context.books = {lc.books!r}: 'bundled' or a folder of OneRuler's books")
     c = cfg.ecda
     for method in c.methods:
         _choice(method, ECDA_METHODS, "ecda.methods entry")
     _choice(c.schedule, ("gradual", "abrupt"), "ecda.schedule")
-    _choice(c.shift, ("topic", "language"), "ecda.shift")
+    _choice(c.shift, ("topic", "language", "book"), "ecda.shift")
+    _choice(c.train_on, ("selection", "window"), "ecda.train_on")
     _choice(c.trigger_on, ("js", "mmd", "either"), "ecda.trigger_on")
     for name in ("steps", "window", "test_items_per_step", "val_items_per_step", "shift_topics",
-                 "n_permutations", "budget", "update_steps", "fisher_batches"):
+                 "n_permutations", "budget", "update_steps", "fisher_examples"):
         _positive_int(getattr(c, name), f"ecda.{name}")
     _delta(c.delta)
     if isinstance(c.false_alarm_rate, bool) or not isinstance(c.false_alarm_rate, (int, float)) \
@@ -508,8 +522,8 @@ def _validate(cfg: Config) -> Config:
         raise ConfigError(f"ecda.false_alarm_rate = {c.false_alarm_rate!r} must be a number "
                           "strictly between 0 and 0.5 (the share of no-drift windows that trigger)")
     _positive_int(c.calibration_draws, "ecda.calibration_draws", minimum=100)
-    if math.ceil((c.calibration_draws + 1) * (1 - c.false_alarm_rate)) > c.calibration_draws:
-        raise ConfigError(f"ecda.calibration_draws = {c.calibration_draws} is too few for "
+    if math.ceil((c.n_permutations + 1) * (1 - c.false_alarm_rate)) > c.n_permutations:
+        raise ConfigError(f"ecda.n_permutations = {c.n_permutations} is too few for "
                           f"ecda.false_alarm_rate = {c.false_alarm_rate}: need at least "
                           f"{math.ceil(1 / c.false_alarm_rate) - 1}")
     if c.steps < 2:

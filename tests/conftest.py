@@ -150,7 +150,7 @@ WORKSPACE_OVERRIDES = {
     "ecda.val_items_per_step": 2,
     "ecda.budget": 6,
     "ecda.update_steps": 1,
-    "ecda.fisher_batches": 1,
+    "ecda.fisher_examples": 2,
     "ecda.n_permutations": 100,
     "long_context.languages": ["uk"],
     "long_context.lengths": [1536],  # the tiny byte-level tokenizer spends ~1,100 tokens on the uk template

@@ -17,7 +17,7 @@ def test_js_divergence_matches_scipy():
 
 
 def test_occupancy_is_smoothed_and_normalised():
-    h = occupancy(np.array([0, 0, 1]), 3, smoothing=0.5)
+    h = occupancy(np.array([0, 0, 1]), 3, pseudo_count=1.5)
     assert np.allclose(h, np.array([2.5, 1.5, 0.5]) / 4.5)
 
 

@@ -7,10 +7,10 @@ Why the caches: most of the stage's time is scoring, and at a step several metho
 the same adapter version (all of them serve T0 until they accept an update). Everything that
 depends only on the served version (and the step) is therefore computed once per version:
 per-item correctness (test and validation items alike), the drift check (the reference moves
-with the version), a calibrated drift threshold (it depends on the reference's cluster shares,
-not only on its size, so it is calibrated once per version), the COMPASS selection (history and used ids move with the version) and the
-Fisher (weights and history). ``run(..., cache=False)`` recomputes all of it every time; the
-tests check both paths give the same tables.
+with the version; a calibrated threshold is the permutation threshold of reference and window),
+the COMPASS selection (history and used ids move with the version) and the Fisher (weights and
+history). ``run(..., cache=False)`` recomputes all of it every time; the tests check both paths
+give the same tables.
 
 The rollback guard judges every update on the step's validation items by accuracy and by the
 mean NLL of the correct answers (both from the same scoring pass). To show it can act, one
@@ -29,7 +29,6 @@ import torch
 from tqdm.auto import tqdm
 
 from compass.continual import update as ecda
-from compass.continual.calibration import calibrate_for
 from compass.continual.drift import DriftMonitor
 from compass.continual.recipes import RECIPES
 from compass.evaluation import scoring
@@ -175,7 +174,6 @@ class Context:
     checks: Memo  # (version, t) -> drift check
     selections: Memo  # (version, t) -> new training rows
     fishers: Memo  # version -> diagonal Fisher
-    calibrations: Memo  # (version, window size) -> calibrated JS threshold (ecda.delta: calibrated)
     events: list = field(default_factory=list)
 
 
@@ -194,26 +192,25 @@ def select_for_window(pool, cfg, window_labels, history_labels, used_ids, budget
 
 
 def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.DataFrame,
-        dev_vectors: np.ndarray, window_assign, cfg, show_progress_bar: bool = True,
-        cache: bool = True) -> dict:
+        window_assign, cfg, show_progress_bar: bool = True, cache: bool = True) -> dict:
     """``window_assign(window_frame) -> (labels, centred vectors)``; ``initial_history`` is the
     served adapter's training data (id, cluster, prompt, response). ``cache=False`` recomputes
     every score, drift check, selection and Fisher (same results, for tests)."""
     e = cfg.ecda
     check_item_ids(stream)
-    init_lora = {n: (torch.zeros_like(p) if "lora_B" in n else p.detach().clone())
-                 for n, p in ecda.trainable(model).items()}  # a fresh LoRA (B = 0)
+    init_lora = ecda.fresh_lora(model, cfg.seed)  # full retraining starts here
     start_weights = ecda.snapshot(model)
-    rng = np.random.default_rng(cfg.seed)
-    ref_rows = rng.choice(len(dev_vectors), size=min(len(dev_vectors), e.window), replace=False)
-    states = {m: MethodState(m, start_weights, "T0", initial_history.copy(), pool.dev_labels.copy(),
-                             dev_vectors[ref_rows], set(initial_history["id"])) for m in e.methods}
+    windows = [window_assign(step.window) for step in stream]
+    # the drift reference at deployment: usage at T0 (the T0 window), the same population the
+    # later windows come from, so without a shift the monitor sees no drift from the population
+    reference_labels, reference_vectors = windows[0]
+    states = {m: MethodState(m, start_weights, "T0", initial_history.copy(),
+                             np.asarray(reference_labels), np.asarray(reference_vectors),
+                             set(initial_history["id"])) for m in e.methods}
     ctx = Context(model, tokenizer, pool, pairs_by_id, cfg, init_lora,
-                  ItemScores(model, tokenizer, cache), Memo(cache), Memo(cache), Memo(cache),
-                  Memo(cache))
+                  ItemScores(model, tokenizer, cache), Memo(cache), Memo(cache), Memo(cache))
     drift_rows, acc_rows = [], []
     planted_at, planted = e.planted_regression_at, None
-    windows = [window_assign(step.window) for step in stream]
     bar = tqdm(total=len(stream) * len(e.methods), desc="continual", disable=not show_progress_bar)
     for step, (labels, vectors) in zip(stream, windows):
         for name in e.methods:
@@ -232,7 +229,7 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
             "events": pd.DataFrame(ctx.events), "states": states, "per_item": ctx.scores.per_set,
             "per_item_nll": ctx.scores.per_set_nll, "planted": planted,
             "init_lora": init_lora, "items_scored": ctx.scores.items_scored,
-            "calibrations": dict(ctx.calibrations.values)}
+            "reference_labels": np.asarray(reference_labels)}
 
 
 def wants_update(recipe: dict, t: int, triggered: bool) -> bool:
@@ -241,29 +238,19 @@ def wants_update(recipe: dict, t: int, triggered: bool) -> bool:
     return t > 0 and recipe["update"] and (triggered or not recipe["on_trigger"])
 
 
-def drift_delta(ctx: Context, state: MethodState, window: int) -> float:
-    """The JS threshold against the state's reference: ``ecda.delta`` if it is a number, else
-    calibrated for this reference and window size (once per version: the threshold depends on
-    the reference's cluster shares, which move with the version, not only on the sizes and K).
-    The seed is the run's, not the step's, so a version's threshold is the same at every step."""
-    e = ctx.cfg.ecda
-    if e.delta != "calibrated":
-        return float(e.delta)
-    return ctx.calibrations.get((state.version, window), lambda: calibrate_for(
-        e, state.reference_labels, ctx.pool.k, window, ctx.cfg.seed)).delta
-
-
 def _drift_check(ctx: Context, state: MethodState, step, labels, vectors) -> dict:
     """The drift monitor's verdict on the window against the state's reference, which moves only
-    with the version (so methods serving one version share one check)."""
+    with the version (so methods serving one version share one check). ``ecda.delta``: a fixed
+    JS threshold, or calibrated: the permutation threshold of this reference and window."""
     e = ctx.cfg.ecda
 
     def check():
-        delta = drift_delta(ctx, state, len(labels))
         monitor = DriftMonitor(state.reference_labels, state.reference_vectors, ctx.pool.k,
-                               delta=delta, alpha=e.alpha, trigger_on=e.trigger_on,
-                               n_permutations=e.n_permutations, seed=ctx.cfg.seed + step.t)
-        return {**monitor.check(labels, vectors), "delta": delta}
+                               delta=None if e.delta == "calibrated" else float(e.delta),
+                               false_alarm_rate=e.false_alarm_rate, alpha=e.alpha,
+                               trigger_on=e.trigger_on, n_permutations=e.n_permutations,
+                               seed=ctx.cfg.seed + step.t)
+        return monitor.check(labels, vectors)
 
     return ctx.checks.get((state.version, step.t), check)
 
@@ -278,7 +265,12 @@ def _accuracy_rows(ctx: Context, state: MethodState, stream, t: int) -> list[dic
 
 
 def _new_rows(ctx: Context, state: MethodState, step, labels) -> pd.DataFrame:
-    """COMPASS-selected training rows for this window (history and used ids move with the version)."""
+    """An update's new training rows (``ecda.train_on``): COMPASS's selection for this window
+    (history and used ids move with the version), or the window's own pairs (recent traffic, as
+    logged)."""
+    if ctx.cfg.ecda.train_on == "window":
+        return step.window.assign(cluster=np.asarray(labels))[["id", "cluster", "prompt", "response"]]
+
     def select():
         manifest = select_for_window(ctx.pool, ctx.cfg, labels, state.history["cluster"].to_numpy(),
                                      state.used_ids, ctx.cfg.ecda.budget, ctx.cfg.seed + step.t)
@@ -293,8 +285,8 @@ def _fisher(ctx: Context, state: MethodState) -> dict:
     the model must hold ``state.weights``."""
     t_cfg, e = ctx.cfg.train, ctx.cfg.ecda
     return ctx.fishers.get(state.version, lambda: ecda.fisher_diagonal(
-        ctx.model, ctx.tokenizer, _examples(state.history), t_cfg.max_length, t_cfg.batch_size,
-        e.fisher_batches, ctx.cfg.seed, packing=t_cfg.packing))
+        ctx.model, ctx.tokenizer, _examples(state.history), t_cfg.max_length, e.fisher_examples,
+        ctx.cfg.seed))
 
 
 def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vectors) -> None:
@@ -311,9 +303,9 @@ def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vector
         replay = _examples(ecda.stratified_replay(state.history, e.replay_fraction, cfg.seed + step.t))
     elif recipe["replay"] == "random":
         replay = _examples(ecda.random_replay(state.history, e.replay_fraction, cfg.seed + step.t))
-    if recipe["retrain"]:
+    if recipe["retrain"]:  # a fresh adapter trained as the first one was, on everything so far
         data = _examples(pd.concat([state.history, new]))
-        steps = e.update_steps * (state.compute["updates"] + 2)
+        steps = t_cfg.steps
     else:
         data, steps = _examples(new), e.update_steps
 
@@ -329,7 +321,9 @@ def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vector
         model, do_update, lambda: ctx.scores.candidate(step.validation), e.rollback_tolerance,
         old_score=old, nll_tolerance=e.rollback_nll_tolerance)
     ctx.events.append({"t": step.t, "method": state.name, **event, "planted": False,
-                       "new_items": len(new), "steps": result.steps if result else 0})
+                       "new_items": len(new), "steps": result.steps if result else 0,
+                       "ewc_grad_ratio": (float(np.mean(result.ewc_ratios))
+                                          if result and result.ewc_ratios else math.nan)})
     if result is not None:
         _charge(state, result)
     if accepted:

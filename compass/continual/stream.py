@@ -1,13 +1,27 @@
 """A simulated production stream for one target language, from the tiny data.
 
-Time steps T0..Tn: each has a window of production inputs (target-language prompts from the
-non-test splits) and held-out multiple-choice items (validation for rollback, test for scoring)
-from the test split, both drawn with the step's topic mixture. ``ecda.shift: topic`` (default):
-the mixture moves from the language's own topic distribution toward a few "shift" topics,
-gradually or abruptly, by a schedule in params. ``ecda.shift: language``: the windows bring in a
-growing share (same schedule) of another language's pairs, the items stay the target language's
-with its own topic mixture (a stream where forgetting the target language can happen).
-Deterministic by seed.
+Time steps T0..Tn: each has a window of production inputs and held-out multiple-choice items
+(validation for rollback, test for scoring), both drawn with the step's topic mixture.
+
+- **Windows** come from the target's usage sample E_t (the caller passes its dev pairs): with no
+  shift a window is usage like the sample the adapter was built for, so a drift monitor whose
+  reference is usage at deployment sees no drift from the population itself (windows drawn from
+  all non-test pairs, whose train split covers only half the topics by design, differed from E_t
+  before any shift). Windows are never trained on; the updates select auxiliary data near them.
+- **Items** are partitioned once: a validation pool and a test pool (disjoint), and every step
+  draws its items from what is left of its pool, so no item is scored at two steps or is both a
+  validation and a test item.
+
+``ecda.shift: topic``: the mixture moves from the language's own topic distribution toward a few
+"shift" topics, gradually or abruptly, by a schedule in params. ``ecda.shift: language``: the
+windows bring in a growing share (same schedule) of another language's chat pairs. ``ecda.shift:
+book``: a growing share of another language's literary prose, passages of its OneRuler book
+(:func:`book_pairs`): another language and another domain. In the last two the items stay the
+target language's with its own topic mixture. Which of them makes an update that trains on the
+window forget the target's chat was measured from the tiny Persian COMPASS adapter (36 Persian
+test items, 3 updates): English chat lowered the Persian NLL (-0.09 nats/token after 12 steps:
+any chat teaches the format), Persian prose too (-0.09: more Persian), English prose raised it
+(+0.05, +0.08, +0.09 after each of three 8-step updates). Deterministic by seed.
 """
 from __future__ import annotations
 
@@ -35,21 +49,45 @@ def shift_share(t: int, steps: int, schedule: str, strength: float, abrupt_at: i
     return strength if t >= abrupt_at else 0.0
 
 
-def _draw(frame_topics: pd.Series, mixture: dict[str, float], n: int, rng) -> np.ndarray:
-    """Row positions drawn without replacement with per-topic weights from ``mixture``."""
+def _draw(frame_topics: pd.Series, mixture: dict[str, float], n: int, rng,
+          available: np.ndarray | None = None) -> np.ndarray:
+    """Row positions drawn without replacement with per-topic weights from ``mixture``, among
+    the ``available`` rows (a boolean mask; default all)."""
     counts = frame_topics.value_counts()
     weights = frame_topics.map(lambda t: mixture.get(t, 0.0) / counts[t]).to_numpy()
-    weights = weights / weights.sum()
+    if available is not None:
+        weights = np.where(available, weights, 0.0)
     n = min(n, int((weights > 0).sum()))
-    return rng.choice(len(frame_topics), size=n, replace=False, p=weights)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    return rng.choice(len(frame_topics), size=n, replace=False, p=weights / weights.sum())
+
+
+class _ItemPools:
+    """The test items split once into a validation and a test pool, in proportion to the items a
+    step asks for of each; each step's items are drawn from what is left of its pool, so every
+    item is used at most once in the stream."""
+
+    def __init__(self, items: list[dict], n_val: int, n_test: int, rng):
+        self.items = items
+        self.topics = pd.Series([it["topic"] for it in items], dtype=object)
+        order = rng.permutation(len(items))
+        self.is_val = np.zeros(len(items), bool)
+        self.is_val[order[: round(len(items) * n_val / max(1, n_val + n_test))]] = True
+        self.left = np.ones(len(items), bool)
+
+    def draw(self, mixture: dict, n: int, validation: bool, rng) -> list[dict]:
+        picked = _draw(self.topics, mixture, n, rng, available=self.left & (self.is_val == validation))
+        self.left[picked] = False
+        return [self.items[i] for i in picked]
 
 
 def simulate(pairs: pd.DataFrame, items: list[dict], cfg, seed: int,
              other: pd.DataFrame | None = None) -> list[StreamStep]:
-    """The stream for ``cfg.language`` (EcdaConfig ``cfg``): ``pairs`` are that language's
-    non-test pairs, ``items`` its multiple-choice test items; ``other`` another language's
-    pairs, which ``cfg.shift == "language"`` needs."""
-    if getattr(cfg, "shift", "topic") == "language":
+    """The stream for ``cfg.language`` (EcdaConfig ``cfg``): ``pairs`` are the population the
+    windows come from (the language's E_t pairs), ``items`` its multiple-choice test items;
+    ``other`` another language's pairs, which ``cfg.shift == "language"`` needs."""
+    if getattr(cfg, "shift", "topic") in ("language", "book"):
         return _language_shift(pairs, items, cfg, seed, other)
     lang = cfg.language
     rng = rng_for(seed, lang, "stream")
@@ -60,6 +98,7 @@ def simulate(pairs: pd.DataFrame, items: list[dict], cfg, seed: int,
         raise ValueError(f"{lang}: {len(usable)} topics with test items; need more than "
                          f"ecda.shift_topics = {cfg.shift_topics}")
     focus = rng.choice(usable, size=cfg.shift_topics, replace=False).tolist()
+    pools = _ItemPools(items, cfg.val_items_per_step, cfg.test_items_per_step, rng)
     steps = []
     for t in range(cfg.steps):
         s = shift_share(t, cfg.steps, cfg.schedule, cfg.shift_strength, cfg.abrupt_at)
@@ -67,10 +106,9 @@ def simulate(pairs: pd.DataFrame, items: list[dict], cfg, seed: int,
         for topic in focus:
             mixture[topic] = mixture.get(topic, 0.0) + s / len(focus)
         window = pairs.iloc[_draw(pairs["topic"], mixture, cfg.window, rng)].reset_index(drop=True)
-        picked = _draw(item_topics, mixture, cfg.val_items_per_step + cfg.test_items_per_step, rng)
-        chosen = [items[i] for i in picked]
-        steps.append(StreamStep(t, mixture, window, chosen[:cfg.val_items_per_step],
-                                chosen[cfg.val_items_per_step:]))
+        steps.append(StreamStep(t, mixture, window,
+                                pools.draw(mixture, cfg.val_items_per_step, True, rng),
+                                pools.draw(mixture, cfg.test_items_per_step, False, rng)))
     return steps
 
 
@@ -81,11 +119,13 @@ def _language_shift(pairs: pd.DataFrame, items: list[dict], cfg, seed: int,
     language's own topic mixture; the items keep the own mixture. ``mixture`` records the
     own topics' shares and ``language:<code>`` the other language's."""
     if other is None or not len(other):
-        raise ValueError("ecda.shift = 'language' needs another language's pairs to mix in")
+        raise ValueError(f"ecda.shift = {cfg.shift!r} needs other pairs (another language's or "
+                         "domain's) to mix in")
     rng = rng_for(seed, cfg.language, "stream", "language")
     base = pairs["topic"].value_counts(normalize=True).to_dict()
-    item_topics = pd.Series([it["topic"] for it in items])
-    other_name = f"language:{other['language'].iloc[0]}" if "language" in other else "language:other"
+    other_name = (f"{cfg.shift}:{other['language'].iloc[0]}" if "language" in other
+                  else f"{cfg.shift}:other")
+    pools = _ItemPools(items, cfg.val_items_per_step, cfg.test_items_per_step, rng)
     steps = []
     for t in range(cfg.steps):
         s = shift_share(t, cfg.steps, cfg.schedule, cfg.shift_strength, cfg.abrupt_at)
@@ -95,8 +135,29 @@ def _language_shift(pairs: pd.DataFrame, items: list[dict], cfg, seed: int,
         window = pd.concat([own, mixed[[c for c in own.columns if c in mixed.columns]]],
                            ignore_index=True)
         mixture = {**{topic: (1 - s) * share for topic, share in base.items()}, other_name: s}
-        picked = _draw(item_topics, base, cfg.val_items_per_step + cfg.test_items_per_step, rng)
-        chosen = [items[i] for i in picked]
-        steps.append(StreamStep(t, mixture, window, chosen[:cfg.val_items_per_step],
-                                chosen[cfg.val_items_per_step:]))
+        steps.append(StreamStep(t, mixture, window,
+                                pools.draw(base, cfg.val_items_per_step, True, rng),
+                                pools.draw(base, cfg.test_items_per_step, False, rng)))
     return steps
+
+
+def book_pairs(lang: str, books="bundled", chars: int = 120) -> pd.DataFrame:
+    """Literary prose: ``lang``'s OneRuler book cut at word
+    boundaries into passages of about ``chars`` characters, each consecutive two a (prompt,
+    response) pair, "continue the text", in reading order (ids ``<lang>/book/<n>``, topic
+    ``book``). Passages, not sentences: some books' excerpts hold few sentence ends (Persian:
+    38 in 16 KB)."""
+    from compass.evaluation import longcontext
+
+    words = [w[i:i + chars] for w in longcontext.book_text(lang, books).split()
+             for i in range(0, len(w), chars)]  # scripts without spaces: cut every chars
+    passages, current = [], []
+    for word in words:
+        current.append(word)
+        if sum(len(w) + 1 for w in current) >= chars:
+            passages.append(" ".join(current))
+            current = []
+    rows = [{"id": f"{lang}/book/{i:04d}", "language": lang, "topic": "book", "prompt": a,
+             "response": b, "source": "oneruler_book"}
+            for i, (a, b) in enumerate(zip(passages, passages[1:]))]
+    return pd.DataFrame(rows)

@@ -1,13 +1,22 @@
 """COMPASS-ECDA: drift-triggered continual updates of a language adapter.
 
 Update rule (as the paper is described in the README's sources; arXiv 2604.20720): L = L_task + lambda * L_EWC + beta * L_replay, with
-- L_EWC = sum_i F_i (theta_i - theta*_i)^2, a diagonal (empirical) Fisher over the adapter's
-  parameters computed on the data it was trained on, anchored at its weights before the update;
+- L_EWC the Laplace approximation of what the adapter learned: (1/2) N_old sum_i F_i
+  (theta_i - theta*_i)^2, with F the diagonal empirical Fisher, the mean over examples of the old
+  data of each example's squared gradient of its log-likelihood (:func:`fisher_diagonal`), and
+  N_old the number of those examples, anchored at the adapter's weights before the update. The
+  task loss is a mean over answer tokens, so the term enters divided by the new data's answer
+  tokens: lambda = 1 is the Bayesian posterior of the old data, the paper's lambda = 2 doubles it
+  (:func:`ewc_weight`). Why so: the earlier version squared the gradient of a batch-mean loss and
+  added lambda * sum F (theta - theta*)^2 to a token-mean loss; its gradient was ~1e-5 of the task
+  gradient, so `ewc` equalled `naive`. Each update logs the ratio of the EWC gradient to the task
+  gradient (:class:`UpdateResult`).
 - L_replay the completion loss on a replay buffer of ``replay_fraction`` of the historical training
   data, stratified by target cluster ("distribution-anchored");
 - new training data selected by COMPASS against the new window.
 Baselines behind the same interface: no update, naive fine-tuning, EWC only, random rehearsal
-(same buffer size, not stratified) and full retraining on everything so far.
+(same buffer size, not stratified) and full retraining (a fresh LoRA initialisation trained for
+train.steps on everything so far: :func:`fresh_lora`).
 An update whose loss goes non-finite, whose validation accuracy falls more than a tolerance
 below the adapter it would replace, or whose mean validation NLL rises more than a tolerance above
 it, is rolled back; the served adapter is replaced in one rename.
@@ -24,8 +33,8 @@ import pandas as pd
 import torch
 
 from compass.selection.allocation import largest_remainder
-from compass.training.adapters import (NonFiniteLossError, batch_of, completion_loss, encode_example,
-                                       packing_supported)
+from compass.training.adapters import (NonFiniteLossError, batch_of, collate, completion_loss,
+                                       encode_example, packing_supported)
 
 
 def trainable(model) -> dict[str, torch.nn.Parameter]:
@@ -42,26 +51,62 @@ def restore(model, state: dict[str, torch.Tensor]) -> None:
             p.copy_(state[n])
 
 
-def fisher_diagonal(model, tokenizer, examples: list[dict], max_length: int, batch_size: int,
-                    n_batches: int, seed: int, packing: bool = False) -> dict[str, torch.Tensor]:
-    """Empirical diagonal Fisher: mean squared gradient of the completion loss per parameter
-    (``packing``: batches packed as in training, the same gradients at fewer tokens)."""
+@dataclass
+class Fisher:
+    """The diagonal empirical Fisher of an adapter on its training data."""
+
+    values: dict[str, torch.Tensor]  # mean over examples of the squared per-example gradient
+    n_data: int  # examples of the data it stands for (N_old of the Laplace approximation)
+
+
+def fisher_diagonal(model, tokenizer, examples: list[dict], max_length: int, n_examples: int,
+                    seed: int) -> Fisher:
+    """Empirical diagonal Fisher: over ``n_examples`` of ``examples`` (a seeded sample), the mean
+    of each example's squared gradient of its log-likelihood (the sum over its answer tokens),
+    one backward pass per example: the squared gradient of a batch mean is not a Fisher (it
+    shrinks with the batch and vanishes where the examples' gradients cancel)."""
     params = trainable(model)
     fisher = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in params.items()}
-    encoded = [encode_example(tokenizer, e["prompt"], e["response"], max_length) for e in examples]
+    rows = np.random.default_rng([seed, 11]).permutation(len(examples))[:max(1, n_examples)]
     device = next(model.parameters()).device
-    n_batches = max(1, min(n_batches, math.ceil(len(encoded) / batch_size)))
-    packed = packing and packing_supported(model, encoded)
-    for b in range(n_batches):
-        batch = batch_of(encoded, b, batch_size, seed, tokenizer.pad_token_id, device, packed=packed)
+    for i in rows:
+        e = examples[int(i)]
+        batch = {k: v.to(device) for k, v in collate(
+            [encode_example(tokenizer, e["prompt"], e["response"], max_length)],
+            tokenizer.pad_token_id).items()}
         model.zero_grad(set_to_none=True)
-        loss, _ = completion_loss(model, batch)
-        loss.backward()
+        loss, n_tokens = completion_loss(model, batch)
+        (loss * n_tokens).backward()  # the example's negative log-likelihood
         for n, p in params.items():
             if p.grad is not None:
-                fisher[n] += p.grad.detach().float() ** 2 / n_batches
+                fisher[n] += p.grad.detach().float() ** 2 / len(rows)
     model.zero_grad(set_to_none=True)
-    return fisher
+    return Fisher(fisher, len(examples))
+
+
+def ewc_weight(lambda_ewc: float, fisher: Fisher, new_tokens: int) -> float:
+    """The factor of sum F (theta - theta*)^2 beside a token-mean task loss: lambda / 2 x N_old /
+    (answer tokens of the new data), the Laplace approximation on the task loss's scale."""
+    return lambda_ewc / 2.0 * fisher.n_data / max(1, new_tokens)
+
+
+def fresh_lora(model, seed: int) -> dict[str, torch.Tensor]:
+    """A fresh LoRA initialisation of the model's adapter by peft's own initialiser (A
+    Kaiming-uniform, B zero), seeded: the starting point of full retraining. The model's weights
+    are left as they were."""
+    from peft.tuners.lora import LoraLayer
+
+    before = snapshot(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, LoraLayer):
+                    for name in list(module.lora_A.keys()):
+                        module.reset_lora_parameters(name, True)
+    fresh = snapshot(model)
+    restore(model, before)
+    return fresh
 
 
 def ewc_penalty(model, fisher: dict[str, torch.Tensor], anchor: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -96,6 +141,7 @@ class UpdateResult:
     tokens: int
     seconds: float
     losses: list[float] = field(default_factory=list)
+    ewc_ratios: list[float] = field(default_factory=list)  # |EWC gradient| / |task gradient|
 
 
 @contextlib.contextmanager
@@ -116,18 +162,25 @@ def own_rng(seed: int, device: torch.device):
 
 
 def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, batch_size: int,
-           max_length: int, seed: int, fisher=None, anchor=None, lambda_ewc: float = 0.0,
-           replay: list[dict] | None = None, beta: float = 0.0, packing: bool = False) -> UpdateResult:
+           max_length: int, seed: int, fisher: Fisher | None = None, anchor=None,
+           lambda_ewc: float = 0.0, replay: list[dict] | None = None, beta: float = 0.0,
+           packing: bool = False) -> UpdateResult:
     """Optimise L_task (+ lambda L_EWC + beta L_replay) for ``steps`` steps; raises
     NonFiniteLossError when the loss is NaN/inf (the caller rolls back). Deterministic given
     ``seed``: batches and dropout masks come from it alone. ``packing``: batches packed as in
-    adapter training (:func:`compass.training.adapters.collate_packed`)."""
+    adapter training (:func:`compass.training.adapters.collate_packed`). The EWC term's gradient,
+    2 w F (theta - theta*) with w = :func:`ewc_weight`, is added to the task gradient after the
+    backward pass, and the ratio of the two norms is logged per step."""
     device = next(model.parameters()).device
     encoded = [encode_example(tokenizer, e["prompt"], e["response"], max_length) for e in new_examples]
     replay_enc = [encode_example(tokenizer, e["prompt"], e["response"], max_length)
                   for e in (replay or [])]
-    params = list(trainable(model).values())
+    named = trainable(model)
+    params = list(named.values())
     optimizer = torch.optim.AdamW(params, lr=lr)
+    use_ewc = fisher is not None and lambda_ewc > 0
+    weight = ewc_weight(lambda_ewc, fisher, sum(sum(t != -100 for t in e["labels"]) for e in encoded)) \
+        if use_ewc else 0.0
     packed = packing and packing_supported(model, encoded + replay_enc)
     model.train()
     result = UpdateResult(0, 0, 0.0)
@@ -138,8 +191,6 @@ def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, ba
                              packed=packed)
             loss, _ = completion_loss(model, batch)
             result.tokens += int(batch["attention_mask"].sum())
-            if fisher is not None and lambda_ewc > 0:
-                loss = loss + lambda_ewc * ewc_penalty(model, fisher, anchor)
             if replay_enc and beta > 0:
                 rbatch = batch_of(replay_enc, step, min(batch_size, len(replay_enc)), seed + 7,
                                   tokenizer.pad_token_id, device, packed=packed)
@@ -151,6 +202,16 @@ def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, ba
                 raise NonFiniteLossError(f"update loss is {loss.item()} at step {step}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if use_ewc:
+                with torch.no_grad():
+                    task = torch.sqrt(sum((p.grad.float() ** 2).sum() for p in params if p.grad is not None))
+                    ewc_sq = torch.zeros(())
+                    for n, p in named.items():
+                        grad = 2.0 * weight * fisher.values[n] * (p.float() - anchor[n].float())
+                        p.grad = grad.to(p.dtype) if p.grad is None else p.grad + grad.to(p.dtype)
+                        ewc_sq += (grad ** 2).sum()
+                    result.ewc_ratios.append(float(torch.sqrt(ewc_sq) / max(float(task), 1e-30)))
+                    loss = loss + weight * ewc_penalty(model, fisher.values, anchor)
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             result.losses.append(float(loss.item()))

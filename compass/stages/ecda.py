@@ -2,6 +2,7 @@
 simulated production stream of one target language."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from compass import config as config_mod
@@ -16,9 +17,10 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     from peft import PeftModel
 
     from compass.continual import runner
+    from compass.continual.controls import forgetting_null
     from compass.continual.calibration import calibrate_for
     from compass.continual import update as ecda
-    from compass.continual.stream import simulate
+    from compass.continual.stream import book_pairs, simulate
     from compass.continual.tables import continual_tables
     from compass.training import models
     from compass.training.adapters import AdapterRegistry, serve_adapter
@@ -32,11 +34,15 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     vectors = PoolVectors.load()
     pool = target_pool(cfg, lang, pairs, vectors)
     by_id = {p["id"]: p for p in pairs}
-    splits, items = read_language(lang)
-    non_test = set(splits.loc[splits["split"] != "test", "id"])
-    own = pd.DataFrame([p for p in pairs if p["id"] in non_test])
-    other = shift_language_pairs(cfg, pairs) if cfg.ecda.shift == "language" else None
-    stream = simulate(own, items, cfg.ecda, cfg.seed, other=other)
+    _, items = read_language(lang)
+    usage = pool.dev  # windows are usage: drawn from E_t's population (compass.continual.stream)
+    other = None
+    if cfg.ecda.shift == "language":
+        other = shift_language_pairs(cfg, pairs)
+    elif cfg.ecda.shift == "book":
+        other = book_pairs(shift_language(cfg, pairs))
+        vectors = with_vectors(vectors, other, cfg)  # not in the pool: embedded (and cached) here
+    stream = simulate(usage, items, cfg.ecda, cfg.seed, other=other)
 
     def window_assign(window):  # a window is target-language usage: centred as E_t was
         return pool.assign_target(vectors(window["id"].tolist()))
@@ -53,8 +59,8 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     model = PeftModel.from_pretrained(base, str(AdapterRegistry(cfg.ecda.model).path(lang, "compass")),
                                       is_trainable=True)
     model.eval()
-    out = runner.run(model, tokenizer, stream, pool, by_id, history, pool.dev_vectors,
-                        window_assign, cfg, show_progress_bar=show_progress_bar)
+    out = runner.run(model, tokenizer, stream, pool, by_id, history, window_assign, cfg,
+                     show_progress_bar=show_progress_bar)
     tables = continual_tables(cfg, stream, out)
     folder = paths.ecda_dir(lang)
     for name in ("drift", "accuracy", "events"):
@@ -68,19 +74,22 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
         serve_adapter(model, folder / "served" / name, cfg.ecda.model)
     mixtures = pd.DataFrame([{"t": s.t, **s.mixture} for s in stream])
     io.write_csv(folder / "mixtures.csv", mixtures)
-    calibrations = out["calibrations"]  # (version, window) -> Calibration, ecda.delta: calibrated
     mode = "calibrated" if cfg.ecda.delta == "calibrated" else "fixed"
-    if not calibrations:  # a fixed delta: still measure its false alarms on the starting reference
-        calibrations = {("T0", cfg.ecda.window): calibrate_for(
-            cfg.ecda, pool.dev_labels, pool.k, cfg.ecda.window, cfg.seed)}
-    calibration = calibration_frame(calibrations, mode)
+    # both rules, simulated against the starting reference (the T0 window): the table's numbers
+    calibration = calibration_frame({("T0", cfg.ecda.window): calibrate_for(
+        cfg.ecda, out["reference_labels"], pool.k, cfg.ecda.window, cfg.seed)}, mode)
     io.write_csv(paths.ecda_calibration(lang), calibration)
     used = calibration[calibration["used"]]
     summary = tables["summary"].set_index("method")
+    checks = out["drift"].query("method == 'ecda' and t > 0")
     metrics = {"language": lang, "steps": cfg.ecda.steps, "schedule": cfg.ecda.schedule,
                "shift": cfg.ecda.shift,
                "delta_mode": mode, "delta_used": float(used["delta"].iloc[0]),
-               "delta_by_version": dict(zip(used["reference"], used["delta"].astype(float))),
+               "delta_by_step": {int(t): float(d) for t, d in zip(checks["t"], checks["delta"])},
+               "no_drift_control": no_drift_control(cfg, pool, usage, window_assign),
+               "forgetting_null": forgetting_null(steps=cfg.ecda.steps,
+                                                  n_items=cfg.ecda.test_items_per_step,
+                                                  seed=cfg.seed).to_dict("records"),
                "triggers": int(out["drift"].query("method == 'ecda' and t > 0")["trigger"].sum()),
                "rollbacks": int((out["events"]["event"] == "rolled_back").sum()) if len(out["events"]) else 0,
                "forgetting_pp": summary["forgetting_pp"].to_dict(),
@@ -93,20 +102,54 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
             "calibration": calibration}
 
 
-def shift_language_pairs(cfg, pairs: list[dict]) -> pd.DataFrame:
-    """The pairs an ``ecda.shift: language`` stream mixes in: those of the auxiliary language
-    (of ``ecda.language``) with the most pairs in the pool, ties broken by code."""
+def with_vectors(vectors: PoolVectors, extra: pd.DataFrame, cfg) -> PoolVectors:
+    """The pool's vectors plus those of ``extra`` pairs, embedded as the pool stage embeds (the
+    same encoder, prefix and cache), so windows that mix them in are assigned like any other."""
+    from compass.data.embed import embed_texts
+    from compass.schemas import pair_text
+
+    limit = cfg.encoder.max_chars or None
+    added = embed_texts([pair_text(p)[:limit] for p in extra.to_dict("records")], cfg.encoder.name,
+                        cfg.encoder.prefix, cfg.encoder.batch_size, show_progress_bar=False)
+    return PoolVectors(np.concatenate([vectors.ids, extra["id"].to_numpy()]),
+                       np.vstack([vectors.vectors, added]))
+
+
+def no_drift_control(cfg, pool, usage: pd.DataFrame, window_assign) -> dict:
+    """The drift trigger's negative control on the real stream: windows drawn from the T0
+    population (E_t's pairs, embedded and assigned as the stream's windows are), a reference and
+    a later window each time, judged as the monitor judges (compass.continual.controls)."""
+    from compass.continual.controls import drift_null
+
+    labels, _ = window_assign(usage)
+    return drift_null(labels, pool.k, cfg.ecda.window, cfg.ecda.false_alarm_rate,
+                      draws=NULL_DRAWS, n_permutations=cfg.ecda.n_permutations, seed=cfg.seed)
+
+
+NULL_DRAWS = 400  # no-drift window pairs of the trigger's negative control
+
+
+def shift_language(cfg, pairs: list[dict]) -> str:
+    """The language a ``language`` or ``book`` shift brings in: the auxiliary language (of
+    ``ecda.language``) with the most pairs in the pool, ties broken by code."""
     from compass.data.paper_profile import is_benchmark
 
     lang = cfg.ecda.language
-    pairs = [p for p in pairs if not is_benchmark(p["source"])]  # another target's test items
-    counts = data_mod.language_counts(pairs)
+    counts = data_mod.language_counts([p for p in pairs if not is_benchmark(p["source"])])
     aux = [code for code in cfg.aux_languages(sorted(counts), lang) if counts.get(code)]
     if not aux:
-        raise config_mod.ConfigError(f"ecda.shift = 'language': no auxiliary language of {lang!r} "
-                                     "has pairs in the pool")
-    other = min(aux, key=lambda code: (-counts[code], code))
-    return pd.DataFrame([p for p in pairs if p["language"] == other])
+        raise config_mod.ConfigError(f"ecda.shift = {cfg.ecda.shift!r}: no auxiliary language of "
+                                     f"{lang!r} has pairs in the pool")
+    return min(aux, key=lambda code: (-counts[code], code))
+
+
+def shift_language_pairs(cfg, pairs: list[dict]) -> pd.DataFrame:
+    """The pairs an ``ecda.shift: language`` stream mixes in: those of :func:`shift_language`
+    (another target's test items never: benchmark pairs are left out)."""
+    from compass.data.paper_profile import is_benchmark
+
+    other = shift_language(cfg, pairs)
+    return pd.DataFrame([p for p in pairs if p["language"] == other and not is_benchmark(p["source"])])
 
 
 def planted_metrics(row: dict | None) -> dict | None:
@@ -125,9 +168,10 @@ def planted_metrics(row: dict | None) -> dict | None:
 
 
 def calibration_frame(calibrations: dict, mode: str) -> pd.DataFrame:
-    """calibration.csv: per reference (served version; T0 first) the calibrated and the fixed
-    threshold's false-alarm and detection rates; ``used`` marks the rule the monitor applied.
-    ``delta_used`` in the metrics is T0's: the threshold of the starting reference."""
+    """calibration.csv: per reference (T0 first) the calibrated and the fixed threshold's
+    false-alarm and detection rates on simulated windows; ``used`` marks the rule the monitor
+    applied. ``delta_used`` in the metrics is T0's: for the calibrated rule, its median
+    permutation threshold (each check's own threshold is in drift.csv)."""
     order = sorted(calibrations, key=lambda key: (key[0] != "T0", key[0], key[1]))
     frames = [calibrations[key].table().assign(reference=key[0]) for key in order]
     frame = pd.concat(frames, ignore_index=True)
