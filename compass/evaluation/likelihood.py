@@ -76,8 +76,8 @@ def likelihood_tables(predictions: pd.DataFrame, assignment: pd.DataFrame,
     change (negative: ``method`` has the lower loss), p_value, p_holm (Holm over the baselines
     of one metric and subset) and cohens_dz. Empty when ``method`` was not evaluated. A subset
     without items has no rows. With a ``seed`` column and several seeds per method, the intervals
-    and p-values come from the items x seeds bootstrap (:mod:`compass.evaluation.seeded`) and
-    the tables gain ``seeds`` (and ``seeds_better`` in versus)."""
+    and p-values come from the seeds x items model of :mod:`compass.evaluation.seeded` and the
+    tables gain ``seeds`` (and ``seeds_better`` in versus)."""
     groups = subset_ids(assignment, predictions["id"])
     if several_seeds(predictions):  # intervals and tests over items and training seeds
         from compass.evaluation import seeded
@@ -154,3 +154,38 @@ def by_step_table(per_step: pd.DataFrame, assignment: pd.DataFrame, method: str 
                                compass_minus_ci_low=d_low, compass_minus_ci_high=d_high)
                 rows.append(row)
     return pd.DataFrame(rows)
+
+
+def gap_interaction(predictions: pd.DataFrame, assignment: pd.DataFrame, method: str = "compass",
+                    metric: str = "nll", *, n_permutations: int = 10_000, seed=0) -> pd.DataFrame:
+    """Does ``method`` gain more on the gap clusters' items than on the covered ones? Per other
+    method m: the per-item change d = mean over seeds of (``method`` - m), its mean on the gap
+    items and on the covered items, their difference, and a permutation p-value (the gap labels
+    shuffled over the items: exact under "the gap label does not matter"). Negative = a larger
+    loss drop in the gaps, what COMPASS is meant to give. Empty when a subset has no items."""
+    groups = subset_ids(assignment, predictions["id"])
+    if not groups["gap"] or not groups["covered"] or method not in set(predictions["method"]):
+        return pd.DataFrame()
+    ids = groups["gap"] + groups["covered"]
+    is_gap = np.r_[np.ones(len(groups["gap"]), bool), np.zeros(len(groups["covered"]), bool)]
+    scores = {m: np.atleast_2d(v).mean(axis=0) for m, v in per_method(predictions, metric, ids).items()}
+    rows = []
+    for other, ref in scores.items():
+        if other == method:
+            continue
+        d = scores[method] - ref
+        rows.append({"metric": metric, "method": method, "baseline": other,
+                     "gap_change": float(d[is_gap].mean()), "covered_change": float(d[~is_gap].mean()),
+                     "difference": float(d[is_gap].mean() - d[~is_gap].mean()),
+                     "p_value": interaction_p_value(d, is_gap, n_permutations,
+                                                    np.random.default_rng(seed)),
+                     "gap_items": int(is_gap.sum()), "covered_items": int((~is_gap).sum())})
+    return pd.DataFrame(rows)
+
+
+def interaction_p_value(d: np.ndarray, is_gap: np.ndarray, n_permutations: int, rng) -> float:
+    """Two-sided permutation p of mean(d | gap) - mean(d | covered): the labels shuffled."""
+    observed = d[is_gap].mean() - d[~is_gap].mean()
+    shuffled = np.stack([rng.permutation(is_gap) for _ in range(n_permutations)])
+    null = (shuffled @ d) / is_gap.sum() - ((~shuffled) @ d) / (~is_gap).sum()
+    return (1 + int(np.sum(np.abs(null) >= abs(observed) - 1e-12))) / (n_permutations + 1)

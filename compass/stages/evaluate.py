@@ -121,6 +121,13 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
     nll_summary, nll_versus = likelihood.likelihood_tables(
         per_pair, assignment, reference="zero_shot", method="compass", confidence=e.confidence,
         n_resamples=e.n_bootstrap, n_permutations=e.n_permutations, seed=cfg.seed)
+    interaction = likelihood.gap_interaction(per_pair, assignment, method="compass",
+                                             n_permutations=e.n_permutations, seed=cfg.seed)
+    from compass.evaluation.controls import gap_controls, seeded_controls
+
+    controls = gap_controls(per_pair, assignment, method="compass",
+                            baseline="random" if "random" in methods else "zero_shot", seed=cfg.seed)
+    seeded_check = seeded_controls(per_pair, "compass", seed=cfg.seed)
     per_step = pd.concat(curve, ignore_index=True).drop(columns="seed")
     by_step = likelihood.by_step_table(per_step, assignment, method="compass",
                                        confidence=e.confidence, n_resamples=e.n_bootstrap,
@@ -133,6 +140,7 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
     io.write_csv(out / "nll_summary.csv", nll_summary)
     io.write_csv(out / "nll_vs_baselines.csv", nll_versus)
     io.write_csv(out / "nll_by_step.csv", by_step)
+    io.write_csv(out / "nll_gap_interaction.csv", interaction)
     by_topic = predictions.groupby(["method", "topic"])["acc"].mean().unstack(0).reset_index()
     io.write_csv(out / "by_topic.csv", by_topic)
     from compass import timings as timing_log
@@ -151,6 +159,8 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
                "bpc": {subset: likelihood.means(nll_summary, "bpc", subset)
                        for subset in likelihood.SUBSETS},
                "seeds": cfg.train.seeds,
+               "gap_controls": controls,
+               "seeded_controls": seeded_check,
                "nll_by_step": {m: {int(k): float(v) for k, v in zip(g["step"], g["mean"])}
                                for m, g in by_step[by_step["subset"] == "all"].groupby("method")}}
     io.write_json(paths.evaluation_metrics(lang, model_name), metrics)
