@@ -621,8 +621,9 @@ def trust_rows(cfg) -> list[dict]:
                 "planted effect: detects": "; ".join(
                     f"{seeded[k]:.2f} at {k.split('_', 1)[1]} nats" for k in seeded if k.startswith("power_")),
                 "measured how": (f"simulated at this run's shape: {seeded['seeds']} seeds x "
-                                 f"{seeded['items']} items, seed / item / noise SD {seeded['seed_sd']:.3f} / "
-                                 f"{seeded['item_sd']:.3f} / {seeded['noise_sd']:.3f}")})
+                                 f"{seeded['items']} items, SDs of COMPASS minus `{seeded['baseline']}`"
+                                 f" (seed / item / noise) {seeded['difference_seed_sd']:.3f} / "
+                                 f"{seeded['difference_item_sd']:.3f} / {seeded['difference_noise_sd']:.3f}")})
         gap = m.get("gap_controls") or {}
         if gap:
             rows.append({
@@ -766,7 +767,8 @@ def continual_table(cfg) -> str:
     lang = cfg.ecda.language
     frame = io.read_csv(paths.ecda_dir(lang) / "summary.csv", numeric=True)
     metrics = io.read_json(paths.ecda_metrics(lang))
-    head = (f"Stream of `{lang}` ({metrics['steps']} steps, {metrics['schedule']} shift): ECDA "
+    head = (f"Stream of `{lang}` ({metrics['steps']} steps, {metrics['schedule']} shift toward "
+            f"{metrics['shift']}, updates trained on {metrics.get('train_on', 'selection')}): ECDA "
             f"triggered {metrics['triggers']} update(s); {metrics['rollbacks']} update(s) were "
             f"rolled back over all methods.{_planted_sentence(metrics.get('planted_regression'))}\n\n")
     columns = {
@@ -789,9 +791,20 @@ def continual_table(cfg) -> str:
             "final NLL": [_interval(r.final_nll, r.final_nll_ci_low, r.final_nll_ci_high, 3)
                           for r in frame.itertuples()],
             "tokens trained": frame["tokens"].astype(int)})
-        text += ("\n**The same stream in held-out likelihood**: NLL forgetting is the final minus the "
-                 "lowest mean NLL on the earlier steps' items (positive: the adapter forgot).\n\n"
-                 + _markdown_table(nll))
+        text += ("\n**The same stream in held-out likelihood**: NLL forgetting is the final mean NLL "
+                 "minus the mean right after each earlier step was learned (positive: the adapter "
+                 "forgot).\n\n" + _markdown_table(nll))
+    windows_file = paths.ecda_dir(lang) / "forgetting_by_window.csv"
+    if windows_file.exists():
+        windows = io.read_csv(windows_file, numeric=True)
+        if "forgetting_nll" in windows and len(windows):
+            wide = windows.assign(cell=[
+                f"{r.forgetting_nll:+.3f} [{r.forgetting_nll_ci_low:+.3f}, {r.forgetting_nll_ci_high:+.3f}]"
+                for r in windows.itertuples()]).pivot(index="method", columns="window", values="cell")
+            wide = wide.reindex(frame["method"]).rename(columns=lambda j: f"T{j}'s items")
+            text += ("\n**Forgetting per earlier window** (NLL, nats/token): the T0 window is the usage "
+                     "the adapter was built for; later windows were learned by an adapter the shift "
+                     "had already changed.\n\n" + _markdown_table(wide.reset_index()))
     return text
 
 

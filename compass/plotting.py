@@ -233,12 +233,18 @@ def training_curves(logs: dict[str, pd.DataFrame], lang: str):
 
 
 def drift_over_time(drift: pd.DataFrame, delta: float, lang: str):
-    """JS divergence of each window from the reference of each method's served adapter, the
-    threshold, and where ECDA triggered."""
+    """JS divergence of each window from the reference of each method's served adapter, ECDA's
+    threshold at each check (the permutation threshold of its reference and window, or the fixed
+    ``delta``), and where ECDA triggered."""
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     sns.lineplot(drift, x="t", y="js", hue="method", marker="o", ax=ax)
-    ax.axhline(delta, color="red", ls="--", lw=1, label=f"delta = {delta}")
-    fired = drift[(drift["method"] == "ecda") & drift["trigger"] & (drift["t"] > 0)]
+    ecda = drift[drift["method"] == "ecda"].sort_values("t")
+    if "delta" in ecda and ecda["delta"].nunique() > 1:
+        ax.step(ecda["t"], ecda["delta"], where="mid", color="red", ls="--", lw=1,
+                label="ECDA's threshold")
+    else:
+        ax.axhline(delta, color="red", ls="--", lw=1, label=f"delta = {delta}")
+    fired = ecda[ecda["trigger"] & (ecda["t"] > 0)]
     ax.scatter(fired["t"], fired["js"], marker="*", s=220, color="red", zorder=5, label="ECDA update")
     ax.set(xlabel="time step", ylabel="JS divergence (clusters)", title=f"{lang}: drift per window")
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
@@ -246,15 +252,16 @@ def drift_over_time(drift: pd.DataFrame, delta: float, lang: str):
 
 
 def continual_accuracy(accuracy: pd.DataFrame, lang: str):
-    """Left: accuracy on the current step (plasticity). Right: accuracy on T0's items over time
-    (what is forgotten)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+    """Mean NLL of the correct answers (lower is better). Left: on the current step's items
+    (plasticity). Right: on T0's items over time (what is forgotten of the usage the adapter was
+    built for). NLL, not accuracy: at near-chance accuracy only the likelihood moves."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     current = accuracy[accuracy["t"] == accuracy["eval_step"]]
-    sns.lineplot(current, x="t", y="accuracy", hue="method", marker="o", ax=axes[0], legend=False)
-    axes[0].set(title="on the current step", xlabel="time step")
+    sns.lineplot(current, x="t", y="nll", hue="method", marker="o", ax=axes[0], legend=False)
+    axes[0].set(title="on the current step's items", xlabel="time step", ylabel="NLL (nats/token)")
     first = accuracy[accuracy["eval_step"] == 0]
-    sns.lineplot(first, x="t", y="accuracy", hue="method", marker="o", ax=axes[1])
-    axes[1].set(title="on T0's test items", xlabel="time step")
+    sns.lineplot(first, x="t", y="nll", hue="method", marker="o", ax=axes[1])
+    axes[1].set(title="on T0's items", xlabel="time step", ylabel="NLL (nats/token)")
     axes[1].legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
-    fig.suptitle(f"{lang}: continual accuracy")
+    fig.suptitle(f"{lang}: continual held-out NLL")
     return fig

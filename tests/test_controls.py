@@ -40,8 +40,10 @@ def test_gap_controls_reject_at_their_level_and_find_the_planted_drop():
 
 def test_seeded_controls_use_this_runs_shape():
     predictions, _ = _scores(np.random.default_rng(2))
-    out = seeded_controls(predictions, "compass", simulations=500)
-    assert (out["seeds"], out["items"]) == (3, 60)
+    out = seeded_controls(predictions, "compass", "random", simulations=500)
+    assert (out["seeds"], out["items"]) == (3, 60) and out["baseline"] == "random"
+    # the differences' item SD is the noise's (item difficulty cancels in the pairing), not 0.4
+    assert out["difference_item_sd"] < 0.2
     assert out["fp_ci_low"] <= 0.05 and out["false_positive_rate"] <= 0.08
     assert 0 <= out["power_0.02"] <= out["power_0.05"] <= 1
     assert seeded_controls(predictions[predictions["seed"] == 0], "compass") == {}  # one seed

@@ -312,7 +312,8 @@ def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vector
     def do_update():
         if recipe["retrain"]:
             ecda.restore(model, ctx.init_lora)
-        return ecda.update(model, ctx.tokenizer, data, steps, t_cfg.learning_rate, t_cfg.batch_size,
+        lr = t_cfg.learning_rate if recipe["retrain"] or e.learning_rate is None else e.learning_rate
+        return ecda.update(model, ctx.tokenizer, data, steps, lr, t_cfg.batch_size,
                            t_cfg.max_length, cfg.seed + step.t, fisher=fisher, anchor=anchor,
                            lambda_ewc=e.lambda_ewc, replay=replay, beta=e.beta_replay,
                            packing=t_cfg.packing)

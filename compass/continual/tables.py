@@ -37,7 +37,7 @@ def continual_tables(cfg, stream, out) -> dict:
     per_nll = out.get("per_item_nll")
     last = len(stream) - 1
     kw = dict(n_resamples=cfg.evaluation.n_bootstrap, seed=cfg.seed)
-    rows = []
+    rows, by_window = [], []
     for method, group in acc.groupby("method", sort=False):
         diffs, plastic, final, nll_diffs, nll_final = [], [], [], [], []
         for j in range(len(stream)):
@@ -54,6 +54,8 @@ def continual_tables(cfg, stream, out) -> dict:
                 if per_nll is not None:
                     nll_diffs.append(per_nll[(final_version, f"test{j}")]
                                      - per_nll[(learned, f"test{j}")])
+                by_window.append(_window_row(method, j, diffs[-1], nll_diffs[-1] if per_nll is not None
+                                             else None, kw))
         d = np.concatenate(diffs) if diffs else np.zeros(1)
         f = np.concatenate(final)
         p = np.concatenate(plastic[1:]) if len(plastic) > 1 else plastic[0]
@@ -70,7 +72,22 @@ def continual_tables(cfg, stream, out) -> dict:
             row.update({"forgetting_nll": _mean(nd), **_ci("forgetting_nll", nd, kw),
                         "final_nll": _mean(nf), **_ci("final_nll", nf, kw)})
         rows.append({**row, **out["states"][method].compute})
-    return {"summary": pd.DataFrame(rows)}
+    return {"summary": pd.DataFrame(rows), "forgetting_by_window": pd.DataFrame(by_window)}
+
+
+def _window_row(method: str, window: int, diff: np.ndarray, nll_diff: np.ndarray | None,
+                kw: dict) -> dict:
+    """Backward transfer on one earlier window's items: where a shift starts, the window before
+    it is the usage the adapter was built for, and its row is the forgetting that matters most
+    (later windows were learned by an adapter the shift had already changed)."""
+    low, high = stats.bootstrap_ci(diff * 100, **kw)
+    row = {"method": method, "window": window, "items": len(diff),
+           "forgetting_pp": float(diff.mean() * 100), "forgetting_ci_low": low,
+           "forgetting_ci_high": high}
+    if nll_diff is not None:
+        finite = _finite(nll_diff)
+        row.update({"forgetting_nll": _mean(finite), **_ci("forgetting_nll", finite, kw)})
+    return row
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

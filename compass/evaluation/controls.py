@@ -1,7 +1,8 @@
 """Negative and positive controls of the evaluation's tests, on this run's own scores.
 
 :func:`seeded_controls`: the size and power of the seed-level NLL test (compass.evaluation.seeded)
-at the shape this run has (seeds, items, and the seed / item / noise SDs of COMPASS's scores).
+at the shape this run has (seeds, items, and the seed / item / noise SDs of COMPASS's differences
+from random sampling, paired by item and seed).
 
 :func:`compass.evaluation.likelihood.gap_interaction` asks whether COMPASS's loss drop is larger on
 the test items of the gap clusters than on the covered ones. Its controls:
@@ -55,22 +56,31 @@ def gap_controls(predictions: pd.DataFrame, assignment: pd.DataFrame, method: st
 EFFECTS = (0.02, 0.05)  # nats/token: planted differences between two methods' mean NLL
 
 
-def seeded_controls(predictions: pd.DataFrame, method: str = "compass", metric: str = "nll",
-                    simulations: int = 2000, seed: int = 0) -> dict:
+def seeded_controls(predictions: pd.DataFrame, method: str = "compass", baseline: str = "random",
+                    metric: str = "nll", simulations: int = 2000, seed: int = 0) -> dict:
     """The seed-level test's false-positive rate (two methods that do not differ) and its power
-    at :data:`EFFECTS`, simulated with this run's shape: ``method``'s seeds and items and the
-    variance components of its scores. Empty with one seed (the item-level tests apply)."""
+    at :data:`EFFECTS`, simulated with this run's shape: the seeds and items of ``method`` against
+    ``baseline``, and the seed / item / noise SDs of their paired per-item differences (each
+    simulated method gets 1/sqrt(2) of them, so that the simulated differences have them). Empty
+    with one seed (the item-level tests apply)."""
     from compass.evaluation import seeded
 
-    rows = predictions[predictions["method"] == method]
-    if rows.empty or "seed" not in rows or rows["seed"].nunique() < 2:
+    tables = {}
+    for name in (method, baseline):
+        rows = predictions[predictions["method"] == name]
+        if rows.empty or "seed" not in rows or rows["seed"].nunique() < 2:
+            return {}
+        tables[name] = rows.pivot(index="seed", columns="id", values=metric)
+    ids = tables[method].columns.intersection(tables[baseline].columns)
+    if tables[method].shape[0] != tables[baseline].shape[0] or len(ids) < 2:
         return {}
-    table = rows.pivot(index="seed", columns="id", values=metric).dropna(axis=1)
-    parts = seeded.variance_components(table.to_numpy(dtype=float))
-    out = {"method": method, "metric": metric, "seeds": int(table.shape[0]),
-           "items": int(table.shape[1]), **{k: round(v, 6) for k, v in parts.items()}}
+    diff = tables[method][ids].to_numpy(float) - tables[baseline][ids].to_numpy(float)
+    parts = {k: v / np.sqrt(2) for k, v in seeded.variance_components(diff).items()}
+    out = {"method": method, "baseline": baseline, "metric": metric, "seeds": int(diff.shape[0]),
+           "items": int(diff.shape[1]),
+           **{f"difference_{k}": round(float(v * np.sqrt(2)), 6) for k, v in parts.items()}}
     for effect in EFFECTS:
-        result = seeded.size_and_power(table.shape[0], table.shape[1], effect=effect,
+        result = seeded.size_and_power(diff.shape[0], diff.shape[1], effect=effect,
                                        simulations=simulations, seed=seed, **parts)
         out.setdefault("false_positive_rate", result["false_positive_rate"])
         out.setdefault("fp_ci_low", result["fp_ci_low"])

@@ -83,7 +83,7 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     summary = tables["summary"].set_index("method")
     checks = out["drift"].query("method == 'ecda' and t > 0")
     metrics = {"language": lang, "steps": cfg.ecda.steps, "schedule": cfg.ecda.schedule,
-               "shift": cfg.ecda.shift,
+               "shift": cfg.ecda.shift, "train_on": cfg.ecda.train_on,
                "delta_mode": mode, "delta_used": float(used["delta"].iloc[0]),
                "delta_by_step": {int(t): float(d) for t, d in zip(checks["t"], checks["delta"])},
                "no_drift_control": no_drift_control(cfg, pool, usage, window_assign),
@@ -126,7 +126,7 @@ def no_drift_control(cfg, pool, usage: pd.DataFrame, window_assign) -> dict:
                       draws=NULL_DRAWS, n_permutations=cfg.ecda.n_permutations, seed=cfg.seed)
 
 
-NULL_DRAWS = 400  # no-drift window pairs of the trigger's negative control
+NULL_DRAWS = 200  # no-drift window pairs of the trigger's negative control
 
 
 def shift_language(cfg, pairs: list[dict]) -> str:

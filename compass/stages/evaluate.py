@@ -127,7 +127,8 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
 
     controls = gap_controls(per_pair, assignment, method="compass",
                             baseline="random" if "random" in methods else "zero_shot", seed=cfg.seed)
-    seeded_check = seeded_controls(per_pair, "compass", seed=cfg.seed)
+    seeded_check = seeded_controls(per_pair, "compass", "random" if "random" in methods else
+                                   methods[0], seed=cfg.seed)
     per_step = pd.concat(curve, ignore_index=True).drop(columns="seed")
     by_step = likelihood.by_step_table(per_step, assignment, method="compass",
                                        confidence=e.confidence, n_resamples=e.n_bootstrap,
