@@ -184,11 +184,14 @@ def _labels(cfg) -> list[str]:
     return [label for label, _, _ in _runs(cfg)]
 
 
-def _per_language(cfg, name: str) -> pd.DataFrame:
+def _per_language(cfg, name: str, optional: bool = False) -> pd.DataFrame:
     """One evaluation file (e.g. summary.csv) of every (language, model), with a language column
-    holding its label; pairs whose file has no rows are left out (an empty frame when none has)."""
-    frames = [frame.assign(language=label) for label, lang, model in _runs(cfg)
-              if len(frame := io.read_csv(paths.evaluation_dir(lang, model) / name, numeric=True))]
+    holding its label; pairs whose file has no rows are left out (an empty frame when none has).
+    ``optional``: a file only some profiles write (the paper profile scores no held-out NLL)."""
+    files = [(label, paths.evaluation_dir(lang, model) / name) for label, lang, model in _runs(cfg)]
+    frames = [frame.assign(language=label) for label, file in files
+              if not (optional and not file.exists())
+              and len(frame := io.read_csv(file, numeric=True))]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -465,7 +468,7 @@ def steps_line(cfg) -> list[str]:
 def gap_differences(cfg) -> str:
     """COMPASS's change on gap items minus on covered items, per language and baseline, with the
     permutation p of the gap labels (likelihood.gap_interaction); negative: more gain in gaps."""
-    frame = _per_language(cfg, "nll_gap_interaction.csv")
+    frame = _per_language(cfg, "nll_gap_interaction.csv", optional=True)
     if frame.empty:
         return "not run"
     return "; ".join(f"{r['language']} vs `{r['baseline']}` {r['difference']:+.3f} (p = {r['p_value']:.3f})"

@@ -172,7 +172,7 @@ def test_stream_schedules_and_determinism():
     items = [{"id": f"i{i}", "topic": topics[i % 5], "question": "q", "choices": ["a", "b"],
               "answer": 0} for i in range(100)]
     cfg = config.EcdaConfig(steps=4, window=50, test_items_per_step=10, val_items_per_step=4,
-                            shift_topics=1, shift_strength=0.9)
+                            shift="topic", schedule="gradual", shift_topics=1, shift_strength=0.9)
     a = simulate(pairs, items, cfg, seed=1)
     b = simulate(pairs, items, cfg, seed=1)
     assert [s.window["id"].tolist() for s in a] == [s.window["id"].tolist() for s in b]
@@ -672,7 +672,7 @@ def test_language_shift_brings_in_another_language():
     items = [{"id": f"i{i}", "topic": topics[i % 5], "question": "q", "choices": ["a", "b"],
               "answer": 0} for i in range(100)]
     cfg = config.EcdaConfig(steps=4, window=50, test_items_per_step=10, val_items_per_step=4,
-                            shift="language", shift_strength=0.6)
+                            shift="language", schedule="gradual", shift_strength=0.6)
     a = simulate(pairs, items, cfg, seed=1, other=other)
     assert [s.window["id"].tolist() for s in a] == \
         [s.window["id"].tolist() for s in simulate(pairs, items, cfg, seed=1, other=other)]

@@ -510,16 +510,18 @@ def _stage_cfg(**long_context):
     return replace(cfg, long_context=SimpleNamespace(**fields))
 
 
-def test_stage_reads_books_and_scoring_defensively(tmp_path):
+def test_stage_reads_books_and_the_scoring_param(tmp_path):
+    from compass import config
     from compass.stages import long_context as stage
 
     assert stage.books_source(_stage_cfg()) == lc.BUNDLED  # no books param: the excerpts
     assert stage.books_source(_stage_cfg(books="shared/books")) == paths.ROOT / "shared/books"
     assert stage.books_source(_stage_cfg(books=str(tmp_path))) == tmp_path
-    assert stage.scoring_rule(_stage_cfg()) == "oneruler"
-    assert stage.scoring_rule(_stage_cfg(scoring="answer_tag")) == "answer_tag"
-    with pytest.raises(ValueError, match=r"long_context.scoring = 'exact'; allowed: oneruler, "):
-        stage.scoring_rule(_stage_cfg(scoring="exact"))
+    assert config.from_dict({}).long_context.scoring == "oneruler"
+    assert config.from_dict({"long_context": {"scoring": "answer_tag"}}).long_context.scoring \
+        == "answer_tag"
+    with pytest.raises(ValueError, match=r"long_context.scoring.*'exact'.*oneruler"):
+        config.from_dict({"long_context": {"scoring": "exact"}})
     assert stage.repetition_stats([{"repetition": None}]) is None
     assert stage.repetition_stats([{"repetition": 0.5}, {"repetition": 2.5}, {}]) == {
         "max": 2.5, "mean": 1.5}

@@ -80,4 +80,5 @@ def test_a_one_line_edit_makes_dvc_status_list_exactly_the_stages_that_run_it(tm
         with open(clone / module, "a", encoding="utf-8") as handle:
             handle.write("# a one-line edit\n")
     assert changed("compass/training/adapters.py") == {"train", "evaluate", "long_context", "ecda"}
-    assert changed("compass/selection/pool.py") == {"sampling", "ecda"}
+    # check runs the sampling stage's own functions per target (compass.feasibility)
+    assert changed("compass/selection/pool.py") == {"check", "sampling", "ecda"}

@@ -30,7 +30,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from compass.continual.drift import conformal_threshold, js_rows, occupancies, permutation_threshold
+from compass.continual.drift import (
+    conformal_threshold,
+    js_rows,
+    occupancies,
+    permutation_threshold,
+)
+from compass.evaluation.stats import rate_ci
 
 PAPER_DELTA = 0.05  # the paper's fixed JS threshold
 STRENGTHS = (0.1, 0.2, 0.4, 0.8)  # planted shift strengths the table reports
@@ -72,13 +78,6 @@ def draw_js(p: np.ndarray, reference_size: int, window: int, draws: int, rng: np
     """JS of ``draws`` simulated (reference, window) pairs (:func:`draw_counts`)."""
     ref, win = draw_counts(p, reference_size, window, draws, rng, strength, n_focus)
     return js_rows(occupancies(ref), occupancies(win))
-
-
-def rate_ci(fired: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Share of draws that fired, with its Clopper-Pearson (exact binomial) interval."""
-    fired = np.asarray(fired, bool)
-    ci = sps.binomtest(int(fired.sum()), len(fired)).proportion_ci(confidence, method="exact")
-    return float(fired.mean()), float(ci.low), float(ci.high)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from compass.continual.calibration import rate_ci
 from compass.continual.drift import js_divergence, occupancy, permutation_threshold
 from compass.continual.tables import continual_tables
+from compass.evaluation.stats import rate_ci
 
 PROFILES = {"every step": "every", "once": "once", "never": "never"}
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from compass.continual.calibration import rate_ci
 from compass.evaluation.likelihood import interaction_p_value, per_method, subset_ids
+from compass.evaluation.stats import rate_ci
 
 PLANTED = 0.1  # nats/token: the planted gap effect of the positive control
 

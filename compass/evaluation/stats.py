@@ -518,3 +518,10 @@ def compare_to_baselines(correct: Mapping[str, ArrayLike], method: str = "compas
     frame["p_holm"] = holm_bonferroni(frame["p_value"].to_numpy())
     frame["significant"] = frame["p_holm"] < alpha
     return frame[list(metric.baseline_columns)]
+
+
+def rate_ci(fired: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Share of simulated draws that fired (a control's false-positive rate or power), with its Clopper-Pearson (exact binomial) interval."""
+    fired = np.asarray(fired, bool)
+    ci = _st.binomtest(int(fired.sum()), len(fired)).proportion_ci(confidence, method="exact")
+    return float(fired.mean()), float(ci.low), float(ci.high)
