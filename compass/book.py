@@ -501,7 +501,8 @@ def instrument_checks(cfg) -> dict[str, str]:
             n = nulls["every step"]
             out["forgetting"] = (f"no change: intervals exclude 0 in {n['false_positive_rate']:.2f} of "
                                  f"null streams (mean {n['forgetting_pp']:+.1f} pp; final minus best "
-                                 f"gave {n['old_definition_pp']:+.1f} pp)")
+                                 f"gave {n['old_definition_pp']:+.1f} pp); planted forgetting: "
+                                 + stream_forgetting(cfg).split(":")[0])
     return out
 
 
@@ -606,6 +607,24 @@ def _rate(value, low, high) -> str:
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def stream_forgetting(cfg) -> str:
+    """Whether this build's stream (meant as forgetting's positive control) made naive updates
+    forget: naive's NLL backward transfer with its interval, read from the ECDA summary."""
+    file = paths.ecda_dir(cfg.ecda.language) / "summary.csv"
+    if not file.exists():
+        return "not run"
+    summary = io.read_csv(file, numeric=True).set_index("method")
+    if "naive" not in summary.index or "forgetting_nll" not in summary.columns:
+        return "not run (no naive method)"
+    r = summary.loc["naive"]
+    cell = (f"naive's NLL forgetting on this build's stream {r['forgetting_nll']:+.3f} "
+            f"[{r['forgetting_nll_ci_low']:+.3f}, {r['forgetting_nll_ci_high']:+.3f}] nats")
+    if r["forgetting_nll_ci_low"] > 0:
+        return f"yes: {cell}"
+    return (f"not shown: {cell}, an interval that includes 0; this stream planted no forgetting "
+            "the instrument could find, so its power is not measured here")
+
+
 def trust_rows(cfg) -> list[dict]:
     """Each instrument's false-positive rate under no effect and its power at a planted effect,
     as this build measured them (every number from a stage's metrics)."""
@@ -649,7 +668,7 @@ def trust_rows(cfg) -> list[dict]:
                                              null["false_positive_ci_high"])
                                        + f"; mean {null['forgetting_pp']:+.1f} pp (final minus best: "
                                        f"{null['old_definition_pp']:+.1f} pp)"),
-                "planted effect: detects": "the language-shift stream below (naive's NLL forgetting)",
+                "planted effect: detects": stream_forgetting(cfg),
                 "measured how": (f"{null['simulations']} simulated streams of {null['steps']} steps, "
                                  f"{null['items_per_window']} items per step, 30% of outcomes "
                                  "redrawn per update")})
@@ -808,6 +827,10 @@ def continual_table(cfg) -> str:
             text += ("\n**Forgetting per earlier window** (NLL, nats/token): the T0 window is the usage "
                      "the adapter was built for; later windows were learned by an adapter the shift "
                      "had already changed.\n\n" + _markdown_table(wide.reset_index()))
+    if cfg.ecda.shift in ("book", "language"):  # the streams meant to make naive updates forget
+        text += ("\n**Did this stream make naive updates forget?** "
+                 + stream_forgetting(cfg).replace("yes: ", "Yes: ").replace("not shown: ", "No: ")
+                 + ".\n")
     return text
 
 
