@@ -502,7 +502,7 @@ def instrument_checks(cfg) -> dict[str, str]:
             out["forgetting"] = (f"no change: intervals exclude 0 in {n['false_positive_rate']:.2f} of "
                                  f"null streams (mean {n['forgetting_pp']:+.1f} pp; final minus best "
                                  f"gave {n['old_definition_pp']:+.1f} pp); planted forgetting: "
-                                 + stream_forgetting(cfg).split(":")[0])
+                                 + stream_forgetting(cfg)[0])
     return out
 
 
@@ -607,22 +607,34 @@ def _rate(value, low, high) -> str:
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def stream_forgetting(cfg) -> str:
+def stream_forgetting(cfg) -> tuple[str, str]:
     """Whether this build's stream (meant as forgetting's positive control) made naive updates
-    forget: naive's NLL backward transfer with its interval, read from the ECDA summary."""
+    forget: a verdict ("yes", "not shown" or "not run") and naive's NLL backward transfer with its
+    interval, read from the ECDA summary."""
     file = paths.ecda_dir(cfg.ecda.language) / "summary.csv"
     if not file.exists():
-        return "not run"
+        return "not run", ""
     summary = io.read_csv(file, numeric=True).set_index("method")
     if "naive" not in summary.index or "forgetting_nll" not in summary.columns:
-        return "not run (no naive method)"
+        return "not run", "no naive method"
     r = summary.loc["naive"]
     cell = (f"naive's NLL forgetting on this build's stream {r['forgetting_nll']:+.3f} "
             f"[{r['forgetting_nll_ci_low']:+.3f}, {r['forgetting_nll_ci_high']:+.3f}] nats")
     if r["forgetting_nll_ci_low"] > 0:
-        return f"yes: {cell}"
-    return (f"not shown: {cell}, an interval that includes 0; this stream planted no forgetting "
-            "the instrument could find, so its power is not measured here")
+        return "yes", cell
+    return "not shown", (f"{cell}, an interval that includes 0; this stream planted no forgetting "
+                         "the instrument could find, so its power is not measured here")
+
+
+def _stream_forgetting_answer(cfg) -> str:
+    verdict, detail = stream_forgetting(cfg)
+    answer = {"yes": "Yes", "not shown": "No"}.get(verdict, verdict.capitalize())
+    return f"{answer}: {detail}" if detail else answer
+
+
+def _stream_forgetting_text(cfg) -> str:
+    verdict, detail = stream_forgetting(cfg)
+    return f"{verdict}: {detail}" if detail else verdict
 
 
 def trust_rows(cfg) -> list[dict]:
@@ -668,7 +680,7 @@ def trust_rows(cfg) -> list[dict]:
                                              null["false_positive_ci_high"])
                                        + f"; mean {null['forgetting_pp']:+.1f} pp (final minus best: "
                                        f"{null['old_definition_pp']:+.1f} pp)"),
-                "planted effect: detects": stream_forgetting(cfg),
+                "planted effect: detects": _stream_forgetting_text(cfg),
                 "measured how": (f"{null['simulations']} simulated streams of {null['steps']} steps, "
                                  f"{null['items_per_window']} items per step, 30% of outcomes "
                                  "redrawn per update")})
@@ -829,8 +841,7 @@ def continual_table(cfg) -> str:
                      "had already changed.\n\n" + _markdown_table(wide.reset_index()))
     if cfg.ecda.shift in ("book", "language"):  # the streams meant to make naive updates forget
         text += ("\n**Did this stream make naive updates forget?** "
-                 + stream_forgetting(cfg).replace("yes: ", "Yes: ").replace("not shown: ", "No: ")
-                 + ".\n")
+                 + _stream_forgetting_answer(cfg) + ".\n")
     return text
 
 
