@@ -122,7 +122,7 @@ def training(name, dtype, examples, train_cfg, steps):
         model, tok = models.load(name, dtype=dtype)
         from peft import get_peft_model
 
-        peft_model = get_peft_model(model, adapters.lora_config(train_cfg))
+        peft_model = get_peft_model(model, adapters.lora_config(train_cfg, model))
         peft_model.train()
         encoded = [adapters.encode_example(tok, e["prompt"], e["response"], train_cfg.max_length)
                    for e in examples]
@@ -154,7 +154,7 @@ def hf_trainer(name, dtype, encoded, train_cfg, steps):
     from transformers import Trainer, TrainingArguments
 
     model, tok = models.load(name, dtype=dtype)
-    peft_model = get_peft_model(model, adapters.lora_config(train_cfg))
+    peft_model = get_peft_model(model, adapters.lora_config(train_cfg, model))
     counted = {"tokens": 0}
 
     def collator(batch):

@@ -364,10 +364,14 @@ def headline(cfg) -> str:
     metrics_file = paths.ecda_metrics(cfg.ecda.language)
     if metrics_file.exists():
         m = io.read_json(metrics_file)
-        forget = ", ".join(f"`{k}` {v:+.1f}" for k, v in m["forgetting_pp"].items())
+        if "forgetting_pp" in m:
+            forget = "(pp): " + ", ".join(f"`{k}` {v:+.1f}" for k, v in m["forgetting_pp"].items())
+        else:  # ecda.scoring: answer: NLL only
+            forget = "(NLL, nats/token; positive: forgot): " + ", ".join(
+                f"`{k}` {v:+.3f}" for k, v in m["forgetting_nll"].items())
         lines.append(f"- Continual stream of `{m['language']}`: ECDA's drift monitor triggered "
                      f"{m['triggers']} update(s) in {m['steps'] - 1} windows, {m['rollbacks']} "
-                     f"update(s) were rolled back; forgetting (pp): {forget}.")
+                     f"update(s) were rolled back; forgetting {forget}.")
     lines.append("\nThe tiny profile runs a 270M-parameter model for a few CPU minutes; these "
                  "numbers test the pipeline and the direction of effects, not the paper's effect sizes.")
     return "\n".join(lines) + "\n"
@@ -563,26 +567,33 @@ def claims_table(cfg) -> str:
             if m not in ecda.index:
                 return f"`{m}` not run"
             r = ecda.loc[m]
-            text = (f"`{m}` {r['forgetting_pp']:+.1f} [{r['forgetting_ci_low']:+.1f}, "
-                    f"{r['forgetting_ci_high']:+.1f}] pp")
+            parts = []
+            if "forgetting_pp" in r:
+                parts.append(f"{r['forgetting_pp']:+.1f} [{r['forgetting_ci_low']:+.1f}, "
+                             f"{r['forgetting_ci_high']:+.1f}] pp")
             if "forgetting_nll" in r:
-                text += (f" / {r['forgetting_nll']:+.3f} [{r['forgetting_nll_ci_low']:+.3f}, "
-                         f"{r['forgetting_nll_ci_high']:+.3f}] nats")
-            return text
+                parts.append(f"{r['forgetting_nll']:+.3f} [{r['forgetting_nll_ci_low']:+.3f}, "
+                             f"{r['forgetting_nll_ci_high']:+.3f}] nats")
+            return f"`{m}` " + " / ".join(parts)
 
         def final(m):
             if m not in ecda.index:
                 return f"`{m}` not run"
             r = ecda.loc[m]
-            return (f"`{m}` {r['final_accuracy']:.2f} [{r['final_ci_low']:.2f}, {r['final_ci_high']:.2f}]"
-                    f" after {int(r['steps'])} optimizer steps")
+            if "final_accuracy" in r:
+                value = f"{r['final_accuracy']:.2f} [{r['final_ci_low']:.2f}, {r['final_ci_high']:.2f}]"
+            else:
+                value = f"NLL {r['final_nll']:.3f} [{r['final_nll_ci_low']:.3f}, {r['final_nll_ci_high']:.3f}]"
+            return f"`{m}` {value} after {int(r['steps'])} optimizer steps"
 
+        scored = "accuracy / NLL" if "forgetting_pp" in ecda else "NLL of the answers; accuracy not scored"
+        final_what = "final accuracy" if "final_accuracy" in ecda else "final NLL"
         rows += [
             ("ECDA forgets far less than naive updates (-1.6 vs -10.9 pp)",
              "weakly: a few dozen items per step; NLL sees more",
-             f"forgetting (accuracy / NLL): {forgetting('naive')}; {forgetting('ecda')}"),
+             f"forgetting ({scored}): {forgetting('naive')}; {forgetting('ecda')}"),
             ("ECDA reaches full retraining's accuracy at a fraction of its compute",
-             "weakly: intervals of +-0.1-0.2", f"final accuracy: {final('ecda')}; {final('full_retrain')}"),
+             "weakly: intervals of +-0.1-0.2", f"{final_what}: {final('ecda')}; {final('full_retrain')}"),
         ]
     rows.append(("+6 to +9 pp on Global-MMLU for 4-8B models", "no: needs the `paper` profile",
                  "not measured here"))
@@ -626,9 +637,25 @@ def stream_forgetting(cfg) -> tuple[str, str]:
                          "the instrument could find, so its power is not measured here")
 
 
+def _reductions(summary: pd.DataFrame) -> str:
+    """Which methods forgot less than naive updates on the same items (paired intervals)."""
+    if "forgetting_nll_vs_naive" not in summary:
+        return ""
+    verdicts = []
+    for method, r in summary.drop(index=["naive", "no_update"], errors="ignore").iterrows():
+        low, high = r["forgetting_nll_vs_naive_ci_low"], r["forgetting_nll_vs_naive_ci_high"]
+        word = "less" if high < 0 else "more" if low > 0 else "no difference shown"
+        verdicts.append(f"`{method}` {r['forgetting_nll_vs_naive']:+.3f} [{low:+.3f}, {high:+.3f}] "
+                        f"({word})")
+    return ("; forgetting minus naive's on the same items: " + ", ".join(verdicts)) if verdicts else ""
+
+
 def _stream_forgetting_answer(cfg) -> str:
     verdict, detail = stream_forgetting(cfg)
     answer = {"yes": "Yes", "not shown": "No"}.get(verdict, verdict.capitalize())
+    if verdict == "yes":  # then the question the paper asks: who forgot less
+        summary = io.read_csv(paths.ecda_dir(cfg.ecda.language) / "summary.csv", numeric=True)
+        detail += _reductions(summary.set_index("method"))
     return f"{answer}: {detail}" if detail else answer
 
 
@@ -801,33 +828,50 @@ def continual_table(cfg) -> str:
     lang = cfg.ecda.language
     frame = io.read_csv(paths.ecda_dir(lang) / "summary.csv", numeric=True)
     metrics = io.read_json(paths.ecda_metrics(lang))
+    planted = _planted_sentence(metrics.get("planted_regression"), metrics.get("scoring", "choices"))
     head = (f"Stream of `{lang}` ({metrics['steps']} steps, {metrics['schedule']} shift toward "
             f"{metrics['shift']}, updates trained on {metrics.get('train_on', 'selection')}): ECDA "
             f"triggered {metrics['triggers']} update(s); {metrics['rollbacks']} update(s) were "
-            f"rolled back over all methods.{_planted_sentence(metrics.get('planted_regression'))}\n\n")
-    columns = {
-        "method": frame["method"],
-        "forgetting (pp)": [f"{r.forgetting_pp:+.1f} [{r.forgetting_ci_low:+.1f}, {r.forgetting_ci_high:+.1f}]"
-                            for r in frame.itertuples()],
-        "plasticity": [_interval(r.plasticity, r.plasticity_ci_low, r.plasticity_ci_high, 2)
-                       for r in frame.itertuples()],
-        "final accuracy": [_interval(r.final_accuracy, r.final_ci_low, r.final_ci_high, 2)
-                           for r in frame.itertuples()]}
-    table = pd.DataFrame({**columns, "updates": frame["updates"].astype(int),
-                          "optimizer steps": frame["steps"].astype(int)})
-    text = head + _markdown_table(table)
+            f"rolled back (only ECDA's updates are guarded).{planted}\n\n")
+    compute = {"updates": frame["updates"].astype(int), "optimizer steps": frame["steps"].astype(int)}
+    text = head
+    if "forgetting_pp" in frame:  # ecda.scoring: choices
+        columns = {
+            "method": frame["method"],
+            "forgetting (pp)": [f"{r.forgetting_pp:+.1f} [{r.forgetting_ci_low:+.1f}, {r.forgetting_ci_high:+.1f}]"
+                                for r in frame.itertuples()],
+            "plasticity": [_interval(r.plasticity, r.plasticity_ci_low, r.plasticity_ci_high, 2)
+                           for r in frame.itertuples()],
+            "final accuracy": [_interval(r.final_accuracy, r.final_ci_low, r.final_ci_high, 2)
+                               for r in frame.itertuples()]}
+        text += _markdown_table(pd.DataFrame({**columns, **compute}))
+        compute = {}
+        text += ("\n**The same stream in held-out likelihood**: NLL forgetting is the final mean NLL "
+                 "minus the mean right after each earlier step was learned (positive: the adapter "
+                 "forgot).\n\n")
+    else:
+        text += ("The stream scores each item's correct answer alone (`ecda.scoring: answer`): its "
+                 "NLL in nats/token, not accuracy. Forgetting is the final mean NLL minus the mean "
+                 "right after each earlier step was learned (positive: the adapter forgot); "
+                 "plasticity, the NLL on each step's items right after that step.\n\n")
     if "forgetting_nll" in frame:  # nats/token of the correct answers; positive = forgot
         nll = pd.DataFrame({
             "method": frame["method"],
             "forgetting (NLL, nats/token)": [
                 f"{r.forgetting_nll:+.3f} [{r.forgetting_nll_ci_low:+.3f}, {r.forgetting_nll_ci_high:+.3f}]"
                 for r in frame.itertuples()],
+            **({"forgetting minus naive's": [
+                f"{r.forgetting_nll_vs_naive:+.3f} [{r.forgetting_nll_vs_naive_ci_low:+.3f}, "
+                f"{r.forgetting_nll_vs_naive_ci_high:+.3f}]" for r in frame.itertuples()]}
+               if "forgetting_nll_vs_naive" in frame else {}),
+            **({"plasticity (NLL)": [_interval(r.plasticity_nll, r.plasticity_nll_ci_low,
+                                               r.plasticity_nll_ci_high, 3) for r in frame.itertuples()]}
+               if "plasticity_nll" in frame else {}),
             "final NLL": [_interval(r.final_nll, r.final_nll_ci_low, r.final_nll_ci_high, 3)
                           for r in frame.itertuples()],
+            **compute,
             "tokens trained": frame["tokens"].astype(int)})
-        text += ("\n**The same stream in held-out likelihood**: NLL forgetting is the final mean NLL "
-                 "minus the mean right after each earlier step was learned (positive: the adapter "
-                 "forgot).\n\n" + _markdown_table(nll))
+        text += _markdown_table(nll)
     windows_file = paths.ecda_dir(lang) / "forgetting_by_window.csv"
     if windows_file.exists():
         windows = io.read_csv(windows_file, numeric=True)
@@ -845,17 +889,19 @@ def continual_table(cfg) -> str:
     return text
 
 
-def _planted_sentence(planted: dict | None) -> str:
+def _planted_sentence(planted: dict | None, scoring: str = "choices") -> str:
     """The planted regression (ecda.planted_regression_at): a check of the rollback guard, not a
-    method's result, so it is reported apart from the table."""
+    method's result, so it is reported apart from the table. Accuracy only where the stream
+    scores choices (``ecda.scoring``)."""
     if not planted:
         return ""
     verdict = ("rolled back, and ECDA's served weights stayed bit-identical" if planted["caught"]
                else "**not caught** by the guard")
+    accuracy = (f", accuracy {planted['old_val']:.2f} -> {planted['new_val']:.2f}"
+                if scoring == "choices" else "")
     return (f" A planted bad update (corrupted data) tried on ECDA's adapter at T{planted['t']} was "
             f"{verdict} (validation NLL {planted['old_nll']:.3f} -> {planted['new_nll']:.3f} "
-            f"nats/token, accuracy {planted['old_val']:.2f} -> {planted['new_val']:.2f}); it is "
-            "not counted in any column below.")
+            f"nats/token{accuracy}); it is not counted in any column below.")
 
 
 def toc(cfg) -> str:

@@ -127,8 +127,8 @@ def test_clustering_range_is_clipped_to_what_e_t_holds():
     ({"ecda": {"planted_regression_at": -1}}, None, r"ecda.planted_regression_at = -1 must be an integer >= 0"),
     ({"ecda": {"planted_regression_at": 1.5}}, None, r"ecda.planted_regression_at = 1.5 must be an integer"),
     ({"ecda": {"planted_regression_at": True}}, None, r"ecda.planted_regression_at = True must be an integer"),
-    ({"ecda": {"planted_regression_at": 4}}, None,
-     r"ecda.planted_regression_at = 4 is not a step of the stream \(T0..T3, ecda.steps = 4\)"),
+    ({"ecda": {"planted_regression_at": 3}}, None,
+     r"ecda.planted_regression_at = 3 is not a step of the stream \(T0..T2, ecda.steps = 3\)"),
 ])
 def test_bad_values_are_named(section, value, message):
     with pytest.raises(ConfigError, match=message):
@@ -140,7 +140,7 @@ def test_ecda_delta_is_a_number_or_calibrated(delta):
     assert config.from_dict({"ecda": {"delta": delta}}).ecda.delta == delta
 
 
-@pytest.mark.parametrize("at", [None, 0, 1, 3])
+@pytest.mark.parametrize("at", [None, 0, 1, 2])
 def test_planted_regression_is_a_step_or_off(at):
     assert config.from_dict({"ecda": {"planted_regression_at": at}}).ecda.planted_regression_at == at
 

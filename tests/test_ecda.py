@@ -217,7 +217,8 @@ def ecda_cfg(**ecda_changes):
                  "shift": "topic", "schedule": "gradual", "shift_strength": 0.8,
                  "train_on": "selection", "shift_topics": 1, "budget": 4, "update_steps": 2,
                  "fisher_examples": 4, "n_permutations": 50, "calibration_draws": 200,
-                 "rollback_tolerance": 0.5, **ecda_changes},
+                 "rollback_tolerance": 0.5, "scoring": "choices", "learning_rate": 2e-3,
+                 **ecda_changes},
     })
 
 
@@ -450,8 +451,9 @@ def _finite_means_right(model, tokenizer, items, show_progress_bar=False):
 
 @pytest.mark.parametrize("plant", ["nan_loss", "nan_weights"])
 def test_planted_bad_update_is_rolled_back(tok, continual_inputs, monkeypatch, plant):
-    """Every update is bad: each is rolled back (non-finite loss, or validation accuracy that
-    drops), and every method keeps serving exactly the weights it had before."""
+    """Every update is numerically broken: each is rolled back (non-finite loss or weights), also
+    for the methods the guard does not judge, and every method keeps serving exactly the weights
+    it had before."""
     from compass.evaluation import scoring
 
     if plant == "nan_loss":
@@ -460,7 +462,7 @@ def test_planted_bad_update_is_rolled_back(tok, continual_inputs, monkeypatch, p
     else:
         monkeypatch.setattr(ecda, "update", _nan_and_return)
         monkeypatch.setattr(scoring, "score_items", _finite_means_right)
-        reason = "validation accuracy dropped"
+        reason = "non-finite weights"
     out, start = run_stream(tok, continual_inputs, delta=0.0)
     events = real_events(out)
     assert len(events) == 10 and (events["event"] == "rolled_back").all()
@@ -468,6 +470,49 @@ def test_planted_bad_update_is_rolled_back(tok, continual_inputs, monkeypatch, p
     for method, state in out["states"].items():
         assert state.version == "T0" and same_weights(state.weights, start), method
     assert set(out["accuracy"]["version"]) == {"T0"}
+
+
+def _shifted(model, *args, **kwargs):
+    """A bad update with finite weights: every adapter weight moves by 0.01."""
+    with torch.no_grad():
+        for p in ecda.trainable(model).values():
+            p.add_(0.01)
+    return ecda.UpdateResult(steps=1, tokens=0, seconds=0.0)
+
+
+def test_only_ecda_is_guarded(tok, continual_inputs, monkeypatch):
+    """Every update makes every validation item wrong. ECDA's guard rolls each of its updates
+    back; the baselines (the paper's: naive, EWC, random rehearsal, full retraining) serve what
+    they trained, so the forgetting an update causes stays visible in their tables."""
+    from compass.continual.recipes import RECIPES
+    from compass.evaluation import scoring
+
+    start = {}
+
+    def right_until_changed(model, tokenizer, items, show_progress_bar=False):
+        now = ecda.trainable(model)
+        same = all(torch.equal(p, start[n]) for n, p in now.items())
+        return pd.DataFrame({"id": [it["id"] for it in items], "acc": int(same)})
+
+    monkeypatch.setattr(ecda, "update", _shifted)
+    monkeypatch.setattr(scoring, "score_items", right_until_changed)
+    from compass.continual import runner
+
+    model = fresh_model(tok)
+    start.update(ecda.snapshot(model))
+    out = runner.run(model, tok, cfg=ecda_cfg(delta=0.0, planted_regression_at=0),
+                     show_progress_bar=False, **continual_inputs)
+    events = real_events(out)
+    assert [m for m, r in RECIPES.items() if r["guard"]] == ["ecda"]
+    ecda_events = events[events["method"] == "ecda"]
+    assert len(ecda_events) and (ecda_events["event"] == "rolled_back").all()
+    assert (ecda_events["rule"] == "accuracy").all() and ecda_events["guarded"].all()
+    assert out["states"]["ecda"].version == "T0"
+    for method in ("naive", "ewc", "random_rehearsal", "full_retrain"):
+        mine = events[events["method"] == method]
+        assert len(mine) == 2 and (mine["event"] == "accepted").all(), method
+        assert not mine["guarded"].any() and (mine["new_val"] == 0).all(), method
+        assert out["states"][method].version == f"{method}@T2", method
 
 
 def test_item_scores_never_rescore_an_unchanged_adapter(monkeypatch):
@@ -703,3 +748,71 @@ def test_book_shift_brings_in_another_languages_prose():
     stream = simulate(pairs, items, cfg, seed=0, other=book)
     assert [int((s.window["topic"] == "book").sum()) for s in stream] == [0, 30, 30]
     assert stream[-1].mixture["book:uk"] == pytest.approx(0.75)
+
+
+def test_answer_scoring_keeps_each_items_answer_alone(continual_inputs):
+    """ecda.scoring: answer scores each item's correct answer alone: same ids and questions, one
+    choice (the answer); choices keeps the stream; anything else is refused by name."""
+    from compass.continual.stream import for_scoring
+
+    stream = continual_inputs["stream"]
+    reduced = for_scoring(stream, "answer")
+    for before, after in zip(stream, reduced):
+        for old, new in zip(before.validation + before.test, after.validation + after.test):
+            assert new["id"] == old["id"] and new["question"] == old["question"]
+            assert new["choices"] == [old["choices"][old["answer"]]] and new["answer"] == 0
+        assert after.window is before.window
+    assert for_scoring(stream, "choices") is stream
+    with pytest.raises(ValueError, match="'bogus'"):
+        for_scoring(stream, "bogus")
+    with pytest.raises(config.ConfigError, match="ecda.scoring"):
+        ecda_cfg(scoring="bogus")
+
+
+def test_answer_scoring_tables_have_no_accuracy():
+    """Where every item has one choice its "accuracy" is 1 by construction: the tables leave
+    the accuracy columns out and keep the NLL ones, plasticity included."""
+    from types import SimpleNamespace
+
+    from compass.continual.tables import continual_tables
+
+    nll = {("v0", "test0"): [1.0, 2.0], ("v1", "test0"): [1.5, 2.5], ("v1", "test1"): [1.0, 3.0]}
+    rows = [{"t": t, "eval_step": j, "method": "m", "version": f"v{t}", "n": 2, "accuracy": 1.0,
+             "nll": float(np.mean(nll[(f"v{t}", f"test{j}")]))} for t in range(2) for j in range(t + 1)]
+    out = {"accuracy": pd.DataFrame(rows), "per_item": {k: np.ones(2, int) for k in nll},
+           "per_item_nll": {k: np.array(v) for k, v in nll.items()},
+           "states": {"m": SimpleNamespace(compute={"updates": 1, "steps": 2, "tokens": 1, "seconds": 0})}}
+    tables = continual_tables(ecda_cfg(scoring="answer"), [None] * 2, out)
+    row = tables["summary"].set_index("method").loc["m"]
+    assert not {"forgetting_pp", "plasticity", "final_accuracy"} & set(row.index)
+    assert row["forgetting_nll"] == pytest.approx(0.5)
+    assert row["plasticity_nll"] == pytest.approx(2.0)  # v1 on test1
+    assert "forgetting_pp" not in tables["forgetting_by_window"]
+    with_acc = continual_tables(ecda_cfg(), [None] * 2, out)["summary"]
+    assert {"forgetting_pp", "plasticity", "final_accuracy"} <= set(with_acc.columns)
+
+
+def test_forgetting_against_naive_is_paired_by_item():
+    """Each method's NLL forgetting minus naive's on the same items: a method that forgets
+    0.5 nats less on every item gets -0.5 with an interval of one point; naive gets 0."""
+    from types import SimpleNamespace
+
+    from compass.continual.tables import continual_tables
+
+    noise = np.random.default_rng(0).normal(0, 1, 8)  # item difficulty, shared by both
+    nll = {}
+    for method, forgot in (("naive", 1.0), ("ecda", 0.5)):
+        nll[(f"{method}0", "test0")] = 3 + noise
+        nll[(f"{method}1", "test0")] = 3 + noise + forgot
+        nll[(f"{method}1", "test1")] = 3 + noise
+    rows = [{"t": t, "eval_step": j, "method": m, "version": f"{m}{t}", "n": 8, "accuracy": 1.0,
+             "nll": 0.0} for m in ("naive", "ecda") for t in range(2) for j in range(t + 1)]
+    compute = {"updates": 1, "steps": 2, "tokens": 1, "seconds": 0}
+    out = {"accuracy": pd.DataFrame(rows), "per_item": {k: np.ones(8, int) for k in nll},
+           "per_item_nll": nll, "states": {m: SimpleNamespace(compute=compute) for m in ("naive", "ecda")}}
+    summary = continual_tables(ecda_cfg(scoring="answer"), [None] * 2, out)["summary"].set_index("method")
+    assert summary.loc["naive", "forgetting_nll_vs_naive"] == 0.0
+    row = summary.loc["ecda"]
+    assert row["forgetting_nll_vs_naive"] == pytest.approx(-0.5)
+    assert row["forgetting_nll_vs_naive_ci_low"] == pytest.approx(-0.5)
+    assert row["forgetting_nll_vs_naive_ci_high"] == pytest.approx(-0.5)

@@ -122,13 +122,16 @@ def test_ecda_notebook_writes_the_continual_tables(trained):
     summary = io.read_csv(folder / "summary.csv", numeric=True)
     assert set(summary["method"]) == {"no_update", "naive", "ewc", "random_rehearsal", "ecda",
                                       "full_retrain"}
-    assert {"forgetting_pp", "forgetting_ci_low", "final_accuracy", "tokens"} <= set(summary.columns)
+    # ecda.scoring: answer (the tiny profile): NLL columns, no accuracy ones
+    assert {"forgetting_nll", "forgetting_nll_ci_low", "plasticity_nll", "final_nll",
+            "tokens"} <= set(summary.columns)
+    assert not {"forgetting_pp", "final_accuracy"} & set(summary.columns)
     no_update = summary.set_index("method").loc["no_update"]
     assert no_update["updates"] == 0 and no_update["steps"] == 0
     # an adapter that never changes scores the same on a test set at every later step
     accuracy = io.read_csv(folder / "accuracy.csv", numeric=True)
-    frozen = accuracy[accuracy["method"] == "no_update"].groupby("eval_step")["accuracy"].nunique()
-    assert (frozen == 1).all() and no_update["forgetting_pp"] == 0
+    frozen = accuracy[accuracy["method"] == "no_update"].groupby("eval_step")["nll"].nunique()
+    assert (frozen == 1).all() and no_update["forgetting_nll"] == 0
     drift = io.read_csv(folder / "drift.csv", numeric=True)
     assert len(drift) == 3 * 6
     assert (drift["trigger"] == (drift["js"] > drift["delta"])).all()  # trigger_on: js
@@ -164,7 +167,9 @@ def test_book_builds_from_the_executed_notebooks(trained, tiny_workspace, monkey
     assert "Held-out likelihood" in results and "nll_overview.png" in results
     assert "uk acc" in results and "gap / covered" in results  # compact methods x languages tables
     assert "What the tiny profile tests" in results and "better in" in results  # the claims table
-    assert "forgetting (pp)" in (index.parent / "continual.html").read_text()
+    continual = (index.parent / "continual.html").read_text()
+    assert "forgetting (NLL, nats/token)" in continual and "plasticity (NLL)" in continual
+    assert "forgetting (pp)" not in continual  # ecda.scoring: answer scores no accuracy
     intro = (index.parent / "intro.html").read_text()
     assert "What this build found" in intro and "held-out NLL" in intro
 

@@ -318,10 +318,12 @@ def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vector
                            lambda_ewc=e.lambda_ewc, replay=replay, beta=e.beta_replay,
                            packing=t_cfg.packing)
 
+    guarded = recipe["guard"]  # unguarded methods serve what they trained (a non-finite loss aside)
     accepted, event, result = ecda.guarded_update(
-        model, do_update, lambda: ctx.scores.candidate(step.validation), e.rollback_tolerance,
-        old_score=old, nll_tolerance=e.rollback_nll_tolerance)
-    ctx.events.append({"t": step.t, "method": state.name, **event, "planted": False,
+        model, do_update, lambda: ctx.scores.candidate(step.validation),
+        e.rollback_tolerance if guarded else math.inf, old_score=old,
+        nll_tolerance=e.rollback_nll_tolerance if guarded else None)
+    ctx.events.append({"t": step.t, "method": state.name, **event, "guarded": guarded, "planted": False,
                        "new_items": len(new), "steps": result.steps if result else 0,
                        "ewc_grad_ratio": (float(np.mean(result.ewc_ratios))
                                           if result and result.ewc_ratios else math.nan)})
@@ -389,7 +391,7 @@ def plant_regression(ctx: Context, state: MethodState, step) -> dict:
     unchanged = before.keys() == after.keys() and all(torch.equal(before[n], after[n]) for n in before)
     row = {"t": step.t, "method": state.name, **event,
            "event": "planted_rolled_back" if not accepted else "planted_not_caught",
-           "planted": True, "new_items": len(data), "steps": result.steps if result else 0,
+           "guarded": True, "planted": True, "new_items": len(data), "steps": result.steps if result else 0,
            "weights_unchanged": unchanged}
     ctx.events.append(row)
     return row

@@ -21,7 +21,9 @@ target language's with its own topic mixture. Which of them makes an update that
 window forget the target's chat was measured from the tiny Persian COMPASS adapter (36 Persian
 test items, 3 updates): English chat lowered the Persian NLL (-0.09 nats/token after 12 steps:
 any chat teaches the format), Persian prose too (-0.09: more Persian), English prose raised it
-(+0.05, +0.08, +0.09 after each of three 8-step updates). Deterministic by seed.
+(+0.05, +0.08, +0.09 after each of three 8-step updates). With the tiny stream's two 4-step
+updates on English prose (12 T0 items, answer NLL): -0.12 at lr 2e-3, -0.06 at 4e-3, +1.25
+[+0.77, +1.70] at 1e-2, the tiny profile's planted positive control. Deterministic by seed.
 """
 from __future__ import annotations
 
@@ -161,3 +163,20 @@ def book_pairs(lang: str, books="bundled", chars: int = 120) -> pd.DataFrame:
              "response": b, "source": "oneruler_book"}
             for i, (a, b) in enumerate(zip(passages, passages[1:]))]
     return pd.DataFrame(rows)
+
+
+def for_scoring(stream: list[StreamStep], scoring: str) -> list[StreamStep]:
+    """The stream as ``ecda.scoring`` scores it: ``choices`` keeps the multiple-choice items;
+    ``answer`` reduces every validation and test item to its correct answer
+    (:func:`compass.evaluation.likelihood.answer_only`), whose NLL is the same number at a quarter
+    of the cost and whose "accuracy" means nothing (one choice), so the tables leave it out."""
+    if scoring == "choices":
+        return stream
+    if scoring != "answer":
+        raise ValueError(f"ecda.scoring = {scoring!r}: 'answer' or 'choices'")
+    from dataclasses import replace
+
+    from compass.evaluation.likelihood import answer_only
+
+    return [replace(step, validation=[answer_only(it) for it in step.validation],
+                    test=[answer_only(it) for it in step.test]) for step in stream]

@@ -243,7 +243,9 @@ def guarded_update(model, do_update, validate, tolerance: float, old_score=None,
     (same forms) is the replaced adapter's result when the caller already has it (the runner
     caches it by adapter version); otherwise ``validate()`` measures it first.
     Returns (accepted, event dict, update result or None); the event names the rule(s) that
-    fired (``rule``: "accuracy", "nll", "accuracy+nll", "non_finite_loss" or "")."""
+    fired (``rule``: "accuracy", "nll", "accuracy+nll", "non_finite_loss", "non_finite_weights"
+    or ""). Non-finite loss or weights roll back whatever the tolerances (an unguarded method
+    passes infinite ones)."""
     before = snapshot(model)
     old = _scores(validate() if old_score is None else old_score)
     base = {"old_val": old["acc"], "old_nll": old["nll"]}
@@ -254,6 +256,11 @@ def guarded_update(model, do_update, validate, tolerance: float, old_score=None,
         return False, {"event": "rolled_back", "rule": "non_finite_loss",
                        "reason": f"non-finite loss ({err})", **base,
                        "new_val": math.nan, "new_nll": math.nan}, None
+    if not all(bool(torch.isfinite(p).all()) for p in trainable(model).values()):
+        restore(model, before)  # a numerical failure, whatever the rules (even an unguarded method)
+        return False, {"event": "rolled_back", "rule": "non_finite_weights",
+                       "reason": "non-finite weights after the update", **base,
+                       "new_val": math.nan, "new_nll": math.nan}, result
     new = _scores(validate())
     scores = {**base, "new_val": new["acc"], "new_nll": new["nll"]}
     fired = []

@@ -46,6 +46,7 @@ def check_params(cfg, hub: bool = False, dry: bool = False) -> dict:
     from compass import feasibility
 
     config_mod.validate_pipeline(cfg)
+    comparable_adapters(cfg)
     pairs, vectors, langs = _pool_for_check(cfg, dry)
     covered = paper_coverage(cfg, pairs) if cfg.profile == "paper" else None
     if hub and cfg.profile == "paper":
@@ -62,6 +63,17 @@ def check_params(cfg, hub: bool = False, dry: bool = False) -> dict:
         config_mod.validate_against_data(cfg, data_mod.language_counts(pairs))
         table = feasibility.check_targets(cfg, pairs, vectors, langs)
     return {"params": "valid", "targets": table, "coverage": covered}
+
+
+def comparable_adapters(cfg) -> None:
+    """train.target_modules must adapt the same kinds of sublayer on every model of the run
+    (compass.training.targets), checked on the models whose config is at hand."""
+    from compass.training import targets
+
+    try:
+        targets.check_comparable(targets.kinds_by_model(cfg))
+    except ValueError as err:
+        raise config_mod.ConfigError(str(err)) from None
 
 
 def paper_coverage(cfg, pairs: list[dict] | None):

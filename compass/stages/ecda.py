@@ -20,7 +20,7 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     from compass.continual.controls import forgetting_null
     from compass.continual.calibration import calibrate_for
     from compass.continual import update as ecda
-    from compass.continual.stream import book_pairs, simulate
+    from compass.continual.stream import book_pairs, for_scoring, simulate
     from compass.continual.tables import continual_tables
     from compass.training import models
     from compass.training.adapters import AdapterRegistry, serve_adapter
@@ -42,7 +42,7 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     elif cfg.ecda.shift == "book":
         other = book_pairs(shift_language(cfg, pairs))
         vectors = with_vectors(vectors, other, cfg)  # not in the pool: embedded (and cached) here
-    stream = simulate(usage, items, cfg.ecda, cfg.seed, other=other)
+    stream = for_scoring(simulate(usage, items, cfg.ecda, cfg.seed, other=other), cfg.ecda.scoring)
 
     def window_assign(window):  # a window is target-language usage: centred as E_t was
         return pool.assign_target(vectors(window["id"].tolist()))
@@ -92,8 +92,9 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
                                                   seed=cfg.seed).to_dict("records"),
                "triggers": int(out["drift"].query("method == 'ecda' and t > 0")["trigger"].sum()),
                "rollbacks": int((out["events"]["event"] == "rolled_back").sum()) if len(out["events"]) else 0,
-               "forgetting_pp": summary["forgetting_pp"].to_dict(),
-               "final_accuracy": summary["final_accuracy"].to_dict(),
+               "scoring": cfg.ecda.scoring,
+               **{key: summary[key].to_dict() for key in ("forgetting_pp", "final_accuracy")
+                  if key in summary},  # accuracy: only where the stream scores choices
                "forgetting_nll": summary["forgetting_nll"].to_dict(),
                "final_nll": summary["final_nll"].to_dict(),
                "planted_regression": planted_metrics(out["planted"])}

@@ -198,11 +198,19 @@ def full_logits_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
 
 
 # ---- training ----------------------------------------------------------------------------------
-def lora_config(train_cfg):
+def lora_config(train_cfg, model=None):
+    """peft's LoraConfig from train params. With ``model``, ``train.target_modules`` is resolved
+    to that architecture's module names (compass.training.targets: Phi's fused qkv_proj and
+    gate_up_proj), so the same kinds of sublayer are adapted on every model."""
     from peft import LoraConfig
 
+    modules = list(train_cfg.target_modules)
+    if model is not None:
+        from compass.training import targets
+
+        modules = targets.resolve(model, modules)
     return LoraConfig(r=train_cfg.rank, lora_alpha=train_cfg.alpha, lora_dropout=train_cfg.dropout,
-                      target_modules=list(train_cfg.target_modules), use_dora=train_cfg.dora,
+                      target_modules=modules, use_dora=train_cfg.dora,
                       task_type="CAUSAL_LM", bias="none")
 
 
@@ -249,7 +257,8 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
         model = PeftModel.from_pretrained(base_model, str(init_adapter), is_trainable=True,
                                           autocast_adapter_dtype=upcast)
     else:
-        model = get_peft_model(base_model, lora_config(train_cfg), autocast_adapter_dtype=upcast)
+        model = get_peft_model(base_model, lora_config(train_cfg, base_model),
+                               autocast_adapter_dtype=upcast)
     was_training = base_model.training
     if loss_fn is completion_loss:
         loss_fn = functools.partial(completion_loss,
@@ -403,6 +412,7 @@ def save_adapter(model, out_dir: Path, base_name: str, log: list[dict], train_cf
                               "dtype": str(next(model.parameters()).dtype).removeprefix("torch.")}),
                "train_config": {k: list(v) if isinstance(v, tuple) else v
                                 for k, v in asdict(train_cfg).items()},
+               "adapted": adapted_summary(model),
                "run": digest}
     io.write_json(out_dir / "summary.json", summary)
     rate = _speed(log)
@@ -410,6 +420,19 @@ def save_adapter(model, out_dir: Path, base_name: str, log: list[dict], train_cf
                    tokens_per_second=rate["tokens_per_second"],
                    precision_reason=chosen.reason if chosen else "")
     return {**summary, **rate}
+
+
+def adapted_summary(model) -> dict:
+    """What the adapter changes: the module names LoRA targets on this architecture, the kinds of
+    sublayer they are (compass.training.targets) and the trainable parameter count."""
+    from compass.training import targets
+
+    modules = getattr(model, "peft_config", {}).get("default")
+    names = modules.target_modules if modules is not None else []
+    names = names if isinstance(names, str) else sorted(names)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return {"target_modules": names, "kinds": list(targets.adapted_kinds(base, names)),
+            "trainable_parameters": int(sum(p.numel() for p in model.parameters() if p.requires_grad))}
 
 
 def serve_adapter(model, final: Path, base_name: str) -> Path:
