@@ -129,6 +129,20 @@ def _read_gpu(gpu) -> tuple[dict, str]:
     return data, where
 
 
+CONTEXT_WINDOWS = {  # max_position_embeddings of each config (the long-context stage's limit)
+    "gemma-3-270m": 32_768, "phi-4-mini": 131_072, "llama-3.1-8b": 131_072,
+    "llama-3.1-8b-instruct": 131_072, "qwen2.5-7b": 131_072, "qwen2.5-7b-instruct": 32_768}
+
+
+def scored_lengths(cfg: Config, name: str) -> list[int]:
+    """The long-context lengths the stage scores on model ``name``: those whose prompt and answer
+    budget fit its window (compass.stages.long_context drops the rest); all for an unknown model."""
+    lc = cfg.long_context
+    answer = max(lc.max_new_tokens, lc.cwe_max_new_tokens)
+    window = CONTEXT_WINDOWS.get(name)
+    return [n for n in lc.lengths if window is None or n + answer <= window]
+
+
 def model_size(name: str) -> float:
     """Billions of parameters of a model name (:data:`REFERENCE_B` when the catalog lacks it)."""
     return float(catalog.PARAMETERS_B.get(name, REFERENCE_B))
@@ -169,8 +183,9 @@ def cost_table(cfg: Config, gpu: str | Path | dict | None = None) -> pd.DataFram
         train_tok_s, item_s = r["train_tokens_per_s"].at(size), r["score_items_per_s"].at(size)
         gen_s, prefill_s = r["gen_tokens_per_s"].at(size), r["prefill_tokens_per_s"].at(size)
         prox_seconds = prox_generations * (p.max_gen_toks / gen_s + _prefill_seconds(prox_prompt, prefill_s))
+        lengths = scored_lengths(cfg, name)  # nothing counted that the stage does not score
         lc_seconds = sum(lc_per_length * (_prefill_seconds(length, prefill_s) + lc.max_new_tokens / gen_s)
-                         for length in lc.lengths)
+                         for length in lengths)
         row = {
             "params_b": size, "adapters": adapters,
             "train_tokens": train_tokens, "train_gpu_h": train_tokens / train_tok_s / 3600,
@@ -178,8 +193,8 @@ def cost_table(cfg: Config, gpu: str | Path | dict | None = None) -> pd.DataFram
             "mc_gpu_h": mc_items * choices / GMMLU_CHOICES / item_s / 3600,
             "prox_generations": prox_generations, "prox_prompt_tokens": prox_generations * prox_prompt,
             "prox_gen_tokens": prox_generations * p.max_gen_toks, "prox_gpu_h": prox_seconds / 3600,
-            "lc_generations": lc_per_length * len(lc.lengths),
-            "lc_prompt_tokens": lc_per_length * sum(lc.lengths), "lc_gpu_h": lc_seconds / 3600,
+            "lc_generations": lc_per_length * len(lengths),
+            "lc_prompt_tokens": lc_per_length * sum(lengths), "lc_gpu_h": lc_seconds / 3600,
         }
         row["gpu_h"] = row["train_gpu_h"] + row["mc_gpu_h"] + row["prox_gpu_h"] + row["lc_gpu_h"]
         rows[name] = row

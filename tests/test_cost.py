@@ -140,3 +140,15 @@ def test_cli_bad_params(tmp_path, capsys):
     params.write_text("train: {steps: 0}\n")
     assert cost.main(["--params", str(params)]) == 2
     assert "train.steps" in capsys.readouterr().err
+
+
+def test_lengths_that_do_not_fit_the_window_are_not_counted():
+    """The long-context stage drops a length whose prompt and answer exceed the model's window;
+    the cost counts what runs: 131072 + the answer never fits a 131,072-token window."""
+    from compass import config, cost
+
+    cfg = config.from_dict({"long_context": {"lengths": [8000, 128000, 131072],
+                                             "max_new_tokens": 64, "cwe_max_new_tokens": 128}})
+    assert cost.scored_lengths(cfg, "llama-3.1-8b") == [8000, 128000]
+    assert cost.scored_lengths(cfg, "qwen2.5-7b-instruct") == [8000]
+    assert cost.scored_lengths(cfg, "a-model-of-mine") == [8000, 128000, 131072]
