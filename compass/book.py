@@ -868,10 +868,12 @@ def continual_table(cfg) -> str:
                                                r.plasticity_nll_ci_high, 3) for r in frame.itertuples()]}
                if "plasticity_nll" in frame else {}),
             "final NLL": [_interval(r.final_nll, r.final_nll_ci_low, r.final_nll_ci_high, 3)
-                          for r in frame.itertuples()],
-            **compute,
-            "tokens trained": frame["tokens"].astype(int)})
+                          for r in frame.itertuples()]})
         text += _markdown_table(nll)
+        spent = pd.DataFrame({"method": frame["method"], **compute,
+                              "tokens trained": frame["tokens"].astype(int)})
+        text += ("\n**Compute each method spent** (real updates, kept or rolled back; the planted "
+                 "one is not charged):\n\n" + _markdown_table(spent))
     windows_file = paths.ecda_dir(lang) / "forgetting_by_window.csv"
     if windows_file.exists():
         windows = io.read_csv(windows_file, numeric=True)
@@ -885,8 +887,24 @@ def continual_table(cfg) -> str:
                      "had already changed.\n\n" + _markdown_table(wide.reset_index()))
     if cfg.ecda.shift in ("book", "language"):  # the streams meant to make naive updates forget
         text += ("\n**Did this stream make naive updates forget?** "
-                 + _stream_forgetting_answer(cfg) + ".\n")
+                 + _stream_forgetting_answer(cfg) + "." + _guard_sentence(lang) + "\n")
     return text
+
+
+def _guard_sentence(lang: str) -> str:
+    """Where ECDA's low forgetting is its guard's doing (every update it trained was rolled
+    back, so it served its starting adapter), say so: it is not EWC or replay at work."""
+    file = paths.ecda_dir(lang) / "events.csv"
+    if not file.exists():
+        return ""
+    events = io.read_csv(file)
+    mine = events[(events["method"] == "ecda") & (events["planted"].astype(str) != "True")]
+    if not len(mine) or (mine["event"] != "rolled_back").any():
+        return ""
+    return (f" ECDA's number is its guard's: the monitor triggered {len(mine)} update(s) and the "
+            "guard rolled back every one (the validation NLL rose), so ECDA served its starting "
+            "adapter throughout, as `no_update` did; what EWC and replay do on their own is in the "
+            "`ewc` and `random_rehearsal` rows.")
 
 
 def _planted_sentence(planted: dict | None, scoring: str = "choices") -> str:
