@@ -897,7 +897,12 @@ def _guard_sentence(lang: str) -> str:
     file = paths.ecda_dir(lang) / "events.csv"
     if not file.exists():
         return ""
-    events = io.read_csv(file)
+    try:
+        events = io.read_csv(file)
+    except pd.errors.EmptyDataError:  # no method updated at all
+        return ""
+    if "method" not in events:
+        return ""
     mine = events[(events["method"] == "ecda") & (events["planted"].astype(str) != "True")]
     if not len(mine) or (mine["event"] != "rolled_back").any():
         return ""

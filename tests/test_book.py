@@ -60,3 +60,23 @@ def test_training_line_reports_the_switches_the_adapters_ran_with(tmp_path, monk
     line = book.training_line(cfg)
     assert "packing on, fused loss chunked, gradient checkpointing off, compile on" in line
     assert "LoRA weights float32, 2 processes" in line
+
+
+def test_the_guard_sentence_only_where_every_ecda_update_was_rolled_back(tmp_path, monkeypatch):
+    """ECDA's low forgetting is attributed to its guard only when the guard rolled back every
+    update ECDA trained; no events at all (no method updated) is no sentence, not an error."""
+    import pandas as pd
+
+    from compass import book, io
+
+    monkeypatch.setattr(book.paths, "ecda_dir", lambda lang: tmp_path)
+    io.write_csv(tmp_path / "events.csv", pd.DataFrame([]))
+    assert book._guard_sentence("fa") == ""
+    rows = [{"t": 1, "method": "ecda", "event": "rolled_back", "planted": False},
+            {"t": 1, "method": "naive", "event": "accepted", "planted": False},
+            {"t": 2, "method": "ecda", "event": "planted_rolled_back", "planted": True}]
+    io.write_csv(tmp_path / "events.csv", pd.DataFrame(rows))
+    assert "guard rolled back every one" in book._guard_sentence("fa")
+    rows[0]["event"] = "accepted"
+    io.write_csv(tmp_path / "events.csv", pd.DataFrame(rows))
+    assert book._guard_sentence("fa") == ""
