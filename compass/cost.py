@@ -52,7 +52,20 @@ PROX_TOKENS_PER_SHOT = 250  # ESTIMATE: a chain-of-thought shot (question, optio
 # in tokens; the prompt holds num_fewshot shots + the question: 1,500 tokens at 5 shots
 PREFILL_PER_TRAIN = 2.0  # prompt tokens read per second = this x LoRA training tokens per second
 ATTENTION_TOKENS = 8e9 / (32 * 4096)  # ~61,035: at a context of this many tokens a prefill's
-# attention FLOPs equal its weight FLOPs (params / (layers x d_model), Llama-3.1-8B's shape)
+# attention FLOPs equal its weight FLOPs (params / (layers x d_model), Llama-3.1-8B's shape); the
+# default for a model whose shape is not in SHAPES
+SHAPES = {  # (decoder layers, d_model) from each model's config.json
+    "gemma-3-270m": (18, 640), "phi-4-mini": (32, 3072), "llama-3.1-8b": (32, 4096),
+    "llama-3.1-8b-instruct": (32, 4096), "qwen2.5-7b": (28, 3584), "qwen2.5-7b-instruct": (28, 3584)}
+
+
+def attention_tokens(name: str) -> float:
+    """The context length at which model ``name``'s attention FLOPs per token equal its weight
+    FLOPs: params / (layers x d_model), from its shape (:data:`ATTENTION_TOKENS` if unknown)."""
+    if name not in SHAPES:
+        return ATTENTION_TOKENS
+    layers, d_model = SHAPES[name]
+    return model_size(name) * 1e9 / (layers * d_model)
 H200 = "measured on one H200 (bf16, LoRA r=16 on every linear layer, random-init Llama-3.1-8B shape)"
 FALLBACK = {  # key -> (value at REFERENCE_B, where it comes from)
     "train_tokens_per_s": (9_080.0, f"{H200}: training at batch 4 x 1,024 tokens (DESIGN.md section 3)"),
@@ -155,9 +168,10 @@ def _mc_items(cfg: Config) -> tuple[int, int]:
     return cfg.evaluation.max_items or cfg.data.split.max_test_items, cfg.data.split.n_distractors + 1
 
 
-def _prefill_seconds(tokens: int, rate: float) -> float:
-    """Seconds to read a prompt of ``tokens``: weight FLOPs plus attention's, which grow with length."""
-    return tokens * (1 + tokens / ATTENTION_TOKENS) / rate
+def _prefill_seconds(tokens: int, rate: float, attention: float = ATTENTION_TOKENS) -> float:
+    """Seconds to read a prompt of ``tokens``: weight FLOPs plus attention's, which grow with length
+    (``attention``: :func:`attention_tokens` of the model)."""
+    return tokens * (1 + tokens / attention) / rate
 
 
 def cost_table(cfg: Config, gpu: str | Path | dict | None = None) -> pd.DataFrame:
@@ -182,10 +196,12 @@ def cost_table(cfg: Config, gpu: str | Path | dict | None = None) -> pd.DataFram
         size = model_size(name)
         train_tok_s, item_s = r["train_tokens_per_s"].at(size), r["score_items_per_s"].at(size)
         gen_s, prefill_s = r["gen_tokens_per_s"].at(size), r["prefill_tokens_per_s"].at(size)
-        prox_seconds = prox_generations * (p.max_gen_toks / gen_s + _prefill_seconds(prox_prompt, prefill_s))
+        attention = attention_tokens(name)
+        prox_seconds = prox_generations * (p.max_gen_toks / gen_s
+                                           + _prefill_seconds(prox_prompt, prefill_s, attention))
         lengths = scored_lengths(cfg, name)  # nothing counted that the stage does not score
-        lc_seconds = sum(lc_per_length * (_prefill_seconds(length, prefill_s) + lc.max_new_tokens / gen_s)
-                         for length in lengths)
+        lc_seconds = sum(lc_per_length * (_prefill_seconds(length, prefill_s, attention)
+                                          + lc.max_new_tokens / gen_s) for length in lengths)
         row = {
             "params_b": size, "adapters": adapters,
             "train_tokens": train_tokens, "train_gpu_h": train_tokens / train_tok_s / 3600,
@@ -225,8 +241,9 @@ def assumptions(cfg: Config, gpu: str | Path | dict | None = None) -> list[str]:
            "(benchmarks/bench_gpu.py writes one) to replace it."),
         f"Prompt reading (prefill): {r['prefill_tokens_per_s'].value:,.0f} tokens/s at "
         f"{r['prefill_tokens_per_s'].params_b:g}B, {r['prefill_tokens_per_s'].source}; a prompt of L "
-        f"tokens costs L x (1 + L / {ATTENTION_TOKENS:,.0f}) tokens' time (attention grows with L; "
-        "the constant is Llama-3.1-8B's params / (layers x d_model), used for every model).",
+        f"tokens costs L x (1 + L / A) tokens' time (attention grows with L; A is each model's "
+        "params / (layers x d_model): "
+        + ", ".join(f"{m} {attention_tokens(m):,.0f}" for m in cfg.train.models) + ").",
         "APPROXIMATION: every throughput is scaled by (measured size / model size) with sizes from "
         "compass.training.catalog.PARAMETERS_B; small models do not speed up that much in practice "
         "(kernel launches, the vocabulary projection), so small models' hours are low.",

@@ -55,7 +55,9 @@ def test_models_scale_by_size_and_sum_into_the_total():
     llama, phi, total = table.loc["llama-3.1-8b"], table.loc["phi-4-mini"], table.loc["total"]
     assert phi["params_b"] == 3.8 and phi["train_tokens"] == llama["train_tokens"]
     assert phi["train_gpu_h"] == pytest.approx(llama["train_gpu_h"] * 3.8 / 8)
-    assert phi["gpu_h"] == pytest.approx(llama["gpu_h"] * 3.8 / 8)
+    assert phi["mc_gpu_h"] == pytest.approx(llama["mc_gpu_h"] * 3.8 / 8)
+    # reading prompts: Phi's attention is a larger share (params / (layers x d_model) is smaller)
+    assert phi["lc_gpu_h"] > llama["lc_gpu_h"] * 3.8 / 8
     assert total["train_tokens"] == 48_000 and total["adapters"] == 8
     assert total["gpu_h"] == pytest.approx(llama["gpu_h"] + phi["gpu_h"])
     assert table["adapters"].dtype.kind == "i"
@@ -152,3 +154,18 @@ def test_lengths_that_do_not_fit_the_window_are_not_counted():
     assert cost.scored_lengths(cfg, "llama-3.1-8b") == [8000, 128000]
     assert cost.scored_lengths(cfg, "qwen2.5-7b-instruct") == [8000]
     assert cost.scored_lengths(cfg, "a-model-of-mine") == [8000, 128000, 131072]
+
+
+def test_each_model_reads_long_prompts_at_its_own_attention_cost():
+    """Attention's share of a prefill grows with L / (params / (layers x d_model)): Phi-4-mini
+    (3.8B, 32 x 3072) pays it sooner than Llama-3.1-8B (8B, 32 x 4096); an unknown model gets
+    Llama's constant."""
+    from compass import cost
+
+    assert cost.attention_tokens("llama-3.1-8b") == pytest.approx(8e9 / (32 * 4096))
+    assert cost.attention_tokens("phi-4-mini") == pytest.approx(3.8e9 / (32 * 3072))
+    assert cost.attention_tokens("qwen2.5-7b") == pytest.approx(7.6e9 / (28 * 3584))
+    assert cost.attention_tokens("my-model") == cost.ATTENTION_TOKENS
+    cfg = small(**{"train.models": ["phi-4-mini", "llama-3.1-8b"]})
+    lines = " ".join(cost.assumptions(cfg, NO_GPU_FILE))
+    assert "phi-4-mini 38,656" in lines and "llama-3.1-8b 61,035" in lines
