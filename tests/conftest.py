@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from compass import config
+
+# The real-format fixtures (../shared/fixtures, or where COMPASS_FIXTURES points): the one place
+# tests find them; each test that needs them skips, saying where it looked, when they are absent.
+SHARED_FIXTURES = Path(os.environ.get("COMPASS_FIXTURES")
+                       or Path(__file__).resolve().parents[2] / "shared" / "fixtures").resolve()
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """OneRuler-style long-context samples, scoring and runner (fast: tiny tokenizer and model)."""
 import json
-import os
 import re
 from collections import Counter
 from fnmatch import fnmatch
@@ -17,7 +16,9 @@ LENGTH = 1024  # the tiny BPE tokenizer (400 tokens) needs ~300-800 for the temp
 
 def fixtures_dir() -> Path:
     """The shared fixtures: ``COMPASS_FIXTURES``, else ``shared/fixtures`` beside the repository."""
-    return Path(os.environ.get("COMPASS_FIXTURES") or paths.ROOT.parent / "shared" / "fixtures")
+    from tests.conftest import SHARED_FIXTURES
+
+    return SHARED_FIXTURES
 
 
 def needs_fixtures(sub: str) -> Path:

@@ -14,7 +14,7 @@ import pytest
 
 from compass import io, paths
 
-FIXTURES = Path(os.environ.get("COMPASS_FIXTURES") or paths.ROOT.parent / "shared" / "fixtures").resolve()
+from tests.conftest import SHARED_FIXTURES as FIXTURES
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not FIXTURES.exists(), reason=f"no fixtures at {FIXTURES}")]
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -19,10 +17,7 @@ from compass.data import paper
 from compass.languages import UnknownLanguageError
 from compass.schemas import MC_FIELDS, PAIR_FIELDS, SchemaError
 
-FIXTURES = Path(
-    os.environ.get("COMPASS_FIXTURES")
-    or Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-)
+from tests.conftest import SHARED_FIXTURES as FIXTURES
 needs_fixtures = pytest.mark.skipif(
     not (FIXTURES / "README.md").is_file(),
     reason=f"real-format fixtures not found at {FIXTURES} (set COMPASS_FIXTURES to the "

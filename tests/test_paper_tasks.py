@@ -13,7 +13,6 @@ import csv
 import functools
 import json
 import inspect
-import os
 from pathlib import Path
 
 import pytest
@@ -21,10 +20,7 @@ import pytest
 from compass.evaluation import paper_tasks
 from tiny_lm import tiny_gemma, tiny_tokenizer
 
-FIXTURES = Path(
-    os.environ.get("COMPASS_FIXTURES")
-    or Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-)
+from tests.conftest import SHARED_FIXTURES as FIXTURES
 needs_fixtures = pytest.mark.skipif(
     not (FIXTURES / "README.md").is_file(),
     reason=f"real-format fixtures not found at {FIXTURES} (set COMPASS_FIXTURES)",

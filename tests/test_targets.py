@@ -4,16 +4,14 @@ each, and Phi's fused modules are not silently skipped."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
-from compass import paths
 from compass.training import targets
 
-FIXTURES = Path(os.environ.get("COMPASS_FIXTURES") or paths.ROOT.parent / "shared" / "fixtures").resolve()
+from tests.conftest import SHARED_FIXTURES as FIXTURES
 CONFIGS = {
     "phi-4-mini": Path(__file__).parent / "model_configs" / "phi-4-mini-instruct.json",
     "llama-3.1-8b": FIXTURES / "models" / "llama-3.1-8b" / "config.json",
