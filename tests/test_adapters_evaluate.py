@@ -243,3 +243,22 @@ def test_packing_check_does_not_judge_broken_weights(tok):
         model.model.layers[0].self_attn.q_proj.weight.fill_(float("nan"))
     assert not packing_supported(model, examples)  # pads this time ...
     assert getattr(causal_lm_parts(model)[0], "compass_packing_ok", None) is None  # ... decides later
+
+
+class _Planted:
+    """Stands for any object a pickle could carry (and run code from) into a checkpoint."""
+
+    def __reduce__(self):
+        return (print, ("a checkpoint ran code",))
+
+
+def test_a_checkpoint_that_carries_a_pickled_object_is_refused(tmp_path, capsys):
+    from compass.training.adapters import UnsafeCheckpointError, load_checkpoint
+
+    plain, planted = tmp_path / "plain.pt", tmp_path / "planted.pt"
+    torch.save({"adapter": {"w": torch.ones(2)}, "step": 3, "log": [{"loss": 1.0}]}, plain)
+    assert load_checkpoint(plain)["step"] == 3  # negative control: plain data loads
+    torch.save({"adapter": {}, "step": 3, "extra": _Planted()}, planted)
+    with pytest.raises(UnsafeCheckpointError, match="planted.pt.*refusing"):
+        load_checkpoint(planted)
+    assert "ran code" not in capsys.readouterr().out and planted.exists()

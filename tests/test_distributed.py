@@ -1,5 +1,6 @@
 """Data-parallel training (train.processes): 2 gloo CPU processes under `accelerate launch` train
 the adapter one process trains at the same global batch."""
+import json
 import os
 import subprocess
 import sys
@@ -83,3 +84,16 @@ def test_a_finished_adapter_is_reused_only_for_the_same_run(tmp_path):
     retrained = train_adapter(tiny_gemma(len(tok)), tok, changed, cfg, tmp_path, seed=5, base_name="t",
                               show_progress_bar=False, snapshot_steps=(2,))
     assert "reused" not in retrained  # without reuse_finished, always trained
+
+
+@pytest.mark.parametrize("profile", ["tiny", "paper", "paper_fixtures"])
+def test_a_training_job_travels_as_json_and_returns_the_same_params(tmp_path, profile):
+    from compass import config
+    from compass.stages import train
+
+    cfg = config.load(ROOT / "profiles" / f"{profile}.yaml")
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps(train.job_of(cfg, "fa", "m", ("naive",))))
+    read = train.read_job(job)
+    assert read["cfg"] == cfg and read["methods"] == ["naive"] and read["lang"] == "fa"
+    assert b"\x80" not in job.read_bytes()  # no pickle protocol header: plain text

@@ -3,6 +3,7 @@ after another on one loaded base model (loading it and starting a kernel once pe
 once per adapter, saves about 12 s per adapter on 2 cores)."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -30,8 +31,6 @@ def train_language(cfg, lang: str, model_name: str, methods=None, show_progress_
     train.methods), one per training seed (seed, seed + 1, ... for train.seeds). Each starts from
     the same plain base model, so each equals an adapter trained in a process of its own. The
     first seed's adapter is also kept after each of train.curve_steps steps."""
-    import pandas as pd
-
     from compass.training import distributed, models
     from compass.training.adapters import train_adapter
 
@@ -47,7 +46,7 @@ def train_language(cfg, lang: str, model_name: str, methods=None, show_progress_
                                    device=distributed.local_device())
     if methods is None and distributed.is_main():  # the configured set: adapters of methods no
         remove_stale(cfg, lang, model_name)  # longer trained go
-    summaries, logs, examples = {}, {}, {}
+    summaries, examples = {}, {}
     for method in methods or cfg.train.methods:
         chosen = training_examples(cfg, lang, method, pairs)
         for replicate in range(cfg.train.seeds):
@@ -57,10 +56,21 @@ def train_language(cfg, lang: str, model_name: str, methods=None, show_progress_
                 base_name=model_name, show_progress_bar=show_progress_bar,
                 snapshot_steps=cfg.train.curve_steps if replicate == 0 else (),
                 reuse_finished=os.environ.get(REUSE_ENV) == "1")
-            logs.setdefault(method, []).append(
-                io.read_csv(out / "train_log.csv").assign(seed=cfg.seed + replicate))
-        logs[method] = pd.concat(logs[method], ignore_index=True)
         examples[method] = len(chosen)
+    return _result(cfg, lang, model_name, summaries, examples)
+
+
+def _result(cfg, lang: str, model_name: str, summaries: dict, examples: dict) -> dict:
+    """What :func:`train_language` returns, from each adapter's summary and the training logs
+    the adapters' folders hold (one code path for one process and for several)."""
+    import pandas as pd
+
+    logs: dict = {}
+    for method, replicate in summaries:
+        out = paths.adapter_dir(lang, model_name, method, replicate)
+        logs.setdefault(method, []).append(
+            io.read_csv(out / "train_log.csv").assign(seed=cfg.seed + replicate))
+    logs = {method: pd.concat(frames, ignore_index=True) for method, frames in logs.items()}
     table = pd.DataFrame([{"method": m, "seed": cfg.seed + r, "examples": examples[m],
                            "steps": s["steps"], "tokens": s["tokens"], "first loss": s["first_loss"],
                            "final loss": s["final_loss"], "seconds": s["seconds"],
@@ -72,8 +82,9 @@ def train_in_processes(cfg, lang: str, model_name: str, methods=None,
                        show_progress_bar: bool = True) -> dict:
     """:func:`train_language` in train.processes data-parallel processes on this machine
     (``accelerate launch``; compass.training.distributed), returning what the first process
-    returns. The processes get this process's float type (one decision, not one per process)."""
-    import pickle
+    returns. The processes get this process's float type (one decision, not one per process).
+    The job and its result travel as JSON, never as pickles: a file another process or machine
+    wrote is data, not code."""
     import subprocess
     import tempfile
 
@@ -84,9 +95,8 @@ def train_in_processes(cfg, lang: str, model_name: str, methods=None,
     if chosen.device == "cpu":
         env[precision.ENV_OVERRIDE] = "1" if chosen.dtype == "bfloat16" else "0"
     with tempfile.TemporaryDirectory(prefix="compass-train-") as folder:
-        job, result = Path(folder) / "job.pkl", Path(folder) / "result.pkl"
-        job.write_bytes(pickle.dumps({"cfg": cfg, "lang": lang, "model": model_name,
-                                      "methods": methods, "show_progress_bar": show_progress_bar}))
+        job, result = Path(folder) / "job.json", Path(folder) / "result.json"
+        io.write_json(job, job_of(cfg, lang, model_name, methods, show_progress_bar), digits=None)
         command = distributed.launch_command("compass.stages.train", ["--job", str(job),
                                              "--result", str(result)], cfg.train.processes,
                                              port=distributed.free_port())
@@ -94,15 +104,34 @@ def train_in_processes(cfg, lang: str, model_name: str, methods=None,
         if run.returncode != 0 or not result.exists():
             raise RuntimeError(f"training {lang}/{model_name} in {cfg.train.processes} processes "
                                f"failed (exit {run.returncode}):\n{run.stderr[-3000:]}")
-        return pickle.loads(result.read_bytes())
+        done = json.loads(result.read_text(encoding="utf-8"))
+    summaries = {(m, r): summary for m, r, summary in done["summaries"]}
+    return _result(cfg, lang, model_name, summaries, done["examples"])
+
+
+def job_of(cfg, lang: str, model_name: str, methods=None, show_progress_bar: bool = True) -> dict:
+    """One training job as plain JSON data: the params as params.yaml would hold them."""
+    import dataclasses
+
+    return {"params": dataclasses.asdict(cfg), "lang": lang, "model": model_name,
+            "methods": list(methods) if methods is not None else None,
+            "show_progress_bar": show_progress_bar}
+
+
+def read_job(path: Path) -> dict:
+    """A job :func:`job_of` wrote, its params validated as params.yaml's are."""
+    from compass import config
+
+    job = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {**job, "cfg": config.from_dict(job["params"])}
 
 
 def _main(argv=None) -> None:
     """One process of a data-parallel run: ``--lang L --model M`` trains that language's adapters
-    with params.yaml (a run across machines, README), ``--job`` what :func:`train_in_processes`
-    pickled; the first process writes ``--result`` (what :func:`train_language` returned)."""
+    with params.yaml (a run across machines, README), ``--job`` the JSON job of
+    :func:`train_in_processes`; the first process writes ``--result`` (each adapter's summary
+    and each method's example count, as JSON)."""
     import argparse
-    import pickle
 
     from compass import config
     from compass.training import distributed
@@ -114,7 +143,7 @@ def _main(argv=None) -> None:
     parser.add_argument("--result")
     args = parser.parse_args(argv)
     if args.job:
-        job = pickle.loads(Path(args.job).read_bytes())
+        job = read_job(Path(args.job))
     elif args.lang and args.model:
         cfg = config.load()
         config.require_model(cfg, args.model)
@@ -126,8 +155,10 @@ def _main(argv=None) -> None:
     out = train_language(job["cfg"], job["lang"], job["model"], job["methods"],
                          show_progress_bar=job["show_progress_bar"] and rank == 0)
     if rank == 0 and args.result:
-        with io.atomic_path(Path(args.result)) as tmp:
-            Path(tmp).write_bytes(pickle.dumps(out))
+        examples = out["table"].groupby("method")["examples"].first()
+        io.write_json(Path(args.result), {
+            "summaries": [[m, r, summary] for (m, r), summary in out["summaries"].items()],
+            "examples": {m: int(n) for m, n in examples.items()}}, digits=None)
     distributed.barrier()
     distributed.finish()
 

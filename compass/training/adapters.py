@@ -214,6 +214,25 @@ def lora_config(train_cfg, model=None):
                       task_type="CAUSAL_LM", bias="none")
 
 
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint holds pickled objects beyond tensors and plain data: it is not loaded."""
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A training checkpoint read as data only (``weights_only``): a file another process or
+    machine wrote through a shared cache must never run code here. One that carries other
+    pickled objects is refused, not deleted, so that someone can look at it."""
+    import pickle
+
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UnsafeCheckpointError(
+            f"{path} holds pickled objects that are not tensors or plain data ({first}); "
+            "refusing to load it. Delete it to train that adapter afresh.") from None
+
+
 def _atomic_torch_save(obj, path: Path) -> None:
     with io.atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -296,7 +315,7 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
     log: list[dict] = []
     step = 0
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = load_checkpoint(checkpoint)
         if state.get("fingerprint") != fingerprint:  # another config's run: start over
             warnings.warn(f"{checkpoint} belongs to a run with other settings; starting afresh")
             checkpoint.unlink(missing_ok=True)  # several processes: the first one removes it
