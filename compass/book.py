@@ -23,6 +23,7 @@ import pandas as pd
 
 from compass import io, paths
 from compass.languages import display_name
+from compass.training import catalog
 
 SRC = paths.BOOK / "_src"
 STATIC = ("_config.yml", "intro.md", "data.md", "sampling.md", "results.md", "continual.md")
@@ -44,7 +45,22 @@ def data_sources_line(cfg) -> str:
                 "`../shared/fixtures` (a sample of Aya, Global-MMLU dev and Lite test rows), with "
                 f"{models} standing in for the paper's models and a few items and steps; the numbers "
                 "test the pipeline, not the paper's claims\n")
-    return f"- data: Aya `{d.aux_dataset}`, Global-MMLU `{d.target_dataset}` ({d.test_set} test); models {models}\n"
+    lines = [f"- data ({d.test_set} Global-MMLU test): Aya {_pinned(d.aux_dataset)}, Global-MMLU "
+             f"{_pinned(d.target_dataset)}, Global-MMLU-Lite {_pinned(d.target_lite_dataset)}, "
+             f"MMLU-ProX-Lite {_pinned(d.prox_lite_dataset)}\n"]
+    lines += [f"- model `{m}`: {_pinned(catalog.source(m, cfg.train.model_sources))}\n"
+              for m in cfg.train.models]
+    return "".join(lines)
+
+
+def _pinned(source) -> str:
+    """A data set or model as the run read it: hub id and revision, or a local path."""
+    from compass import hub_ids
+
+    repo, revision = hub_ids.split(str(source))
+    if not hub_ids.HUB_ID.match(repo):
+        return f"local `{repo}`"
+    return f"`{repo}` at revision `{revision}`" if revision else f"`{repo}` (hub main, not pinned)"
 
 
 def profile_page(cfg) -> str:

@@ -111,9 +111,10 @@ class DataConfig(_Params):
     min_pairs_per_language: int = 30  # languages with fewer pairs are not offered
     split: SplitConfig = field(default_factory=SplitConfig)
     # paper profile: hub names (or local paths) of the real data sets
-    aux_dataset: str = "CohereForAI/aya_dataset"
-    target_dataset: str = "CohereForAI/Global-MMLU"
-    target_lite_dataset: str = "CohereForAI/Global-MMLU-Lite"
+    # (org/name@revision pins a commit, tag or branch; CohereLabs was CohereForAI)
+    aux_dataset: str = "CohereLabs/aya_dataset"
+    target_dataset: str = "CohereLabs/Global-MMLU"
+    target_lite_dataset: str = "CohereLabs/Global-MMLU-Lite"
     prox_dataset: str = "li-lab/MMLU-ProX"
     prox_lite_dataset: str = "li-lab/MMLU-ProX-Lite"
     test_set: str = "lite"  # paper: Global-MMLU test items from 'lite' (400/language) or 'full'
@@ -181,7 +182,7 @@ class TrainConfig(_Params):
     models: tuple[str, ...] = ("gemma-3-270m",)  # base models, each gets every (language, method)
     # adapter. Names key folders and stages: gemma-3-270m (offline), phi-4-mini, llama-3.1-8b,
     # qwen2.5-7b (compass.training.models.PAPER_MODELS), or any name given in model_sources
-    model_sources: dict = field(default_factory=dict)  # name -> hub id or local folder
+    model_sources: dict = field(default_factory=dict)  # name -> hub id (id@revision pins one) or folder
     methods: tuple[str, ...] = ("random", "all", "langsim", "dsir", "compass")
     dora: bool = False  # peft use_dora
     rank: int = 8
@@ -222,6 +223,8 @@ class EvalConfig(_Params):
     n_bootstrap: int = 10000
     confidence: float = 0.95
     lm_eval_check_items: int = 4  # items re-scored through lm-eval to confirm the choices
+    lm_eval_batch_size: int | str = 1  # lm-eval's batch of log-likelihood requests: an integer,
+    # or auto (the largest that fits the device; lm-eval finds it); the same scores either way
     num_fewshot: int = 0  # paper profile: shots for Global-MMLU (lm-eval's global_mmlu tasks)
     prox: "ProxConfig" = field(default_factory=lambda: ProxConfig())
 
@@ -427,6 +430,8 @@ def _validate(cfg: Config) -> Config:
     _positive_int(s.n_distractors, "data.split.n_distractors")
     _positive_int(s.max_test_items, "data.split.max_test_items")
     _positive_int(cfg.data.min_pairs_per_language, "data.min_pairs_per_language")
+    for name in ("aux_dataset", "target_dataset", "target_lite_dataset", "prox_lite_dataset"):
+        _hub_source(getattr(cfg.data, name), f"data.{name}")
     _positive_int(cfg.encoder.batch_size, "encoder.batch_size")
     _positive_int(cfg.encoder.max_chars, "encoder.max_chars", minimum=0)
     c = cfg.clustering
@@ -486,6 +491,8 @@ def _validate(cfg: Config) -> Config:
                           f"{e.max_items}: every multiple-choice item's answer is a held-out pair "
                           "whose NLL is measured; raise nll_items to at least max_items")
     _positive_int(e.lm_eval_check_items, "evaluation.lm_eval_check_items", minimum=0)
+    if e.lm_eval_batch_size != "auto":
+        _positive_int(e.lm_eval_batch_size, "evaluation.lm_eval_batch_size (or auto)")
     _positive_int(e.num_fewshot, "evaluation.num_fewshot", minimum=0)
     _choice(e.prox.generator, ("compass", "lm-eval"), "evaluation.prox.generator")
     _positive_int(e.prox.batch_size, "evaluation.prox.batch_size")
@@ -571,11 +578,23 @@ def _models(t: TrainConfig) -> None:
             raise ConfigError(f"model name {name!r} is not allowed: names key folders and DVC stages, "
                               "so use letters, digits, '.', '_' and '-' (put a hub id or a folder "
                               "in train.model_sources under such a name)")
+    for name, source in t.model_sources.items():
+        _hub_source(source, f"train.model_sources.{name}")
     known = catalog.known_names(t.model_sources)
     for name in t.models:
         if name not in known:
             raise ConfigError(f"train.models entry {name!r} is not a known model; choose one of "
                               f"{known} or add it to train.model_sources (name: hub id or folder)")
+
+
+def _hub_source(source, where: str) -> None:
+    """A hub id, ``id@revision`` (a pinned commit, tag or branch) or a local path."""
+    from compass import hub_ids
+
+    try:
+        hub_ids.split(str(source))
+    except hub_ids.HubIdError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def _prox(p: ProxConfig, targets: tuple[str, ...]) -> None:

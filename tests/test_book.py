@@ -1,5 +1,6 @@
 """Book assembly helpers that need no pipeline run: page titles and table cells."""
 import json
+from pathlib import Path
 
 from compass import book, config
 
@@ -80,3 +81,15 @@ def test_the_guard_sentence_only_where_every_ecda_update_was_rolled_back(tmp_pat
     rows[0]["event"] = "accepted"
     io.write_csv(tmp_path / "events.csv", pd.DataFrame(rows))
     assert book._guard_sentence("fa") == ""
+
+
+def test_the_build_page_names_each_data_set_and_model_with_its_revision():
+    from compass import config
+
+    cfg = config.load(Path(__file__).resolve().parents[1] / "profiles" / "paper.yaml", {
+        "data.target_dataset": "CohereLabs/Global-MMLU@abc1234",
+        "train.model_sources": {"qwen2.5-7b": "Qwen/Qwen2.5-7B@v2"}})
+    line = book.data_sources_line(cfg)
+    assert "`CohereLabs/Global-MMLU` at revision `abc1234`" in line
+    assert "`CohereLabs/aya_dataset` (hub main, not pinned)" in line
+    assert "model `qwen2.5-7b`: `Qwen/Qwen2.5-7B` at revision `v2`" in line

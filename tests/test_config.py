@@ -163,3 +163,11 @@ def test_unknown_language_error_is_a_value_error():
     with pytest.raises(ValueError):
         normalize("zz")
     assert issubclass(UnknownLanguageError, ValueError)
+
+
+def test_a_malformed_revision_in_a_hub_id_is_a_config_error():
+    with pytest.raises(config.ConfigError, match=r"data.target_dataset: 'CohereLabs/Global-MMLU@a b'"):
+        config.from_dict({"data": {"target_dataset": "CohereLabs/Global-MMLU@a b"}})
+    with pytest.raises(config.ConfigError, match=r"train.model_sources.m: "):
+        config.from_dict({"train": {"model_sources": {"m": "org/m@"}}})
+    config.from_dict({"data": {"target_dataset": "CohereLabs/Global-MMLU@v2"}})  # pinned: fine

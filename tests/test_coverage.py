@@ -46,7 +46,7 @@ def test_every_global_mmlu_language_through_the_paper_preflight(lang, empty_hub)
                 "yes" if lang in coverage.mmlu_prox_lite() else "no",
                 "yes" if lang in coverage.oneruler() else "no"]
     assert row[1:5] == expected
-    assert f"load_dataset('CohereForAI/Global-MMLU', c) for c in ['{lang}']" in message
+    assert f"load_dataset('CohereLabs/Global-MMLU', c) for c in ['{lang}']" in message
     prox_line = f"load_dataset('li-lab/MMLU-ProX-Lite', c) for c in ['{lang}']"
     assert (prox_line in message) == (lang in coverage.mmlu_prox_lite())
     runs = coverage.table(cfg)["runs"].iloc[0]

@@ -12,7 +12,7 @@ from compass.hub_assets import Asset, MissingHubAssets
 
 MODELS = {"phi-4-mini": "microsoft/Phi-4-mini-instruct", "llama-3.1-8b": "meta-llama/Llama-3.1-8B",
           "qwen2.5-7b": "Qwen/Qwen2.5-7B"}
-DATASETS = ("CohereForAI/aya_dataset", "CohereForAI/Global-MMLU", "CohereForAI/Global-MMLU-Lite",
+DATASETS = ("CohereLabs/aya_dataset", "CohereLabs/Global-MMLU", "CohereLabs/Global-MMLU-Lite",
             "li-lab/MMLU-ProX-Lite")
 
 
@@ -74,10 +74,10 @@ def test_paper_assets(hf_home):
     assert [a.repo_id for a in assets] == [*MODELS.values(), *DATASETS]
     by_id = {a.repo_id: a for a in assets}
     assert by_id["meta-llama/Llama-3.1-8B"].why == "base model llama-3.1-8b"
-    assert by_id["CohereForAI/Global-MMLU"].configs == ("es", "fr")
-    assert "dev" in by_id["CohereForAI/Global-MMLU"].why
-    assert "test" in by_id["CohereForAI/Global-MMLU-Lite"].why
-    assert by_id["CohereForAI/aya_dataset"].configs == ("default",)
+    assert by_id["CohereLabs/Global-MMLU"].configs == ("es", "fr")
+    assert "dev" in by_id["CohereLabs/Global-MMLU"].why
+    assert "test" in by_id["CohereLabs/Global-MMLU-Lite"].why
+    assert by_id["CohereLabs/aya_dataset"].configs == ("default",)
     assert {a.repo_type for a in assets if a.kind == "dataset"} == {"dataset"}
     assert not any(a.local for a in assets)
 
@@ -85,8 +85,8 @@ def test_paper_assets(hf_home):
 def test_full_test_set_and_no_prox(hf_home):
     assets = hub_assets.required(paper(**{"data.test_set": "full", "evaluation.prox.languages": []}))
     ids = [a.repo_id for a in assets]
-    assert "CohereForAI/Global-MMLU-Lite" not in ids and "li-lab/MMLU-ProX-Lite" not in ids
-    full = next(a for a in assets if a.repo_id == "CohereForAI/Global-MMLU")
+    assert "CohereLabs/Global-MMLU-Lite" not in ids and "li-lab/MMLU-ProX-Lite" not in ids
+    full = next(a for a in assets if a.repo_id == "CohereLabs/Global-MMLU")
     assert full.why == "Global-MMLU dev (E_t) and test"
 
 
@@ -107,7 +107,7 @@ def test_empty_cache_lists_every_asset_in_one_message(hf_home):
         assert f"base model {name}" in text
     for repo_id in DATASETS:
         assert f"load_dataset('{repo_id}'" in text
-    assert "load_dataset('CohereForAI/Global-MMLU', c) for c in ['es', 'fr']" in text
+    assert "load_dataset('CohereLabs/Global-MMLU', c) for c in ['es', 'fr']" in text
     assert "hf auth login" in text and "https://huggingface.co/meta-llama/Llama-3.1-8B" in text
     assert "train.model_sources" in text and "data.aux_dataset" in text
     assert str(hf_home / "hub") in text
@@ -117,11 +117,11 @@ def test_cached_assets_are_not_listed(hf_home):
     cache_model(hf_home, "meta-llama/Llama-3.1-8B")
     cache_model(hf_home, "Qwen/Qwen2.5-7B", files=("config.json", "a.safetensors", "b.safetensors"),
                 index={"x": "a.safetensors", "y": "b.safetensors"})
-    cache_dataset(hf_home, "CohereForAI___aya_dataset", ["default"])
-    cache_dataset(hf_home, "CohereForAI___global-mmlu", ["es", "fr", "de"])
+    cache_dataset(hf_home, "CohereLabs___aya_dataset", ["default"])
+    cache_dataset(hf_home, "CohereLabs___global-mmlu", ["es", "fr", "de"])
     absent = hub_assets.missing(hub_assets.required(paper()))
     assert [a.repo_id for a in absent] == ["microsoft/Phi-4-mini-instruct",
-                                           "CohereForAI/Global-MMLU-Lite", "li-lab/MMLU-ProX-Lite"]
+                                           "CohereLabs/Global-MMLU-Lite", "li-lab/MMLU-ProX-Lite"]
     with pytest.raises(MissingHubAssets, match=r"^3 hub asset") as err:
         hub_assets.check(paper())
     assert "Llama-3.1-8B" not in str(err.value) and "aya_dataset" not in str(err.value)
@@ -154,16 +154,16 @@ def test_incomplete_snapshots_are_missing_with_the_reason(hf_home):
 
 
 def test_dataset_needs_every_config_prepared(hf_home):
-    cache_dataset(hf_home, "CohereForAI___global-mmlu", ["es"])
-    asset = Asset("dataset", "CohereForAI/Global-MMLU", "Global-MMLU dev (E_t)", "dataset", ("es", "fr"))
+    cache_dataset(hf_home, "CohereLabs___global-mmlu", ["es"])
+    asset = Asset("dataset", "CohereLabs/Global-MMLU", "Global-MMLU dev (E_t)", "dataset", ("es", "fr"))
     assert hub_assets.missing([asset]) == [asset]
     assert hub_assets.problem(asset).startswith("config(s) fr not prepared")
     # a download still in progress (datasets writes to <hash>.incomplete first) does not count
-    partial = hf_home / "datasets" / "CohereForAI___global-mmlu" / "fr" / "0.0.0" / "ab.incomplete"
+    partial = hf_home / "datasets" / "CohereLabs___global-mmlu" / "fr" / "0.0.0" / "ab.incomplete"
     partial.mkdir(parents=True)
     (partial / "dataset_info.json").write_text("{}")
     assert hub_assets.missing([asset]) == [asset]
-    cache_dataset(hf_home, "CohereForAI___global-mmlu", ["fr"])
+    cache_dataset(hf_home, "CohereLabs___global-mmlu", ["fr"])
     assert hub_assets.missing([asset]) == []
 
 
@@ -188,8 +188,8 @@ def test_local_paths_are_checked_for_existence(hf_home, tmp_path):
 
 
 def test_same_source_twice_is_one_asset(hf_home):
-    cfg = paper(**{"data.target_lite_dataset": "CohereForAI/Global-MMLU"})
-    gm = [a for a in hub_assets.required(cfg) if a.repo_id == "CohereForAI/Global-MMLU"]
+    cfg = paper(**{"data.target_lite_dataset": "CohereLabs/Global-MMLU"})
+    gm = [a for a in hub_assets.required(cfg) if a.repo_id == "CohereLabs/Global-MMLU"]
     assert len(gm) == 1 and gm[0].why == "Global-MMLU dev (E_t); Global-MMLU-Lite test"
 
 
@@ -220,3 +220,45 @@ def test_cli_exit_code(hf_home, tmp_path, capsys):
     params.write_text(yaml.safe_dump({"profile": "tiny"}))
     assert hub_assets.main(["--params", str(params)]) == 0
     assert "all 0 available offline" in capsys.readouterr().out
+
+
+def test_a_cache_prepared_under_the_former_organisation_name_serves_the_current_id(hf_home):
+    cache_dataset(hf_home, "CohereForAI___global-mmlu", ["es", "fr"])  # fetched before the rename
+    asset = Asset("dataset", "CohereLabs/Global-MMLU", "Global-MMLU dev (E_t)", "dataset", ("es", "fr"))
+    assert hub_assets.missing([asset]) == []
+    assert hub_assets.offline_id("CohereLabs/Global-MMLU", ("es",)) == "CohereForAI/Global-MMLU"
+    assert hub_assets.offline_id("CohereForAI/Global-MMLU", ("es",)) == "CohereForAI/Global-MMLU"
+    other = Asset("dataset", "CohereLabs/Global-MMLU", "x", "dataset", ("de",))  # not prepared
+    assert hub_assets.missing([other]) == [other]
+    cache_model(hf_home, "CohereForAI/aya-expanse-8b")
+    assert hub_assets.problem(Asset("model", "CohereLabs/aya-expanse-8b", "m")) is None
+
+
+def test_a_pinned_revision_is_checked_fetched_and_named(hf_home):
+    cfg = paper(**{"data.target_dataset": "CohereLabs/Global-MMLU@7a3e1f0",
+                   "train.model_sources": {"llama-3.1-8b": "meta-llama/Llama-3.1-8B@d04e592b"}})
+    by_id = {a.repo_id: a for a in hub_assets.required(cfg)}
+    assert by_id["CohereLabs/Global-MMLU"].revision == "7a3e1f0"
+    llama = by_id["meta-llama/Llama-3.1-8B"]
+    assert llama.revision == "d04e592b"
+    assert "--revision d04e592b" in hub_assets.fetch_command(llama)
+    assert "revision='7a3e1f0'" in hub_assets.fetch_command(by_id["CohereLabs/Global-MMLU"])
+    cache_model(hf_home, "meta-llama/Llama-3.1-8B")  # main is snapshot 0123abcd, not d04e592b
+    assert "at revision d04e592b" in hub_assets.problem(llama)
+    assert hub_assets.problem(Asset("model", "meta-llama/Llama-3.1-8B", "m", revision="0123abcd")) is None
+    text = hub_assets.message([llama])
+    assert "meta-llama/Llama-3.1-8B@d04e592b" in text
+
+
+def test_hub_ids_split_a_revision_and_refuse_a_malformed_one(tmp_path):
+    from compass import hub_ids
+
+    assert hub_ids.split("CohereLabs/Global-MMLU@v1.0") == ("CohereLabs/Global-MMLU", "v1.0")
+    assert hub_ids.split("CohereLabs/Global-MMLU") == ("CohereLabs/Global-MMLU", None)
+    folder = tmp_path / "copy@2"  # a local path keeps its '@'
+    folder.mkdir()
+    assert hub_ids.split(str(folder)) == (str(folder), None)
+    with pytest.raises(hub_ids.HubIdError, match="'CohereLabs/x@a b'"):
+        hub_ids.split("CohereLabs/x@a b")
+    assert hub_ids.aliases("CohereForAI/aya_dataset") == ("CohereLabs/aya_dataset",
+                                                          "CohereForAI/aya_dataset")

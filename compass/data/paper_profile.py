@@ -16,6 +16,7 @@ decontaminate the selection and assign test items to clusters), with benchmark s
 """
 from __future__ import annotations
 
+from compass import hub_ids
 from compass.data import paper
 from compass.data.splits import rng_for
 
@@ -27,13 +28,25 @@ TEST_SOURCES = (TEST_SOURCE, PROX_TEST_SOURCE)  # what the selection is decontam
 AYA_SOURCE = "aya_dataset"
 
 
+def hub_source(source: str, configs: tuple[str, ...] = ("default",)) -> dict:
+    """A data-set param as the loaders take it: ``source`` (a local path, or the hub id under
+    which the local cache holds ``configs``, current or former organisation name) and its pinned
+    ``revision`` (``id@revision`` in params; None: the hub's main)."""
+    from compass import hub_assets
+
+    repo_id, revision = hub_ids.split(source)
+    if hub_assets.is_hub_id(repo_id):
+        repo_id = hub_assets.offline_id(repo_id, configs)
+    return {"source": repo_id, "revision": revision}
+
+
 def is_benchmark(source: str) -> bool:
     return source in BENCHMARK_SOURCES
 
 
 def aya_pool(cfg) -> list[dict]:
     """Aya pairs; auxiliary languages capped at data.aux_per_language_cap (0: no cap)."""
-    pairs = paper.load_aya(cfg.data.aux_dataset)
+    pairs = paper.load_aya(**hub_source(cfg.data.aux_dataset))
     cap = cfg.data.aux_per_language_cap
     if not cap:
         return pairs
@@ -53,11 +66,12 @@ def aya_pool(cfg) -> list[dict]:
 def benchmark_items(cfg, lang: str) -> dict[str, list[dict]]:
     """E_t, test and (where asked) MMLU-ProX-Lite items of one target, with the rows each loader
     dropped (empty options) under 'dropped'."""
-    dev = paper.load_global_mmlu(lang, "dev", cfg.data.target_dataset)
-    if cfg.data.test_set == "lite":
-        test = paper.load_global_mmlu_lite(lang, "test", cfg.data.target_lite_dataset)
+    d = cfg.data
+    dev = paper.load_global_mmlu(lang, "dev", **hub_source(d.target_dataset, (lang,)))
+    if d.test_set == "lite":
+        test = paper.load_global_mmlu_lite(lang, "test", **hub_source(d.target_lite_dataset, (lang,)))
     else:
-        test = paper.load_global_mmlu(lang, "test", cfg.data.target_dataset)
+        test = paper.load_global_mmlu(lang, "test", **hub_source(d.target_dataset, (lang,)))
     test = list(test)
     if len(test) > cfg.data.split.max_test_items:  # a seeded sample, in the data set's order
         keep = sorted(rng_for(cfg.seed, lang, "test_items").choice(
@@ -66,9 +80,9 @@ def benchmark_items(cfg, lang: str) -> dict[str, list[dict]]:
     out = {"dev": list(dev), "test": test,
            "dropped": [*getattr(dev, "dropped", []), *getattr(test, "dropped", [])]}
     if lang in cfg.prox_languages():
-        out["prox_test"] = paper.load_mmlu_prox_lite(lang, "test", cfg.data.prox_lite_dataset)
-        out["prox_validation"] = paper.load_mmlu_prox_lite(lang, "validation",
-                                                           cfg.data.prox_lite_dataset)
+        prox = hub_source(d.prox_lite_dataset, (lang,))
+        out["prox_test"] = paper.load_mmlu_prox_lite(lang, "test", **prox)
+        out["prox_validation"] = paper.load_mmlu_prox_lite(lang, "validation", **prox)
     return out
 
 

@@ -59,7 +59,7 @@ def write_local_task(items: list[dict], name: str, folder: str | Path) -> Path:
 
 
 def run(model, tokenizer, tasks: list[str], include_path: str | Path | None = None,
-        num_fewshot: int = 0, limit: int | None = None, batch_size: int = 1,
+        num_fewshot: int = 0, limit: int | None = None, batch_size: int | str = 1,
         include_defaults: bool | None = None, generator: str = "lm-eval",
         gen_batch_size: int = 16) -> dict:
     """simple_evaluate with samples logged; returns lm-eval's result dict.
@@ -105,10 +105,10 @@ def per_item_choices(result: dict, task: str) -> pd.DataFrame:
 
 
 def cross_check(model, tokenizer, items: list[dict], predictions: pd.DataFrame,
-                folder: str | Path, name: str = "compass_mc") -> dict:
+                folder: str | Path, name: str = "compass_mc", batch_size: int | str = 1) -> dict:
     """Run ``items`` through lm-eval and compare its per-item choices with ``predictions``."""
     write_local_task(items, name, folder)
-    result = run(model, tokenizer, [name], include_path=folder)
+    result = run(model, tokenizer, [name], include_path=folder, batch_size=batch_size)
     theirs = per_item_choices(result, name)
     merged = predictions.merge(theirs, on="id", how="inner")
     max_ll_diff = max(float(np.abs(np.array(a) - np.array(b)).max())

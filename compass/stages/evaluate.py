@@ -110,7 +110,8 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
         ours = predictions[predictions["method"] == check_method].head(n_check)
         check = lmeval.cross_check(model_now, tokenizer, items[:n_check], ours,
                                    paths.evaluation_dir(lang, model_name) / "lm_eval_task",
-                                   name=f"compass_mc_{lang.replace('-', '_')}")
+                                   name=f"compass_mc_{lang.replace('-', '_')}",
+                                   batch_size=cfg.evaluation.lm_eval_batch_size)
         check["method"] = check_method
     e = cfg.evaluation
     tables = [accuracy_tables(cfg, per_method(predictions, metric), metric)

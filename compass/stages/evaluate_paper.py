@@ -58,7 +58,8 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
             registry.activate(current, lang, method)
         frame = paper_tasks.run_global_mmlu(
             current, tokenizer, originals, lang, tasks, lite=cfg.data.test_set == "lite",
-            num_fewshot=e.num_fewshot, fewshot_items=benchmarks["dev"], cross_check=False)
+            num_fewshot=e.num_fewshot, fewshot_items=benchmarks["dev"], cross_check=False,
+            batch_size=e.lm_eval_batch_size)
         if method == check_method and e.lm_eval_check_items:  # lm-eval's own requests, re-scored
             c = paper_tasks.cross_check_global_mmlu(current, tokenizer,
                                                     frame.head(e.lm_eval_check_items))

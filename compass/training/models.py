@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from compass import paths, timings
+from compass import hub_ids, paths, timings
 from compass.training import catalog, precision
 from compass.training.catalog import OFFLINE_MODEL, PAPER_MODELS  # noqa: F401 (re-exported)
 
@@ -132,19 +132,28 @@ def resolve(name: str, model_sources: dict | None = None) -> str:
 
 
 def load(name: str, device: str | None = None, trust_remote_code: bool = False, dtype: str = "auto",
-         model_sources: dict | None = None):
+         model_sources: dict | None = None, adjust_config=None):
     """(model, tokenizer) in eval mode on the chosen device and dtype. ``model.compass_precision``
-    holds the :class:`~compass.training.precision.Precision` chosen and why (logged too)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    holds the :class:`~compass.training.precision.Precision` chosen and why (logged too).
+    ``adjust_config``: called on the loaded config before the weights are read (e.g. YaRN for
+    the long-context stage, compass.training.context_window)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     source = resolve(name, model_sources)
     chosen = precision.choose(dtype, device)
     LOG.info("precision: %s on %s (%s)", chosen.dtype, chosen.device, chosen.reason)
     device, dtype = torch.device(chosen.device), chosen.torch_dtype()
+    repo, revision = hub_ids.split(source)  # 'org/name@revision' pins a hub snapshot
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype,
-                                                     trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(repo, revision=revision,
+                                                  trust_remote_code=trust_remote_code)
+        extra = {}
+        if adjust_config is not None:
+            extra["config"] = AutoConfig.from_pretrained(repo, revision=revision,
+                                                         trust_remote_code=trust_remote_code)
+            adjust_config(extra["config"])
+        model = AutoModelForCausalLM.from_pretrained(repo, revision=revision, dtype=dtype,
+                                                     trust_remote_code=trust_remote_code, **extra)
     except OSError as err:
         raise ModelNotFoundError(
             f"could not load base model {name!r} (resolved to {source!r}): {err}. Offline, use "
