@@ -54,6 +54,8 @@ def main(argv=None) -> int:
                 print(coverage.describe(verdict["coverage"]).to_string(index=False))
             if verdict["targets"] is not None:
                 print(verdict["targets"].to_string(index=False))
+            for line in verdict.get("long_context", []):
+                print(line)
             print(f"params: {verdict['params']}")
             return 0
     except config.ConfigError as err:

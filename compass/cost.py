@@ -142,18 +142,15 @@ def _read_gpu(gpu) -> tuple[dict, str]:
     return data, where
 
 
-CONTEXT_WINDOWS = {  # max_position_embeddings of each config (the long-context stage's limit)
-    "gemma-3-270m": 32_768, "phi-4-mini": 131_072, "llama-3.1-8b": 131_072,
-    "llama-3.1-8b-instruct": 131_072, "qwen2.5-7b": 131_072, "qwen2.5-7b-instruct": 32_768}
-
-
 def scored_lengths(cfg: Config, name: str) -> list[int]:
     """The long-context lengths the stage scores on model ``name``: those whose prompt and answer
-    budget fit its window (compass.stages.long_context drops the rest); all for an unknown model."""
+    budget fit its window, with YaRN where the model needs it (compass.training.context_window,
+    as compass.stages.long_context decides); all for a model the catalog does not list."""
+    from compass.training import context_window
+
     lc = cfg.long_context
     answer = max(lc.max_new_tokens, lc.cwe_max_new_tokens)
-    window = CONTEXT_WINDOWS.get(name)
-    return [n for n in lc.lengths if window is None or n + answer <= window]
+    return list(context_window.plan(name, lc.lengths, answer).scored)
 
 
 def model_size(name: str) -> float:

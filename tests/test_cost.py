@@ -152,7 +152,7 @@ def test_lengths_that_do_not_fit_the_window_are_not_counted():
     cfg = config.from_dict({"long_context": {"lengths": [8000, 128000, 131072],
                                              "max_new_tokens": 64, "cwe_max_new_tokens": 128}})
     assert cost.scored_lengths(cfg, "llama-3.1-8b") == [8000, 128000]
-    assert cost.scored_lengths(cfg, "qwen2.5-7b-instruct") == [8000]
+    assert cost.scored_lengths(cfg, "qwen2.5-7b-instruct") == [8000, 128000]  # with YaRN
     assert cost.scored_lengths(cfg, "a-model-of-mine") == [8000, 128000, 131072]
 
 

@@ -62,7 +62,21 @@ def check_params(cfg, hub: bool = False, dry: bool = False) -> dict:
     if pairs is not None:
         config_mod.validate_against_data(cfg, data_mod.language_counts(pairs))
         table = feasibility.check_targets(cfg, pairs, vectors, langs)
-    return {"params": "valid", "targets": table, "coverage": covered}
+    return {"params": "valid", "targets": table, "coverage": covered,
+            "long_context": long_context_notes(cfg)}
+
+
+def long_context_notes(cfg) -> list[str]:
+    """Per base model, the long-context lengths it cannot score and where YaRN extends its
+    window (compass.training.context_window): said before the run, not found after it."""
+    from compass.training import context_window
+
+    lc = cfg.long_context
+    if not cfg.long_context_scored():
+        return []
+    answer = max(lc.max_new_tokens, lc.cwe_max_new_tokens)
+    plans = [context_window.plan(m, lc.lengths, answer) for m in cfg.train.models]
+    return [f"long context: {p.note()}" for p in plans if p.note()]
 
 
 def comparable_adapters(cfg) -> None:

@@ -74,8 +74,10 @@ def _no_scores(lang: str, model_name: str, note: str) -> dict:
 
 
 def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = True) -> dict:
+    from functools import partial
+
     from compass.evaluation import longcontext
-    from compass.training import models
+    from compass.training import context_window, models
     from compass.training.adapters import AdapterRegistry
 
     lc = cfg.long_context
@@ -93,14 +95,17 @@ def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = 
                     "folder of OneRuler's books: no long-context scores")
             return _no_scores(lang, model_name, note)
         files = longcontext.book_files(lang, books)  # a folder without the book fails here
-    model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
-                                   dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
     answer = max(lc.max_new_tokens, lc.cwe_max_new_tokens)
-    window = getattr(model.config, "max_position_embeddings", None)
-    lengths = [n for n in lc.lengths if not window or n + answer <= window]
-    skipped = [n for n in lc.lengths if n not in lengths]
-    note = (f"lengths {skipped} do not fit {model_name}'s {window}-token context with the answer: "
-            "not scored" if skipped else "")
+    window = context_window.plan(model_name, lc.lengths, answer)
+    yarn = (partial(context_window.apply_yarn, factor=window.yarn_factor, original=window.native)
+            if window.yarn_factor else None)
+    model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
+                                   dtype=cfg.train.dtype, model_sources=cfg.train.model_sources,
+                                   adjust_config=yarn)
+    if window.native is None:  # a model the catalog does not list: its config decides
+        window = context_window.plan(model_name, lc.lengths, answer,
+                                     getattr(model.config, "max_position_embeddings", None))
+    lengths, note = list(window.scored), window.note()
     if not lengths:
         return _no_scores(lang, model_name, note)
     samples = longcontext.make_samples(tokenizer, lang, lc.tasks, lengths, lc.samples_per_task,
