@@ -204,6 +204,8 @@ class TrainConfig(_Params):
     packing: bool = True  # several examples per row, attention kept within each (same loss);
     # falls back to padding where a model does not keep packed examples apart
     trust_remote_code: bool = False
+    chat_template: bool | str = "auto"  # instruct models read and answer in their chat template
+    # (training, NLL, lm-eval, long context); auto: the instruct models (compass.training.chat)
     dtype: str = "auto"  # auto: bf16 on CUDA and on CPUs that compute it natively (measured), else
     # fp32 (compass.training.precision); or float32 / bfloat16 to force one
     adapter_dtype: str = "float32"  # LoRA weights and optimizer state: float32 (also on a bf16
@@ -580,6 +582,8 @@ def _models(t: TrainConfig) -> None:
                               "in train.model_sources under such a name)")
     for name, source in t.model_sources.items():
         _hub_source(source, f"train.model_sources.{name}")
+    if t.chat_template not in ("auto", True, False):
+        raise ConfigError(f"train.chat_template = {t.chat_template!r}; allowed: auto, true, false")
     known = catalog.known_names(t.model_sources)
     for name in t.models:
         if name not in known:

@@ -171,3 +171,10 @@ def test_a_malformed_revision_in_a_hub_id_is_a_config_error():
     with pytest.raises(config.ConfigError, match=r"train.model_sources.m: "):
         config.from_dict({"train": {"model_sources": {"m": "org/m@"}}})
     config.from_dict({"data": {"target_dataset": "CohereLabs/Global-MMLU@v2"}})  # pinned: fine
+
+
+def test_chat_template_takes_auto_true_or_false():
+    assert config.from_dict({}).train.chat_template == "auto"
+    assert config.from_dict({"train": {"chat_template": False}}).train.chat_template is False
+    with pytest.raises(config.ConfigError, match="train.chat_template = 'yes'; allowed: auto, true, false"):
+        config.from_dict({"train": {"chat_template": "yes"}})

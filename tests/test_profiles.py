@@ -19,7 +19,8 @@ def test_every_preset_validates(name):
 def test_paper_preset_has_the_papers_settings():
     cfg = config.load(paths.PROFILES / "paper.yaml")
     assert cfg.profile == "paper"
-    assert cfg.train.models == ("phi-4-mini", "llama-3.1-8b", "qwen2.5-7b")
+    assert cfg.train.models == ("phi-4-mini", "llama-3.1-8b-instruct", "qwen2.5-7b-instruct")
+    assert cfg.train.chat_template == "auto"  # all three instruct: each reads its chat template
     assert (cfg.clustering.k_min, cfg.clustering.k_max) == (80, 120)
     assert list(cfg.long_context.lengths) == [8000, 32000, 64000, 128000]  # OneRuler's
 

@@ -32,6 +32,7 @@ from compass.continual import update as ecda
 from compass.continual.drift import DriftMonitor
 from compass.continual.recipes import RECIPES
 from compass.evaluation import scoring
+from compass.training import chat
 from compass.selection.compass_method import select_compass
 
 
@@ -73,8 +74,8 @@ class ItemScores:
     for the tables, ``per_set_nll`` the NLL array of the same items.
     """
 
-    def __init__(self, model, tokenizer, cache: bool = True):
-        self.model, self.tokenizer, self.cache = model, tokenizer, cache
+    def __init__(self, model, tokenizer, cache: bool = True, turn=None):
+        self.model, self.tokenizer, self.cache, self.turn = model, tokenizer, cache, turn
         self.by_item: dict[tuple[str, str], int] = {}
         self.nll_by_item: dict[tuple[str, str], float] = {}
         self.per_set: dict[tuple[str, str], np.ndarray] = {}
@@ -87,7 +88,8 @@ class ItemScores:
         NaN where the scorer reports none)."""
         if not items:
             return {}
-        frame = scoring.score_items(self.model, self.tokenizer, items, show_progress_bar=False)
+        frame = scoring.score_items(self.model, self.tokenizer, chat.for_scoring(self.turn, items),
+                                    show_progress_bar=False)
         self.items_scored += len(items)
         nll = frame["nll"] if "nll" in frame else [math.nan] * len(frame)
         return {i: (int(a), float(n)) for i, a, n in zip(frame["id"], frame["acc"], nll)}
@@ -175,6 +177,7 @@ class Context:
     selections: Memo  # (version, t) -> new training rows
     fishers: Memo  # version -> diagonal Fisher
     events: list = field(default_factory=list)
+    turn: Any = None  # an instruct model's chat template (compass.training.chat), or None
 
 
 def _examples(frame: pd.DataFrame) -> list[dict]:
@@ -192,7 +195,8 @@ def select_for_window(pool, cfg, window_labels, history_labels, used_ids, budget
 
 
 def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.DataFrame,
-        window_assign, cfg, show_progress_bar: bool = True, cache: bool = True) -> dict:
+        window_assign, cfg, show_progress_bar: bool = True, cache: bool = True,
+        turn=None) -> dict:
     """``window_assign(window_frame) -> (labels, centred vectors)``; ``initial_history`` is the
     served adapter's training data (id, cluster, prompt, response). ``cache=False`` recomputes
     every score, drift check, selection and Fisher (same results, for tests)."""
@@ -208,7 +212,8 @@ def run(model, tokenizer, stream, pool, pairs_by_id: dict, initial_history: pd.D
                              np.asarray(reference_labels), np.asarray(reference_vectors),
                              set(initial_history["id"])) for m in e.methods}
     ctx = Context(model, tokenizer, pool, pairs_by_id, cfg, init_lora,
-                  ItemScores(model, tokenizer, cache), Memo(cache), Memo(cache), Memo(cache))
+                  ItemScores(model, tokenizer, cache, turn), Memo(cache), Memo(cache), Memo(cache),
+                  turn=turn)
     drift_rows, acc_rows = [], []
     planted_at, planted = e.planted_regression_at, None
     bar = tqdm(total=len(stream) * len(e.methods), desc="continual", disable=not show_progress_bar)
@@ -286,7 +291,7 @@ def _fisher(ctx: Context, state: MethodState) -> dict:
     t_cfg, e = ctx.cfg.train, ctx.cfg.ecda
     return ctx.fishers.get(state.version, lambda: ecda.fisher_diagonal(
         ctx.model, ctx.tokenizer, _examples(state.history), t_cfg.max_length, e.fisher_examples,
-        ctx.cfg.seed))
+        ctx.cfg.seed, turn=ctx.turn))
 
 
 def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vectors) -> None:
@@ -316,7 +321,7 @@ def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vector
         return ecda.update(model, ctx.tokenizer, data, steps, lr, t_cfg.batch_size,
                            t_cfg.max_length, cfg.seed + step.t, fisher=fisher, anchor=anchor,
                            lambda_ewc=e.lambda_ewc, replay=replay, beta=e.beta_replay,
-                           packing=t_cfg.packing)
+                           packing=t_cfg.packing, turn=ctx.turn)
 
     guarded = recipe["guard"]  # unguarded methods serve what they trained (a non-finite loss aside)
     accepted, event, result = ecda.guarded_update(
@@ -380,7 +385,8 @@ def plant_regression(ctx: Context, state: MethodState, step) -> dict:
     def do_update():
         return ecda.update(model, ctx.tokenizer, data, e.update_steps * PLANTED_STEP_FACTOR,
                            t_cfg.learning_rate * PLANTED_LR_FACTOR, t_cfg.batch_size,
-                           t_cfg.max_length, cfg.seed + step.t + 7919, packing=t_cfg.packing)
+                           t_cfg.max_length, cfg.seed + step.t + 7919, packing=t_cfg.packing,
+                           turn=ctx.turn)
 
     accepted, event, result = ecda.guarded_update(
         model, do_update, lambda: ctx.scores.candidate(step.validation), e.rollback_tolerance,

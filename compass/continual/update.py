@@ -60,7 +60,7 @@ class Fisher:
 
 
 def fisher_diagonal(model, tokenizer, examples: list[dict], max_length: int, n_examples: int,
-                    seed: int) -> Fisher:
+                    seed: int, turn=None) -> Fisher:
     """Empirical diagonal Fisher: over ``n_examples`` of ``examples`` (a seeded sample), the mean
     of each example's squared gradient of its log-likelihood (the sum over its answer tokens),
     one backward pass per example: the squared gradient of a batch mean is not a Fisher (it
@@ -72,7 +72,7 @@ def fisher_diagonal(model, tokenizer, examples: list[dict], max_length: int, n_e
     for i in rows:
         e = examples[int(i)]
         batch = {k: v.to(device) for k, v in collate(
-            [encode_example(tokenizer, e["prompt"], e["response"], max_length)],
+            [encode_example(tokenizer, e["prompt"], e["response"], max_length, turn)],
             tokenizer.pad_token_id).items()}
         model.zero_grad(set_to_none=True)
         loss, n_tokens = completion_loss(model, batch)
@@ -164,16 +164,18 @@ def own_rng(seed: int, device: torch.device):
 def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, batch_size: int,
            max_length: int, seed: int, fisher: Fisher | None = None, anchor=None,
            lambda_ewc: float = 0.0, replay: list[dict] | None = None, beta: float = 0.0,
-           packing: bool = False) -> UpdateResult:
+           packing: bool = False, turn=None) -> UpdateResult:
     """Optimise L_task (+ lambda L_EWC + beta L_replay) for ``steps`` steps; raises
     NonFiniteLossError when the loss is NaN/inf (the caller rolls back). Deterministic given
     ``seed``: batches and dropout masks come from it alone. ``packing``: batches packed as in
     adapter training (:func:`compass.training.adapters.collate_packed`). The EWC term's gradient,
     2 w F (theta - theta*) with w = :func:`ewc_weight`, is added to the task gradient after the
-    backward pass, and the ratio of the two norms is logged per step."""
+    backward pass, and the ratio of the two norms is logged per step. ``turn``: an instruct
+    model's chat template (compass.training.chat), as in adapter training."""
     device = next(model.parameters()).device
-    encoded = [encode_example(tokenizer, e["prompt"], e["response"], max_length) for e in new_examples]
-    replay_enc = [encode_example(tokenizer, e["prompt"], e["response"], max_length)
+    encoded = [encode_example(tokenizer, e["prompt"], e["response"], max_length, turn)
+               for e in new_examples]
+    replay_enc = [encode_example(tokenizer, e["prompt"], e["response"], max_length, turn)
                   for e in (replay or [])]
     named = trainable(model)
     params = list(named.values())

@@ -61,14 +61,16 @@ def write_local_task(items: list[dict], name: str, folder: str | Path) -> Path:
 def run(model, tokenizer, tasks: list[str], include_path: str | Path | None = None,
         num_fewshot: int = 0, limit: int | None = None, batch_size: int | str = 1,
         include_defaults: bool | None = None, generator: str = "lm-eval",
-        gen_batch_size: int = 16) -> dict:
+        gen_batch_size: int = 16, chat: bool = False) -> dict:
     """simple_evaluate with samples logged; returns lm-eval's result dict.
 
     ``include_defaults`` (default: only when no ``include_path`` is given) indexes lm-eval's own
     task library, which takes about 13 s on 2 cores; local tasks do not need it.
     ``generator``: who answers generative requests, ``"lm-eval"`` (HFLM, ``batch_size`` at a
     time) or ``"compass"`` (CompassGenerationLM: greedy requests in batches of
-    ``gen_batch_size``, same outputs; log-likelihood requests stay HFLM's either way)."""
+    ``gen_batch_size``, same outputs; log-likelihood requests stay HFLM's either way).
+    ``chat``: an instruct model reads each prompt in its chat template, few-shot examples as
+    earlier turns (lm-eval's ``apply_chat_template`` and ``fewshot_as_multiturn``)."""
     check_generator(generator, gen_batch_size)
     import lm_eval
     from lm_eval.models.huggingface import HFLM
@@ -88,7 +90,8 @@ def run(model, tokenizer, tasks: list[str], include_path: str | Path | None = No
     manager = TaskManager(include_path=str(include_path) if include_path else None,
                           include_defaults=include_defaults)
     return lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager,
-                                   num_fewshot=num_fewshot, limit=limit, log_samples=True)
+                                   num_fewshot=num_fewshot, limit=limit, log_samples=True,
+                                   apply_chat_template=chat, fewshot_as_multiturn=chat)
 
 
 def per_item_choices(result: dict, task: str) -> pd.DataFrame:
@@ -105,10 +108,11 @@ def per_item_choices(result: dict, task: str) -> pd.DataFrame:
 
 
 def cross_check(model, tokenizer, items: list[dict], predictions: pd.DataFrame,
-                folder: str | Path, name: str = "compass_mc", batch_size: int | str = 1) -> dict:
+                folder: str | Path, name: str = "compass_mc", batch_size: int | str = 1,
+                chat: bool = False) -> dict:
     """Run ``items`` through lm-eval and compare its per-item choices with ``predictions``."""
     write_local_task(items, name, folder)
-    result = run(model, tokenizer, [name], include_path=folder, batch_size=batch_size)
+    result = run(model, tokenizer, [name], include_path=folder, batch_size=batch_size, chat=chat)
     theirs = per_item_choices(result, name)
     merged = predictions.merge(theirs, on="id", how="inner")
     max_ll_diff = max(float(np.abs(np.array(a) - np.array(b)).max())

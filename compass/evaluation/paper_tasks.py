@@ -384,9 +384,10 @@ def _offline():
 
 
 def _run(model, tokenizer, folder, name: str, num_fewshot: int, batch_size: int,
-         generator: str = "lm-eval", gen_batch_size: int = 16) -> tuple[dict, dict]:
+         generator: str = "lm-eval", gen_batch_size: int = 16,
+         chat: bool = False) -> tuple[dict, dict]:
     """lm-eval on a written task; checks first that each subtask has its few-shot rows.
-    ``generator`` / ``gen_batch_size``: see :func:`lmeval.run`."""
+    ``generator`` / ``gen_batch_size`` / ``chat``: see :func:`lmeval.run`."""
     lmeval.check_generator(generator, gen_batch_size)
     path = task_folder(folder, name)
     manifest = io.read_json(path / MANIFEST)
@@ -399,7 +400,7 @@ def _run(model, tokenizer, folder, name: str, num_fewshot: int, batch_size: int,
     with _offline():
         result = lmeval.run(model, tokenizer, [name], include_path=path, num_fewshot=num_fewshot,
                             batch_size=batch_size, generator=generator,
-                            gen_batch_size=gen_batch_size)
+                            gen_batch_size=gen_batch_size, chat=chat)
     return result, manifest
 
 
@@ -414,7 +415,8 @@ def _limited(items, limit: int | None) -> list:
 
 def run_global_mmlu(model, tokenizer, items, lang: str, folder, lite: bool = True,
                     num_fewshot: int = 0, limit: int | None = None, fewshot_items=None,
-                    cross_check: bool = True, batch_size: int = 1) -> pd.DataFrame:
+                    cross_check: bool = True, batch_size: int = 1,
+                    chat: bool = False) -> pd.DataFrame:
     """lm-eval's Global-MMLU task on local rows; one row per sample.
 
     Columns: id (sample_id), subject, subject_category, cultural_sensitivity_label, lm_eval_task
@@ -426,7 +428,7 @@ def run_global_mmlu(model, tokenizer, items, lang: str, folder, lite: bool = Tru
     same_choice, ll_diff and ``frame.attrs["cross_check"]``."""
     items = _limited(items, limit)
     name = write_global_mmlu_task(items, lang, folder, lite=lite, fewshot_items=fewshot_items)
-    result, manifest = _run(model, tokenizer, folder, name, num_fewshot, batch_size)
+    result, manifest = _run(model, tokenizer, folder, name, num_fewshot, batch_size, chat=chat)
     order = {str(row["sample_id"]): i for i, row in enumerate(global_mmlu_rows(items))}
     rows = []
     for leaf, s in _samples(result, manifest):
@@ -497,7 +499,7 @@ def cross_check_global_mmlu(model, tokenizer, frame: pd.DataFrame,
 def run_prox_lite(model, tokenizer, items, fewshot_items, lang: str, folder,
                   num_fewshot: int = 5, limit: int | None = None, max_gen_toks: int = 2048,
                   batch_size: int = 1, generator: str = "lm-eval",
-                  gen_batch_size: int = 16) -> tuple[pd.DataFrame, dict]:
+                  gen_batch_size: int = 16, chat: bool = False) -> tuple[pd.DataFrame, dict]:
     """lm-eval's ``mmlu_prox_lite_{lang}`` on local rows (greedy generation, its answer filter).
 
     Returns one row per sample (id, category, lm_eval_task, gold, generated, extracted, correct,
@@ -511,7 +513,7 @@ def run_prox_lite(model, tokenizer, items, fewshot_items, lang: str, folder,
     items = _limited(items, limit)
     name = write_prox_lite_task(items, fewshot_items, lang, folder, max_gen_toks=max_gen_toks)
     result, manifest = _run(model, tokenizer, folder, name, num_fewshot, batch_size,
-                            generator=generator, gen_batch_size=gen_batch_size)
+                            generator=generator, gen_batch_size=gen_batch_size, chat=chat)
     samples = _samples(result, manifest)
     order = {str(row["question_id"]): i for i, row in enumerate(prox_rows(items))}
     rows = []

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from compass.training.adapters import causal_lm_parts, output_logits
 
-TARGET_DELIMITER = "\n"
+TARGET_DELIMITER = "\n"  # between question and choice; an item's "delimiter" overrides it
 LOGIT_CHUNK_BYTES = 1 << 28  # fp32 logits per output-layer chunk (256 MiB; peak about twice)
 # default tokens per forward pass (rows x padded length): on a CPU the matrix products reach
 # their speed at a few hundred rows; on a GPU larger batches keep paying
@@ -190,7 +190,7 @@ def _plan(tokenizer, items: list[dict], prefix_reuse: bool | None) -> list[_Item
     """Tokenise every (item, choice); decide per item whether its question prefix is reused."""
     planned = []
     for index, item in enumerate(items):
-        encoded = [encode_pair(tokenizer, item["question"] + TARGET_DELIMITER, c) for c in item["choices"]]
+        encoded = [encode_pair(tokenizer, context_of(item), c) for c in item["choices"]]
         n_shared = len(_common_prefix([ctx for ctx, _ in encoded])) - 1 if encoded else 0
         saving = n_shared * (len(encoded) - 1)
         use = saving >= MIN_PREFIX_SAVING if prefix_reuse is None else bool(prefix_reuse)
@@ -389,12 +389,18 @@ def score_items(model, tokenizer, items: list[dict], desc: str = "scoring",
     return pd.DataFrame(rows)
 
 
+def context_of(item: dict) -> str:
+    """The text a choice continues: the question and the item's delimiter (a chat turn's prompt
+    has none: the assistant's answer follows its header, compass.training.chat)."""
+    return item["question"] + item.get("delimiter", TARGET_DELIMITER)
+
+
 def answer_likelihood(tokenizer, item: dict, loglikelihood: float) -> dict:
     """Per-token and per-character likelihood of an item's correct choice, from its summed
     log-probability: answer_tokens and answer_chars (what the sum covers: the continuation's
     tokens as `encode_pair` makes them, and its characters after the whitespace move), nll
     (nats per token) and bpc (bits per character)."""
-    context = item["question"] + TARGET_DELIMITER
+    context = context_of(item)
     choice = item["choices"][item["answer"]]
     n_tokens = len(encode_pair(tokenizer, context, choice)[1])
     n_chars = len(split_pair(context, choice)[1])

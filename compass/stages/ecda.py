@@ -22,7 +22,7 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     from compass.continual import update as ecda
     from compass.continual.stream import book_pairs, for_scoring, simulate
     from compass.continual.tables import continual_tables
-    from compass.training import models
+    from compass.training import chat, models
     from compass.training.adapters import AdapterRegistry, serve_adapter
 
     lang = cfg.ecda.language
@@ -59,8 +59,9 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     model = PeftModel.from_pretrained(base, str(AdapterRegistry(cfg.ecda.model).path(lang, "compass")),
                                       is_trainable=True)
     model.eval()
+    turn = chat.turn_for(cfg.train.chat_template, cfg.ecda.model, tokenizer)  # as it was trained
     out = runner.run(model, tokenizer, stream, pool, by_id, history, window_assign, cfg,
-                     show_progress_bar=show_progress_bar)
+                     show_progress_bar=show_progress_bar, turn=turn)
     tables = continual_tables(cfg, stream, out)
     folder = paths.ecda_dir(lang)
     for name in ("drift", "accuracy", "events"):

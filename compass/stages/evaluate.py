@@ -56,7 +56,7 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
 
         return evaluate_language_paper(cfg, lang, model_name, show_progress_bar)
     from compass.evaluation import likelihood, lmeval, scoring
-    from compass.training import models
+    from compass.training import chat, models
     from compass.training.adapters import AdapterRegistry
 
     items, answers_only = evaluation_items(cfg, lang)
@@ -65,6 +65,9 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
     model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
                                    dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
     timings, frames, likelihoods = {}, [], []
+    turn = chat.turn_for(cfg.train.chat_template, model_name, tokenizer)  # instruct: its template
+    plain = items  # lm-eval's cross-check renders the template itself
+    items, answers_only = chat.for_scoring(turn, items), chat.for_scoring(turn, answers_only)
     nll_pairs = [likelihood.answer_only(it) for it in items] + answers_only
 
     def score(method, label, seed=cfg.seed, pairs_only=False):
@@ -108,10 +111,11 @@ def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool =
     check = {}
     if n_check:
         ours = predictions[predictions["method"] == check_method].head(n_check)
-        check = lmeval.cross_check(model_now, tokenizer, items[:n_check], ours,
+        check = lmeval.cross_check(model_now, tokenizer, plain[:n_check], ours,
                                    paths.evaluation_dir(lang, model_name) / "lm_eval_task",
                                    name=f"compass_mc_{lang.replace('-', '_')}",
-                                   batch_size=cfg.evaluation.lm_eval_batch_size)
+                                   batch_size=cfg.evaluation.lm_eval_batch_size,
+                                   chat=turn is not None)
         check["method"] = check_method
     e = cfg.evaluation
     tables = [accuracy_tables(cfg, per_method(predictions, metric), metric)

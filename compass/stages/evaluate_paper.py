@@ -30,7 +30,7 @@ def _wants_prox(cfg, lang: str) -> bool:
 
 def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: bool = True) -> dict:
     from compass.evaluation import likelihood, paper_tasks, scoring
-    from compass.training import models
+    from compass.training import chat, models
     from compass.training.adapters import AdapterRegistry
 
     e = cfg.evaluation
@@ -46,6 +46,8 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
     tasks = paths.cache_dir() / "lm_eval_tasks" / model_name / lang  # lm-eval's local copies: not results
     model, tokenizer = models.load(model_name, trust_remote_code=cfg.train.trust_remote_code,
                                    dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
+    turn = chat.turn_for(cfg.train.chat_template, model_name, tokenizer)  # instruct: its template
+    nll_items = chat.for_scoring(turn, nll_items)
     methods = list(cfg.train.methods)
     check_method = "compass" if "compass" in methods else methods[0]
     registry = AdapterRegistry(model_name)
@@ -59,7 +61,7 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
         frame = paper_tasks.run_global_mmlu(
             current, tokenizer, originals, lang, tasks, lite=cfg.data.test_set == "lite",
             num_fewshot=e.num_fewshot, fewshot_items=benchmarks["dev"], cross_check=False,
-            batch_size=e.lm_eval_batch_size)
+            batch_size=e.lm_eval_batch_size, chat=turn is not None)
         if method == check_method and e.lm_eval_check_items:  # lm-eval's own requests, re-scored
             c = paper_tasks.cross_check_global_mmlu(current, tokenizer,
                                                     frame.head(e.lm_eval_check_items))
@@ -78,7 +80,8 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
             prox, summary = paper_tasks.run_prox_lite(
                 current, tokenizer, benchmarks["prox_test"], benchmarks["prox_validation"], lang,
                 tasks, num_fewshot=p.num_fewshot, limit=p.limit or None,
-                max_gen_toks=p.max_gen_toks, generator=p.generator, gen_batch_size=p.batch_size)
+                max_gen_toks=p.max_gen_toks, generator=p.generator, gen_batch_size=p.batch_size,
+                chat=turn is not None)
             prox_frames.append(prox.assign(method=method))
             prox_summaries.append({"method": method, **summary})
     predictions = pd.concat(frames, ignore_index=True)

@@ -77,7 +77,7 @@ def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = 
     from functools import partial
 
     from compass.evaluation import longcontext
-    from compass.training import context_window, models
+    from compass.training import chat, context_window, models
     from compass.training.adapters import AdapterRegistry
 
     lc = cfg.long_context
@@ -110,12 +110,14 @@ def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = 
         return _no_scores(lang, model_name, note)
     samples = longcontext.make_samples(tokenizer, lang, lc.tasks, lengths, lc.samples_per_task,
                                        cfg.seed, books=books)
+    turn = chat.turn_for(cfg.train.chat_template, model_name, tokenizer)  # instruct: a user turn
+    asked = samples if turn is None else [{**s, "input": turn.prompt(s["input"])} for s in samples]
 
     budget = {task: lc.cwe_max_new_tokens if task == "cwe" else lc.max_new_tokens
               for task in lc.tasks}
 
     def run(method, current):
-        return longcontext.evaluate(current, tokenizer, samples, scoring=scoring,
+        return longcontext.evaluate(current, tokenizer, asked, scoring=scoring,
                                     max_new_tokens=budget, batch_size=lc.batch_size,
                                     show_progress_bar=show_progress_bar).assign(method=method)
 

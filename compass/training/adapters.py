@@ -30,16 +30,23 @@ IGNORE = -100
 
 
 # ---- examples --------------------------------------------------------------------------------
-def encode_example(tokenizer, prompt: str, response: str, max_length: int) -> dict:
+def encode_example(tokenizer, prompt: str, response: str, max_length: int, turn=None) -> dict:
     """Token ids and labels; the loss covers the completion ("\\n" + response + eos) only.
 
     The split mirrors lm-eval's multiple-choice encoding (context = prompt, continuation =
     "\\n" + answer, ids of the context taken from the tokenised whole), so training and scoring
-    see the same tokens.
+    see the same tokens. ``turn`` (an instruct model's chat template, compass.training.chat):
+    the prompt as a user turn, the response right after the assistant's header and closed by the
+    template's end of turn, which the loss covers instead of eos.
     """
-    context = tokenizer(prompt, add_special_tokens=True)["input_ids"]
-    whole = tokenizer(prompt + "\n" + response, add_special_tokens=True)["input_ids"]
-    whole = whole + [tokenizer.eos_token_id]
+    if turn is not None:
+        prompt = turn.prompt(prompt)
+        context = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        whole = tokenizer(prompt + response + turn.end, add_special_tokens=True)["input_ids"]
+    else:
+        context = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        whole = tokenizer(prompt + "\n" + response, add_special_tokens=True)["input_ids"]
+        whole = whole + [tokenizer.eos_token_id]
     n_context = min(len(context), len(whole) - 1)
     ids = whole[:max_length]
     labels = [IGNORE] * min(n_context, len(ids)) + ids[n_context:]
@@ -304,7 +311,10 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
     device = next(model.parameters()).device
     rank, size = distributed.world()
     main = rank == 0  # the one process that writes (several: train.processes, distributed.py)
-    encoded = [encode_example(tokenizer, e["prompt"], e["response"], train_cfg.max_length)
+    from compass.training import chat
+
+    turn = chat.turn_for(getattr(train_cfg, "chat_template", False), base_name, tokenizer)
+    encoded = [encode_example(tokenizer, e["prompt"], e["response"], train_cfg.max_length, turn)
                for e in examples]
     packed = bool(getattr(train_cfg, "packing", False)) and packing_supported(model, encoded)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -394,7 +404,9 @@ def run_digest(train_cfg, examples: list[dict], seed: int, init_adapter, snapsho
                                    "steps": list(snapshot_steps),
                                    "examples": [[e["prompt"], e["response"]] for e in examples]},
                                   sort_keys=True, default=str).encode())
-    for module in (__file__, speed.__file__, distributed.__file__):
+    from compass.training import chat
+
+    for module in (__file__, speed.__file__, distributed.__file__, chat.__file__):
         h.update(Path(module).read_bytes())
     return h.hexdigest()[:16]
 

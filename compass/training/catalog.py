@@ -13,6 +13,8 @@ PAPER_MODELS = {
     "qwen2.5-7b": "Qwen/Qwen2.5-7B",
     "qwen2.5-7b-instruct": "Qwen/Qwen2.5-7B-Instruct",
 }
+INSTRUCT = frozenset({"phi-4-mini", "llama-3.1-8b-instruct", "qwen2.5-7b-instruct"})  # chat
+# models (no Phi-4-mini base checkpoint is public); the others are base models
 # parameters (billions), for the cost estimate
 PARAMETERS_B = {"gemma-3-270m": 0.27, "phi-4-mini": 3.8, "llama-3.1-8b": 8.0,
                 "llama-3.1-8b-instruct": 8.0, "qwen2.5-7b": 7.6, "qwen2.5-7b-instruct": 7.6}
