@@ -716,15 +716,15 @@ def test_hub_calls_use_real_names(monkeypatch):
     [pair] = paper.load_aya(languages=["uk"])
     assert pair["id"] == "uk/aya/0"
     assert calls == [
-        (("CohereForAI/Global-MMLU", "es"), "dev"),
-        (("CohereForAI/Global-MMLU-Lite", "ja"), "test"),
+        (("CohereLabs/Global-MMLU", "es"), "dev"),
+        (("CohereLabs/Global-MMLU-Lite", "ja"), "test"),
         (("li-lab/MMLU-ProX-Lite", "de"), "validation"),
         (("li-lab/MMLU-ProX", "sw"), "test"),
-        (("CohereForAI/aya_dataset",), "train"),
+        (("CohereLabs/aya_dataset",), "train"),
     ]
     monkeypatch.setattr(datasets, "load_dataset",
                         lambda *a, **k: datasets.Dataset.from_list([{"question": "q"}]))
-    with pytest.raises(SchemaError, match=r"'CohereForAI/Global-MMLU' config 'en' split 'test'.*"
+    with pytest.raises(SchemaError, match=r"'CohereLabs/Global-MMLU' config 'en' split 'test'.*"
                                           r"missing column\(s\)"):
         paper.load_global_mmlu("en", "test")
 

@@ -20,6 +20,13 @@ The evaluation loaders (Global-MMLU, MMLU-ProX) also refuse a local source whose
 holds another language or split than the one asked for (:class:`SourceMismatchError`), and one
 whose path names no split unless the caller states it (``source_split``): a test file read as dev
 would leak test items into the target usage sample E_t.
+
+A name is not proof of content, so a local Global-MMLU file is also checked by what it holds:
+its letters' scripts and, for some Latin-script languages, its common words must fit the asked
+language (:class:`ContentLanguageError`, compass.data.text_language), and a language
+column, where the file has one, must name it. A repeated ``sample_id`` is refused
+(:class:`DuplicateRowError`), as are flattened MMLU-ProX option letters with a gap or past J
+(:class:`OptionMarkerError`) and a Lite test file without its labels (:class:`MissingColumnError`).
 Rows map to the PAIR and MC_ITEM schemas of :mod:`compass.schemas`.
 """
 from __future__ import annotations
@@ -31,13 +38,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
+import langcodes
+
+from compass.data import text_language
 from compass.data.textrows import iter_records, read_json_rows, read_table
 from compass.languages import UnknownLanguageError, normalize, require_available
 from compass.schemas import MC_FIELDS, SchemaError, check_record
 
-AYA_HUB = "CohereForAI/aya_dataset"
-GLOBAL_MMLU_HUB = "CohereForAI/Global-MMLU"
-GLOBAL_MMLU_LITE_HUB = "CohereForAI/Global-MMLU-Lite"
+AYA_HUB = "CohereLabs/aya_dataset"
+GLOBAL_MMLU_HUB = "CohereLabs/Global-MMLU"
+GLOBAL_MMLU_LITE_HUB = "CohereLabs/Global-MMLU-Lite"
 MMLU_PROX_HUB = "li-lab/MMLU-ProX"
 MMLU_PROX_LITE_HUB = "li-lab/MMLU-ProX-Lite"
 
@@ -81,6 +91,15 @@ _LATEX_N_WORDS = frozenset("""
     ntriangleright nu nvdash nvDash nVdash nwarrow
 """.split())
 _BACKSLASH_N = re.compile(r"\\(n[A-Za-z]*)")
+# Of those, the ones that also read as a break before a common word: '\ne' is LaTeX's 'not
+# equal' or a new line starting with Italian 'e'; '\ni' is LaTeX's 'contains' or a new line
+# starting with 'i' or a list item 'i)'. They are LaTeX only inside math ($...$, $$...$$,
+# \(...\), \[...\]), where they are operators; in running text they are breaks.
+_PROSE_N_WORDS = frozenset({"ne", "ni"})
+_MATH_DELIMITERS = re.compile(r"\\\$|\$\$|\$|\\[()\[\]]")
+_MATH_CLOSE = {"$": "$", "$$": "$$", "\\(": "\\)", "\\[": "\\]"}
+# any option marker of the flattened TSV: a literal backslash-n, a capital letter, '. '
+_ANY_FLAT_MARK = re.compile(r"\\n([A-Z])\. ")
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,6 +108,26 @@ _BACKSLASH_N = re.compile(r"\\(n[A-Za-z]*)")
 
 class SourceMismatchError(SchemaError):
     """A local source whose path says it holds another language or split than the one asked for."""
+
+
+class ContentLanguageError(SourceMismatchError):
+    """A local source whose text is not in the language asked for, whatever its path says."""
+
+
+class DuplicateRowError(SchemaError):
+    """Two rows with one id: the item would count twice in every score and every sample."""
+
+
+class OptionMarkerError(SchemaError):
+    """A flattened MMLU-ProX row whose option letters skip one or run past J.
+
+    Either would load silently with the wrong options: a skipped letter merges two options into
+    one, a letter past J merges an extra option into J.
+    """
+
+
+class MissingColumnError(SchemaError):
+    """A file or source without a column the loader needs."""
 
 
 def _hf():
@@ -120,12 +159,20 @@ def _is_local(source) -> bool:
     )
 
 
+# why a column is required where that is not obvious from the schema (appended to the error)
+_WHY_REQUIRED = {
+    "cultural_sensitivity_label": "Global-MMLU-Lite's test split is annotated throughout: every "
+                                  "row needs its CS/CA label",
+}
+
+
 def _require_columns(columns: Iterable[str], required: Iterable[str], where: str, what: str) -> None:
     columns = list(columns)
     missing = [c for c in required if c not in columns]
     if missing:
-        raise SchemaError(
-            f"{where}: not a {what} file/source: missing column(s) {missing}; has {columns}"
+        why = "".join(f" ({_WHY_REQUIRED[c]})" for c in missing if c in _WHY_REQUIRED)
+        raise MissingColumnError(
+            f"{where}: not a {what} file/source: missing column(s) {missing}{why}; has {columns}"
         )
 
 
@@ -406,6 +453,65 @@ def _at(where: str, i: int, location, key: str, value) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# content checks: is a local file in the language asked for (compass.data.text_language)?
+
+def _check_text_language(where: str, texts: list[str], tag: str) -> None:
+    """Refuse rows whose text is in another language than ``tag`` (compass.data.text_language)."""
+    problem = text_language.problem(texts, tag)
+    if problem:
+        raise ContentLanguageError(
+            f"{where}: the questions and options are not in {tag!r}: {problem}; refusing to load "
+            f"them as {tag!r} (a file's name does not say what it holds)"
+        )
+
+
+# columns that state a row's language, where a file has one
+_LANGUAGE_COLUMNS = ("language", "lang", "language_code")
+
+
+def _check_language_column(row: dict, tag: str, at: str) -> None:
+    """Refuse a row whose own language column names another language than ``tag``.
+
+    The column may hold a code ('es', 'spa', 'es-ES') or a name ('Spanish', 'Español'); a
+    regional variant counts as its language. A value that names no language is no evidence
+    either way and is let through (the content check still applies).
+    """
+    for column in _LANGUAGE_COLUMNS:
+        value = _text(row.get(column))
+        stated = _stated_language(value) if value else None
+        if stated and stated.split("-")[0] != tag.split("-")[0]:
+            raise ContentLanguageError(f"{at}: column {column!r} says {value!r}, but language "
+                                       f"{tag!r} was asked for; expected {tag!r} in every row")
+
+
+def _stated_language(value: str) -> str | None:
+    """The language tag a cell names, by code or by name; None where it names none."""
+    try:
+        return normalize(value)
+    except UnknownLanguageError:
+        pass
+    try:
+        return normalize(str(langcodes.find(value)))
+    except (LookupError, ValueError):
+        return None
+
+
+def _check_duplicates(rows, key: str) -> None:
+    """Refuse two rows with one ``key`` (an id): naming both, and saying if they are identical."""
+    seen: dict[str, tuple] = {}
+    for where, i, location, row in rows:
+        value = _text(row[key])
+        if value not in seen:
+            seen[value] = (where, i, location, row)
+            continue
+        first = seen[value]
+        other = _at(first[0], first[1], first[2], key, value)
+        what = "an exact duplicate of" if first[3] == row else f"{key} {value!r} again, first in"
+        raise DuplicateRowError(f"{_at(where, i, location, key, value)}: {what} {other}; "
+                                f"expected each {key} once")
+
+
+# --------------------------------------------------------------------------------------------
 # Aya Dataset
 
 
@@ -541,11 +647,18 @@ def _load_global_mmlu(lang, split, source, subjects, cache_dir, revision, source
     _check_choice(split, GLOBAL_MMLU_SPLITS, f"{what} split")
     _check_source_split(source_split, split)
     tag = normalize(lang)
-    rows = _rows(source, tag, split, GLOBAL_MMLU_COLUMNS, what, cache_dir, revision,
+    required = GLOBAL_MMLU_COLUMNS
+    if "-" not in labels:  # an annotated split: every row needs its label
+        required = (*required, "cultural_sensitivity_label")
+    rows = _rows(source, tag, split, required, what, cache_dir, revision,
                  config=tag, source_split=source_split)
+    if _is_local(source):
+        _check_rows_language(rows, tag)
+    _check_duplicates(rows, "sample_id")
     items = MCItems()
     for where, i, location, row in rows:
         at = _at(where, i, location, "sample_id", _text(row["sample_id"]))
+        _check_language_column(row, tag, at)
         item, empty = _gmmlu_item(row, tag, at, labels)
         if empty:
             reason = "empty question" if "question" in empty else "empty option"
@@ -561,6 +674,16 @@ def _load_global_mmlu(lang, split, source, subjects, cache_dir, revision, source
         warnings.warn(f"{what} {tag}/{split} from {source}: dropped {len(items.dropped)} row(s) "
                       f"{dict(items.drops)}; the result's .dropped lists them", stacklevel=3)
     return items
+
+
+def _check_rows_language(rows, tag: str) -> None:
+    """Check each local file's questions and options for language ``tag`` (file by file)."""
+    by_file: dict[str, list[str]] = {}
+    for where, _, _, row in rows:
+        texts = by_file.setdefault(where, [])
+        texts.extend(_text(row[c]) for c in ("question", *GLOBAL_MMLU_OPTIONS))
+    for where, texts in by_file.items():
+        _check_text_language(where, texts, tag)
 
 
 def _gmmlu_item(row: dict, tag: str, at: str, labels: tuple[str, ...]) -> tuple[dict, list[str]]:
@@ -723,7 +846,9 @@ def parse_flattened_prox_tsv(path: str | Path, lang: str) -> list[dict]:
     literal ``\\n`` is the flattening's escape for a newline and is decoded back to one (this
     reproduces the original questions: the English rows equal the Arrow copy's), except where
     it begins a LaTeX control word such as ``\\nu``, ``\\neq`` or ``\\nabla`` (see
-    :data:`_LATEX_N_WORDS`); other backslash sequences are LaTeX and are kept.
+    :data:`_LATEX_N_WORDS`; ``\\ne`` and ``\\ni`` count as LaTeX only inside math, see
+    :data:`_PROSE_N_WORDS`); other backslash sequences are LaTeX and are kept. Option letters
+    must run A, B, C, ... without a gap, at most to J (:class:`OptionMarkerError`).
     The layout has no ids, subjects or categories: ids are '<file stem>/<row>' (the row order is
     the original's, so rows can be zipped with it) and topic / category are ''.
     """
@@ -733,12 +858,12 @@ def parse_flattened_prox_tsv(path: str | Path, lang: str) -> list[dict]:
         raise FileNotFoundError(f"flattened MMLU-ProX TSV {str(path)!r} does not exist")
     _check_language(path, tag)
     items = []
-    for i, (_, row) in enumerate(iter_records(path, "\t")):
+    for i, (location, row) in enumerate(iter_records(path, "\t")):
         at = f"{path} row {i}"
         if len(row) != 2:
             raise SchemaError(f"{at}: expected 2 tab-separated columns (question+options, answer "
                               f"letter), got {len(row)}; is this the flattened MMLU-ProX layout?")
-        question, choices = _split_flattened(row[0], at)
+        question, choices = _split_flattened(row[0], at, location)
         answer = _answer_index(row[1], len(choices), at)
         items.append({
             "id": f"{path.stem}/{i}",
@@ -754,30 +879,88 @@ def parse_flattened_prox_tsv(path: str | Path, lang: str) -> list[dict]:
     return items
 
 
-def _split_flattened(text: str, at: str) -> tuple[str, list[str]]:
-    """Split 'question\\nA. a\\nB. b...' at consecutive option markers A, B, C, ..."""
+def _split_flattened(text: str, at: str, line: int | None = None) -> tuple[str, list[str]]:
+    """Split 'question\\nA. a\\nB. b...' at its option markers A, B, C, ... (at most J).
+
+    Every marker after the first 'A' must be the next letter: a skipped letter (an option
+    removed) or one past J (an 11th option) is refused, not merged into the option before it.
+    Rows with fewer than 10 options are normal (MMLU-ProX drops its N/A options and letters the
+    rest A, B, ... without gaps); markers before 'A' belong to the question (a list 'I. ... II.').
+    """
     start = text.find(_FLAT_MARK.format(letter="A"))
     if start < 0:
         raise SchemaError(f"{at}: no option marker '\\nA. ' in column 1")
-    question = text[:start]
-    bounds = [start]
-    for letter in LETTERS[1:]:
-        nxt = text.find(_FLAT_MARK.format(letter=letter), bounds[-1] + 1)
-        if nxt < 0:
-            break
-        bounds.append(nxt)
-    bounds.append(len(text))
+    marks = list(_ANY_FLAT_MARK.finditer(text, start))
+    letters = [m.group(1) for m in marks]
+    for k, letter in enumerate(letters):
+        if k >= len(LETTERS) or letter != LETTERS[k]:
+            raise OptionMarkerError(_marker_problem(at, line, letters, k))
+    bounds = [m.start() for m in marks] + [len(text)]
     mark = len(_FLAT_MARK.format(letter="A"))
     choices = [_unescape(text[a + mark:b]) for a, b in zip(bounds, bounds[1:])]
-    question = _unescape(question)
+    question = _unescape(text[:start])
     if not question or any(not c for c in choices):
         raise SchemaError(f"{at}: empty question or option in column 1")
     return question, choices
 
 
+def _marker_problem(at: str, line: int | None, letters: list[str], k: int) -> str:
+    """The message for option marker ``k`` out of sequence: which letters, what was expected."""
+    where = f"{at}, line {line}" if line else at
+    run = ", ".join(letters)
+    if k >= len(LETTERS):
+        return (f"{where}: option letters run {run}: option {k + 1} ({letters[k]!r}) is past J; "
+                f"expected at most 10 options, lettered A to J")
+    return (f"{where}: option letters run {run}: after {letters[k - 1]!r} comes {letters[k]!r}, "
+            f"expected {LETTERS[k]!r} (consecutive letters from A; an option was removed or "
+            f"its marker damaged)")
+
+
 def _unescape(text: str) -> str:
     """Decode the flattening's backslash-n line breaks; keep LaTeX words that begin with '\\n'."""
+    math = _math_spans(text)
+
     def decode(match: re.Match) -> str:
         word = match.group(1)
-        return match.group(0) if word in _LATEX_N_WORDS else "\n" + word[1:]
+        if word in _LATEX_N_WORDS and (word not in _PROSE_N_WORDS
+                                       or _inside(math, match.start())):
+            return match.group(0)
+        return "\n" + word[1:]
     return _BACKSLASH_N.sub(decode, text).strip()
+
+
+def _math_spans(text: str) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` of the math in ``text``: $...$, $$...$$, \\(...\\), \\[...\\].
+
+    A single '$' follows Pandoc's rule, so prices are not math: it opens only before a
+    non-space and closes only after a non-space and not before a digit ('$5 and $x$': the
+    math is 'x'). An escaped dollar is text; an opening never closed is no math.
+    """
+    spans, opened = [], None
+    for match in _MATH_DELIMITERS.finditer(text):
+        token = match.group(0)
+        if token == "\\$":
+            continue
+        if opened is not None and token == opened[1] and _may_close(text, match):
+            spans.append((opened[0], match.start()))
+            opened = None
+        elif token in _MATH_CLOSE and (opened is None or opened[1] == "$") \
+                and _may_open(text, match):  # a '$' left open may be a price: open anew
+            opened = (match.end(), _MATH_CLOSE[token])
+    return spans
+
+
+def _may_open(text: str, match: re.Match) -> bool:
+    after = text[match.end():match.end() + 1]
+    return match.group(0) != "$" or (after != "" and not after.isspace())
+
+
+def _may_close(text: str, match: re.Match) -> bool:
+    before = text[match.start() - 1:match.start()]
+    after = text[match.end():match.end() + 1]
+    return match.group(0) != "$" or (before != "" and not before.isspace()
+                                     and not after.isdigit())
+
+
+def _inside(spans: list[tuple[int, int]], position: int) -> bool:
+    return any(start <= position < end for start, end in spans)
