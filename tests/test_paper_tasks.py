@@ -143,9 +143,10 @@ def test_global_mmlu_full_task_keeps_lm_evals_per_subject_tasks(tmp_path):
 
 
 @needs_fixtures
-def test_loader_items_render_like_hub_rows_but_for_stripped_options(hf_cache):
-    """Items from our loader, converted back to hub columns, render lm-eval's prompt exactly,
-    except where the hub option carries surrounding whitespace the loader strips."""
+def test_loader_items_hand_lm_eval_their_hub_rows_unchanged(hf_cache):
+    """Items from our loader carry their source row, so lm-eval renders its prompt from the hub
+    row exactly; an item without it (converted back from the cleaned fields) renders the one
+    hub option with surrounding whitespace without it: the check can tell the two apart."""
     from lm_eval.utils import apply_template
 
     from compass.data import paper
@@ -153,14 +154,20 @@ def test_loader_items_render_like_hub_rows_but_for_stripped_options(hf_cache):
     template = lm_eval_yaml("global_mmlu/default/es/global_mmlu_es_stem.yaml")["doc_to_text"]
     raw = read_csv(GMMLU / "lite_test" / "es.csv")
     items = paper.load_global_mmlu_lite("es", source=GMMLU / "lite_test", cache_dir=hf_cache)
-    converted = paper_tasks.global_mmlu_rows(items)
-    assert [r["sample_id"] for r in converted] == [r["sample_id"] for r in raw]
-    differ = {r["sample_id"] for r, c in zip(raw, converted)
-              if apply_template(template, r) != apply_template(template, c)}
     padded = {r["sample_id"] for r in raw
               if any(r[o] != r[o].strip() for o in paper_tasks.GLOBAL_MMLU_OPTIONS)}
-    assert differ == padded and len(differ) <= 1
-    for r, c in zip(raw, converted):
+    assert len(padded) == 1
+
+    def differ(converted):
+        assert [r["sample_id"] for r in converted] == [r["sample_id"] for r in raw]
+        return {r["sample_id"] for r, c in zip(raw, converted)
+                if apply_template(template, r) != apply_template(template, c)}
+
+    assert differ(paper_tasks.global_mmlu_rows(items)) == set()
+    assert paper_tasks.global_mmlu_rows(items) == [dict(r) for r in raw]
+    cleaned = [{k: v for k, v in it.items() if k != "row"} for it in items]
+    assert differ(paper_tasks.global_mmlu_rows(cleaned)) == padded
+    for r, c in zip(raw, paper_tasks.global_mmlu_rows(cleaned)):
         assert (c["answer"], c["subject_category"], c["cultural_sensitivity_label"]) == \
             (r["answer"], r["subject_category"], r["cultural_sensitivity_label"])
 
@@ -266,23 +273,29 @@ def test_prox_task_is_lm_evals_config_and_5shot_prompt(prox_en, tmp_path):
         assert prompt.count("Answer: Let's think step by step. Step. The answer is (") == 5
 
 
-def test_prox_loader_items_render_like_hub_rows_but_for_stripped_text(prox_en):
-    """As for Global-MMLU: exact except where the hub's question or an option carries
-    surrounding whitespace, which the loader strips and lm-eval's doc_to_text prints."""
+def test_prox_loader_items_hand_lm_eval_their_hub_rows_unchanged(prox_en):
+    """As for Global-MMLU: lm-eval reads the hub row the item carries, exactly; without it, the
+    cleaned fields render differently where the hub's question or an option carries
+    surrounding whitespace (the check can fail)."""
     from lm_eval.tasks.mmlu_prox.en import utils as en_utils
 
     from compass.data import paper
 
     rows, _, _ = prox_en
     items = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", source_split="test")
-    converted = paper_tasks.prox_rows(items)
-    assert [(c["answer"], c["category"]) for c in converted] == [(r["answer"], r["category"]) for r in rows]
-    differ = {i for i, (c, r) in enumerate(zip(converted, rows))
-              if en_utils.doc_to_text(c) != en_utils.doc_to_text(r)}
+
+    def differ(converted):
+        assert [(c["answer"], c["category"]) for c in converted] == \
+            [(r["answer"], r["category"]) for r in rows]
+        return {i for i, (c, r) in enumerate(zip(converted, rows))
+                if en_utils.doc_to_text(c) != en_utils.doc_to_text(r)}
+
+    assert differ(paper_tasks.prox_rows(items)) == set()
+    cleaned = [{k: v for k, v in it.items() if k != "row"} for it in items]
     padded = {i for i, r in enumerate(rows)
               if any(isinstance(r[k], str) and r[k] != r[k].strip()
                      for k in ("question", *paper_tasks.PROX_OPTIONS))}
-    assert differ == padded and len(differ) < len(rows) // 10
+    assert differ(paper_tasks.prox_rows(cleaned)) == padded and 0 < len(padded) < len(rows) // 10
 
 
 def test_run_prox_lite_tiny_counts_extraction_failures(prox_en, tok, tmp_path):

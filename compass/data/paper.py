@@ -702,6 +702,7 @@ def _gmmlu_item(row: dict, tag: str, at: str, labels: tuple[str, ...]) -> tuple[
     }
     if "cultural_sensitivity_label" in row:
         item["cs_label"] = _cs_label(row["cultural_sensitivity_label"], labels, at)
+    item["row"] = hub_row(row)
     texts = dict(zip(("question", *GLOBAL_MMLU_OPTIONS), (question, *choices)))
     return item, [name for name, text in texts.items() if not text]
 
@@ -835,7 +836,16 @@ def _prox_item(at: str, row: dict, tag: str) -> dict:
         "question": question,
         "choices": choices,
         "answer": answer,
+        "row": hub_row(row),
     }
+
+
+def hub_row(row: dict) -> dict:
+    """The source row as the data set holds it, every column and byte: what lm-eval's own task
+    reads (compass.evaluation.paper_tasks), so its prompts equal ``lm_eval --tasks ...`` on the
+    same rows, whitespace and all, while the item's fields are the cleaned ones."""
+    return {str(k): (v if v is None or isinstance(v, (str, int, float, bool)) else str(v))
+            for k, v in row.items()}
 
 
 def parse_flattened_prox_tsv(path: str | Path, lang: str) -> list[dict]:

@@ -171,7 +171,9 @@ def _lm_eval_version() -> str:
 def global_mmlu_rows(items) -> list[dict]:
     """Rows in the hub's Global-MMLU columns, what lm-eval's global_mmlu configs read.
 
-    A hub row (it has ``option_a``) passes unchanged. A loader MC item is converted back:
+    A hub row (it has ``option_a``), or the one a loader item carries (``row``,
+    compass.data.paper.hub_row), passes unchanged: lm-eval reads what ``lm_eval --tasks`` would.
+    An item without its row is converted back:
     sample_id = id, subject = topic, subject_category = category, cultural_sensitivity_label =
     cs_label ('' when absent), option_a..option_d = choices, answer = the letter. The loader
     strips whitespace from question and options; lm-eval strips the question too but prints the
@@ -179,8 +181,8 @@ def global_mmlu_rows(items) -> list[dict]:
     Spanish Lite test rows) renders without it from an item."""
     rows = []
     for item in items:
-        if "option_a" in item:
-            rows.append(dict(item))
+        if "option_a" in item or "row" in item:  # a hub row, or an item that carries its own
+            rows.append(dict(item.get("row") or item))
             continue
         if len(item["choices"]) != 4:
             raise ValueError(f"Global-MMLU item {item['id']!r}: {len(item['choices'])} choices, not 4")
@@ -195,7 +197,8 @@ def global_mmlu_rows(items) -> list[dict]:
 def prox_rows(items) -> list[dict]:
     """Rows in the hub's MMLU-ProX columns, what lm-eval's mmlu_prox configs read.
 
-    A hub row (it has ``option_0``) passes unchanged: exact. A loader MC item is converted back:
+    A hub row (it has ``option_0``), or the one a loader item carries (``row``), passes
+    unchanged: exact. An item without its row is converted back:
     question_id = id, option_k = choices[k] and None after the last, answer / answer_index from
     the index, category, src = topic, cot_content = the item's ``cot_content`` or ''. It cannot
     restore what the loader changed: it strips question and options (lm-eval prints them as they
@@ -204,8 +207,8 @@ def prox_rows(items) -> list[dict]:
     hub row (cot_content) for a real CoT prompt. Pass hub rows where you have them."""
     rows = []
     for item in items:
-        if "option_0" in item:
-            rows.append(dict(item))
+        if "option_0" in item or "row" in item:  # a hub row, or an item that carries its own
+            rows.append(dict(item.get("row") or item))
             continue
         choices = item["choices"]
         if len(choices) > len(PROX_OPTIONS):
