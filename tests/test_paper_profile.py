@@ -81,3 +81,10 @@ def test_prox_items_keep_the_worked_answer(tmp_path):
     items = paper.load_mmlu_prox_lite("en", "validation", source=folder)
     assert items[0]["cot_content"] == "A: Let's think step by step. B."
     assert prox_rows(items)[0]["cot_content"] == "A: Let's think step by step. B."
+
+
+def test_unannotated_items_are_their_own_group_in_the_cultural_breakdown():
+    from compass.stages.evaluate_paper import cultural_label
+
+    assert [cultural_label(x) for x in ("CS", "CA", "-", "", None)] == \
+        ["CS", "CA", "not annotated", "not annotated", "not annotated"]

@@ -22,6 +22,13 @@ def _seeded_order(items: list[dict], seed: int, lang: str) -> list[dict]:
     return [items[i] for i in rng_for(seed, lang, "evaluation_order").permutation(len(items))]
 
 
+def cultural_label(label) -> str:
+    """CS or CA where Global-MMLU annotated the item; "not annotated" for the rest ('-', or no
+    label): 2,850 of the full test set's 14,042 items per language are annotated, so a CS/CA split
+    of the full set covers those alone, and the others are a group of their own, not CA."""
+    return label if label in ("CS", "CA") else "not annotated"
+
+
 def _wants_prox(cfg, lang: str) -> bool:
     """MMLU-ProX-Lite for ``lang`` (without reading languages.targets: lang is one of them)."""
     langs = cfg.evaluation.prox.languages
@@ -89,8 +96,9 @@ def evaluate_language_paper(cfg, lang: str, model_name: str, show_progress_bar: 
     per_pair = pd.concat(likelihoods, ignore_index=True)
     summary, versus = accuracy_tables(cfg, per_method(predictions, "correct"), "acc")
     breakdowns = {}
+    labelled = predictions.assign(cs_label=predictions["cs_label"].map(cultural_label))
     for column, name in BREAKDOWNS.items():
-        table = (predictions.groupby([column, "method"], sort=False)["correct"]
+        table = (labelled.groupby([column, "method"], sort=False)["correct"]
                  .agg(accuracy="mean", n="size").reset_index())
         breakdowns[column] = table
         io.write_csv(out / name, table)
