@@ -54,7 +54,7 @@ def main(argv=None) -> int:
                 print(coverage.describe(verdict["coverage"]).to_string(index=False))
             if verdict["targets"] is not None:
                 print(verdict["targets"].to_string(index=False))
-            for line in verdict.get("long_context", []):
+            for line in [*verdict.get("memory", []), *verdict.get("long_context", [])]:
                 print(line)
             print(f"params: {verdict['params']}")
             return 0

@@ -212,7 +212,10 @@ class TrainConfig(_Params):
     # base model) or base (the base model's dtype: less memory, less precise updates)
     fused_loss: str = "off"  # off | chunked | torch | liger: how the output layer meets the loss
     # (compass.training.speed; the same loss, less memory for logits)
-    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, slower
+    gradient_checkpointing: bool | str = False  # recompute activations in backward: less
+    # memory, slower; auto: the memory plan decides per model (GPU; compass.training.memory)
+    device_memory_gib: float | None = None  # the GPU memory training must fit (None: the card's
+    # own, read at train time); the preflight plans each model against it. CPU runs plan nothing
     compile: bool = False  # torch.compile each decoder layer while training (GPU: 1.49x at 8B)
     processes: int = 1  # data-parallel processes (accelerate launch; GPUs or gloo CPU processes)
 
@@ -474,9 +477,17 @@ def _validate(cfg: Config) -> Config:
     _choice(t.dtype, ("auto", "float32", "bfloat16"), "train.dtype")
     _choice(t.adapter_dtype, ("float32", "base"), "train.adapter_dtype")
     _choice(t.fused_loss, ("off", "chunked", "torch", "liger"), "train.fused_loss")
-    for name in ("gradient_checkpointing", "compile", "packing"):
+    for name in ("compile", "packing"):
         if not isinstance(getattr(t, name), bool):
             raise ConfigError(f"train.{name} = {getattr(t, name)!r}: true or false")
+    if t.gradient_checkpointing not in ("auto", True, False):
+        raise ConfigError(f"train.gradient_checkpointing = {t.gradient_checkpointing!r}: true, "
+                          "false or auto (the memory plan decides)")
+    memory = t.device_memory_gib
+    if memory is not None and (isinstance(memory, bool) or not isinstance(memory, (int, float))
+                               or memory <= 0):
+        raise ConfigError(f"train.device_memory_gib = {memory!r}: a positive number of GiB, or "
+                          "null (the card's own memory)")
     _positive_int(t.processes, "train.processes")
     if t.batch_size % t.processes:
         raise ConfigError(f"train.batch_size {t.batch_size} is not a multiple of train.processes "

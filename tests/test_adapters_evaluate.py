@@ -262,3 +262,34 @@ def test_a_checkpoint_that_carries_a_pickled_object_is_refused(tmp_path, capsys)
     with pytest.raises(UnsafeCheckpointError, match="planted.pt.*refusing"):
         load_checkpoint(planted)
     assert "ran code" not in capsys.readouterr().out and planted.exists()
+
+
+def test_a_micro_batch_split_into_forward_passes_trains_the_same_adapter(tok, train_cfg, tmp_path):
+    """The memory plan's micro-batches (forward passes of 2 of the 4 rows, each weighted by its
+    share of the predicted tokens) train the adapter one pass of 4 trains; the plain mean of the
+    two passes' means (unweighted) would not: the positive control of the weighting."""
+    from types import SimpleNamespace
+
+    from compass.training import adapters
+
+    cfg = replace(train_cfg, batch_size=4, packing=False, dropout=0.0)  # dropout draws differ
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    train_adapter(tiny_gemma(len(tok)), tok, EXAMPLES, cfg, whole, seed=2, base_name="t",
+                  show_progress_bar=False)
+    plan = SimpleNamespace(micro_batch=2, checkpointing=False, describe=lambda: "2 x 2 (test)")
+    original = adapters.memory_plan
+    adapters.memory_plan = lambda *a, **k: plan
+    try:
+        train_adapter(tiny_gemma(len(tok)), tok, EXAMPLES, cfg, split, seed=2, base_name="t",
+                      show_progress_bar=False)
+    finally:
+        adapters.memory_plan = original
+    a, b = _lora_state(whole), _lora_state(split)
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
+    assert json.loads((split / "summary.json").read_text())["memory_plan"] == "2 x 2 (test)"
+    assert "memory_plan" not in json.loads((whole / "summary.json").read_text())
+    passes = adapters.batches_of([encode_example(tok, e["prompt"], e["response"], 64)
+                                  for e in EXAMPLES], 0, 4, 2, tok.pad_token_id, "cpu", rows=2)
+    counts = [adapters.predicted_tokens(p) for p in passes]
+    assert len(passes) == 2 and counts[0] != counts[1]  # unequal: unweighted means would differ

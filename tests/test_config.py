@@ -35,7 +35,7 @@ def test_repository_params_equal_the_dataclass_defaults():
         for f in fields(cls):
             key = {"targets": "languages", "auxiliary": "languages"}.get(f.name) if not where else None
             value = node.get(key, {}).get(f.name) if key else node.get(f.name)
-            if value is None and not (key and f.name in node.get(key, {})):
+            if value is None and f.name not in (node.get(key, {}) if key else node):
                 yield f"{where}{f.name}"
             default = f.default_factory() if callable(f.default_factory) else None
             if is_dataclass(default) and isinstance(value, dict):
@@ -178,3 +178,12 @@ def test_chat_template_takes_auto_true_or_false():
     assert config.from_dict({"train": {"chat_template": False}}).train.chat_template is False
     with pytest.raises(config.ConfigError, match="train.chat_template = 'yes'; allowed: auto, true, false"):
         config.from_dict({"train": {"chat_template": "yes"}})
+
+
+def test_memory_settings_are_checked():
+    cfg = config.from_dict({"train": {"gradient_checkpointing": "auto", "device_memory_gib": 80}})
+    assert cfg.train.gradient_checkpointing == "auto" and cfg.train.device_memory_gib == 80
+    with pytest.raises(config.ConfigError, match="train.gradient_checkpointing = 'sometimes'"):
+        config.from_dict({"train": {"gradient_checkpointing": "sometimes"}})
+    with pytest.raises(config.ConfigError, match="train.device_memory_gib = -4"):
+        config.from_dict({"train": {"device_memory_gib": -4}})

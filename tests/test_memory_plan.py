@@ -302,3 +302,25 @@ def test_an_unmeasured_model_is_measured_on_demand_from_either_config_kind():
     assert setting.key(config) == setting.key(TINY)
     assert memory.model_shape(config, setting) == memory.model_shape(TINY, setting)
     assert memory.plan(config, 1 * GIB, 8, 64, setting, context_bytes=0).parts == p.parts
+
+
+def test_the_preflight_plans_each_model_and_refuses_one_that_cannot_fit(monkeypatch):
+    """check.memory_plans on the paper preset with Phi-4-mini's config at hand: a plan line at
+    80 GiB (effective batch kept), a one-line ConfigError at 12 GiB, nothing without a size."""
+    from compass import config
+    from compass.stages import check
+    from compass.training import targets
+
+    from transformers import AutoConfig
+
+    raw = config_of("phi-4-mini")
+    at_hand = {"phi-4-mini": AutoConfig.for_model(**raw)}
+    monkeypatch.setattr(targets, "configs_at_hand", lambda cfg: at_hand)
+    paper = Path(__file__).resolve().parents[1] / "profiles" / "paper.yaml"
+    [line] = check.memory_plans(config.load(paper))
+    assert line.startswith("memory: phi-4-mini") and "x" in line
+    with pytest.raises(config.ConfigError) as err:
+        check.memory_plans(config.load(paper, {"train.device_memory_gib": 12}))
+    assert "train.device_memory_gib = 12: phi-4-mini does not fit" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert check.memory_plans(config.load(paper, {"train.device_memory_gib": None})) == []

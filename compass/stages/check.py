@@ -47,6 +47,7 @@ def check_params(cfg, hub: bool = False, dry: bool = False) -> dict:
 
     config_mod.validate_pipeline(cfg)
     comparable_adapters(cfg)
+    plans = memory_plans(cfg)
     pairs, vectors, langs = _pool_for_check(cfg, dry)
     covered = paper_coverage(cfg, pairs) if cfg.profile == "paper" else None
     if hub and cfg.profile == "paper":
@@ -63,7 +64,29 @@ def check_params(cfg, hub: bool = False, dry: bool = False) -> dict:
         config_mod.validate_against_data(cfg, data_mod.language_counts(pairs))
         table = feasibility.check_targets(cfg, pairs, vectors, langs)
     return {"params": "valid", "targets": table, "coverage": covered,
-            "long_context": long_context_notes(cfg)}
+            "long_context": long_context_notes(cfg), "memory": plans}
+
+
+def memory_plans(cfg) -> list[str]:
+    """How each model's training fits train.device_memory_gib (compass.training.memory), for the
+    models whose config is at hand: one line each, or a ConfigError naming the one that cannot
+    fit. Nothing without train.device_memory_gib (a CPU run, or the card decides at train time)."""
+    from compass.training import memory, targets
+
+    gib = cfg.train.device_memory_gib
+    if gib is None:
+        return []
+    t = cfg.train
+    lines = []
+    for name, model_config in targets.configs_at_hand(cfg).items():
+        try:
+            plan = memory.plan(model_config, gib * memory.GIB, t.batch_size // t.processes,
+                               t.max_length, memory.Setting.from_train(t), name=name,
+                               checkpointing=t.gradient_checkpointing)
+        except memory.MemoryPlanError as err:
+            raise config_mod.ConfigError(f"train.device_memory_gib = {gib:g}: {err}") from None
+        lines.append(f"memory: {plan.describe()}")
+    return lines
 
 
 def long_context_notes(cfg) -> list[str]:

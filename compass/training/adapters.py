@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import math
 import os
 import shutil
@@ -27,6 +28,7 @@ from compass.training import distributed, speed
 from compass.training.speed import output_logits  # noqa: F401 (the scorer's import)
 
 IGNORE = -100
+LOG = logging.getLogger(__name__)
 
 
 # ---- examples --------------------------------------------------------------------------------
@@ -133,6 +135,28 @@ def batch_of(encoded: list[dict], step: int, batch_size: int, seed: int, pad_id:
     rows = batch_indices(len(encoded), step, batch_size, seed)[rank::size]
     make = collate_packed if packed else collate
     return {k: v.to(device) for k, v in make([encoded[i] for i in rows], pad_id).items()}
+
+
+def batches_of(encoded: list[dict], step: int, batch_size: int, seed: int, pad_id: int, device,
+               packed: bool = False, shard: tuple[int, int] = (0, 1),
+               rows: int | None = None) -> list[dict[str, torch.Tensor]]:
+    """:func:`batch_of` as forward passes of at most ``rows`` examples each (the memory plan's
+    micro-batch, compass.training.memory), each padded or packed on its own: the same examples
+    and, each pass weighted by its share of the predicted tokens, the same loss. ``rows`` None:
+    the whole micro-batch in one pass."""
+    if rows is None:
+        return [batch_of(encoded, step, batch_size, seed, pad_id, device, packed, shard)]
+    rank, size = shard
+    picked = batch_indices(len(encoded), step, batch_size, seed)[rank::size]
+    make = collate_packed if packed else collate
+    return [{k: v.to(device) for k, v in make([encoded[i] for i in picked[j:j + rows]],
+                                               pad_id).items()}
+            for j in range(0, len(picked), rows)]
+
+
+def predicted_tokens(batch: dict) -> int:
+    """Tokens a batch's loss averages over: the positions whose next token is a label."""
+    return int((batch["labels"][:, 1:] != IGNORE).sum())
 
 
 # ---- loss --------------------------------------------------------------------------------------
@@ -290,19 +314,40 @@ def train_adapter(base_model, tokenizer, examples: list[dict], train_cfg, out_di
         loss_fn = functools.partial(completion_loss,
                                     fused_loss=getattr(train_cfg, "fused_loss", "off"))
     try:
-        with speed.training_speedups(model, getattr(train_cfg, "gradient_checkpointing", False),
-                                     getattr(train_cfg, "compile", False)):
+        plan = memory_plan(base_model, train_cfg, base_name)
+        checkpointing = (plan.checkpointing if plan is not None
+                         else getattr(train_cfg, "gradient_checkpointing", False) is True)
+        with speed.training_speedups(model, checkpointing, getattr(train_cfg, "compile", False)):
             return _train_loop(model, tokenizer, examples, train_cfg, out_dir, seed, base_name,
                                loss_fn, stop_after, show_progress_bar, init_adapter,
-                               tuple(snapshot_steps), digest)
+                               tuple(snapshot_steps), digest, plan)
     finally:
         model.unload()  # the LoRA layers out again: base_model is the plain model it was
         base_model.train(was_training)
 
 
+def memory_plan(base_model, train_cfg, name: str):
+    """How training fits the GPU (compass.training.memory: forward passes of the plan's
+    micro-batch, checkpointing where needed), or None on a CPU, where each micro-batch is one
+    pass as configured. Raises MemoryPlanError, in one line, when nothing fits."""
+    device = next(base_model.parameters()).device
+    if device.type != "cuda":
+        return None
+    from compass.training import memory
+
+    gib = getattr(train_cfg, "device_memory_gib", None)
+    device_bytes = gib * memory.GIB if gib else torch.cuda.get_device_properties(device).total_memory
+    share = train_cfg.batch_size // distributed.world()[1]
+    plan = memory.plan(base_model.config, device_bytes, share, train_cfg.max_length,
+                       memory.Setting.from_train(train_cfg), name=name,
+                       checkpointing=getattr(train_cfg, "gradient_checkpointing", False))
+    LOG.info("memory plan: %s", plan.describe())
+    return plan
+
+
 def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int, base_name: str,
                 loss_fn, stop_after, show_progress_bar: bool, init_adapter,
-                snapshot_steps: tuple[int, ...], digest: str) -> dict:
+                snapshot_steps: tuple[int, ...], digest: str, plan=None) -> dict:
     from peft import set_peft_model_state_dict
     from peft.utils import get_peft_model_state_dict
     from transformers import get_linear_schedule_with_warmup
@@ -348,16 +393,23 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
         optimizer.zero_grad(set_to_none=True)
         total_loss, tokens = 0.0, 0
         for micro in range(train_cfg.grad_accum):
-            batch = batch_of(encoded, step * train_cfg.grad_accum + micro, train_cfg.batch_size,
-                             seed, tokenizer.pad_token_id, device, packed=packed, shard=(rank, size))
-            loss, n = loss_fn(model, batch)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(f"loss is {loss.item()} at step {step}")
-            if size > 1:  # this process's share of the whole micro-batch's mean
-                loss = loss * (n / distributed.total(n, device))
-            (loss / train_cfg.grad_accum).backward()
-            total_loss += distributed.total(loss.item(), device) / train_cfg.grad_accum
-            tokens += int(distributed.total(int(batch["attention_mask"].sum()), device))
+            passes = batches_of(encoded, step * train_cfg.grad_accum + micro,
+                                train_cfg.batch_size, seed, tokenizer.pad_token_id, device,
+                                packed=packed, shard=(rank, size),
+                                rows=plan.micro_batch if plan is not None else None)
+            whole = (distributed.total(sum(predicted_tokens(b) for b in passes), device)
+                     if len(passes) > 1 else None)
+            for batch in passes:
+                loss, n = loss_fn(model, batch)
+                if not torch.isfinite(loss):
+                    raise NonFiniteLossError(f"loss is {loss.item()} at step {step}")
+                if whole is not None:  # this pass's share of the whole micro-batch's mean
+                    loss = loss * (n / whole)
+                elif size > 1:  # this process's share of the whole micro-batch's mean
+                    loss = loss * (n / distributed.total(n, device))
+                (loss / train_cfg.grad_accum).backward()
+                total_loss += distributed.total(loss.item(), device) / train_cfg.grad_accum
+                tokens += int(distributed.total(int(batch["attention_mask"].sum()), device))
         distributed.sum_gradients(params)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
@@ -378,7 +430,8 @@ def _train_loop(model, tokenizer, examples, train_cfg, out_dir: Path, seed: int,
                                checkpoint)
     bar.close()
     if main:
-        summary = save_adapter(model, out_dir, base_name, log, train_cfg, len(examples), digest)
+        summary = save_adapter(model, out_dir, base_name, log, train_cfg, len(examples), digest,
+                               plan.describe() if plan is not None else "")
         if checkpoint.exists():
             checkpoint.unlink()
     distributed.barrier()  # the others read what the first wrote (train_log.csv) only after this
@@ -422,7 +475,7 @@ def finished_run(out_dir: Path) -> str | None:
 
 
 def save_adapter(model, out_dir: Path, base_name: str, log: list[dict], train_cfg,
-                 n_examples: int, digest: str = "") -> dict:
+                 n_examples: int, digest: str = "", memory_plan: str = "") -> dict:
     """Write adapter/ (portable config), train_log.csv and summary.json; the adapter folder is
     replaced in one rename, so a reader never sees a half-written adapter. Wall times go to the
     untracked timing log (compass.timings), not into these tracked files, so a rerun that trains
@@ -445,6 +498,8 @@ def save_adapter(model, out_dir: Path, base_name: str, log: list[dict], train_cf
                                 for k, v in asdict(train_cfg).items()},
                "adapted": adapted_summary(model),
                "run": digest}
+    if memory_plan:  # a GPU run: how it fit the card
+        summary["memory_plan"] = memory_plan
     io.write_json(out_dir / "summary.json", summary)
     rate = _speed(log)
     timings.record(f"train_adapter {out_dir.parent.parent.name}/{out_dir.name}", rate["seconds"],

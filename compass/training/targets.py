@@ -111,22 +111,31 @@ def skeleton(config):
         return AutoModelForCausalLM.from_config(config)
 
 
-def kinds_by_model(cfg) -> dict[str, tuple[str, ...]]:
-    """The kinds each ``train.models`` entry would adapt, for the models whose config is at hand
-    offline (the converted offline model, a local folder, the hub cache); the others are left to
-    the train stage, which resolves the targets on the loaded model."""
+def configs_at_hand(cfg) -> dict:
+    """The config of each ``train.models`` entry that is at hand offline (the converted offline
+    model, a local folder, the hub cache at the pinned revision); the others are left to the
+    stages, which read them from the loaded model."""
     from transformers import AutoConfig
 
+    from compass import hub_ids
     from compass.training import models
 
     out = {}
     for name in cfg.train.models:
         try:
-            source = models.resolve(name, cfg.train.model_sources)
-            config = AutoConfig.from_pretrained(source, local_files_only=True,
-                                                trust_remote_code=cfg.train.trust_remote_code)
+            repo, revision = hub_ids.split(models.resolve(name, cfg.train.model_sources))
+            out[name] = AutoConfig.from_pretrained(repo, revision=revision, local_files_only=True,
+                                                   trust_remote_code=cfg.train.trust_remote_code)
         except Exception:  # not converted or not cached yet: nothing to check here
             continue
+    return out
+
+
+def kinds_by_model(cfg) -> dict[str, tuple[str, ...]]:
+    """The kinds each ``train.models`` entry would adapt, for the models whose config is at hand
+    (:func:`configs_at_hand`); the train stage resolves the others on the loaded model."""
+    out = {}
+    for name, config in configs_at_hand(cfg).items():
         model = skeleton(config)
         out[name] = adapted_kinds(model, resolve(model, cfg.train.target_modules))
     return out
