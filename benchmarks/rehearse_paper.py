@@ -13,9 +13,9 @@ reports the plan it chose. Per model and stage: seconds, peak memory, tokens/s a
 MFU (6 x parameters x tokens for training, 2 x for the others, against the measured matmul
 peak). ``--compile`` adds the train stage with ``train.compile`` against the plain run.
 
-A full-size GPU run writes the rates ``make cost`` reads (benchmarks/results/gpu.json's keys,
-compass.cost) only when ``--out`` names that file; otherwise results go to --out or stdout.
-The random weights make the scores meaningless: the rehearsal measures that the stages run, how
+``--out`` keeps the table as JSON. The rates ``make cost`` reads come from
+benchmarks/bench_gpu.py (benchmarks/results/gpu.json); a full-size run here is their check
+through the stages' own code. The random weights make the scores meaningless: the rehearsal measures that the stages run, how
 long and in how much memory, not what they find.
 """
 from __future__ import annotations
