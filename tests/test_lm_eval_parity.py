@@ -47,20 +47,30 @@ def _serve(monkeypatch, repos: tuple[str, ...], name: str, splits: dict[str, lis
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
 
 
-def _stock(model, tok, task: str, **kw) -> dict:
+@pytest.fixture(scope="module")
+def manager():
+    """lm-eval's own task index (its whole library, as ``lm_eval --tasks`` reads it), once."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager()
+
+
+def _stock(model, tok, manager, task: str, **kw) -> dict:
     """lm-eval's own task by its own name, through its own entry point (samples logged)."""
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=1, device="cpu")
-    return lm_eval.simple_evaluate(model=lm, tasks=[task], num_fewshot=0, log_samples=True, **kw)
+    return lm_eval.simple_evaluate(model=lm, tasks=[task], num_fewshot=0, log_samples=True,
+                                   task_manager=manager, **kw)
 
 
 def _by_doc(result: dict, key: str) -> dict:
     return {str(s["doc"][key]): s for samples in result["samples"].values() for s in samples}
 
 
-def test_global_mmlu_per_sample_equals_lm_evals_own_task(model, tok, tmp_path, monkeypatch):
+def test_global_mmlu_per_sample_equals_lm_evals_own_task(model, tok, manager, tmp_path,
+                                                       monkeypatch):
     if not LITE.exists():
         pytest.skip(f"no fixture at {LITE}")
     with open(LITE, newline="", encoding="utf-8") as handle:
@@ -81,7 +91,7 @@ def test_global_mmlu_per_sample_equals_lm_evals_own_task(model, tok, tmp_path, m
                                        cross_check=False)
     _serve(monkeypatch, ("CohereLabs/Global-MMLU-Lite", "CohereForAI/Global-MMLU-Lite"), "es",
            {"test": subset, "dev": subset[:5]})
-    theirs = _by_doc(_stock(model, tok, "global_mmlu_es"), "sample_id")
+    theirs = _by_doc(_stock(model, tok, manager, "global_mmlu_es"), "sample_id")
     assert sorted(theirs) == sorted(ours["id"])
     for sample_id, lls in zip(ours["id"], ours["loglikelihoods"]):
         stock = [float(r[0]) for r in theirs[sample_id]["filtered_resps"]]
@@ -94,7 +104,8 @@ def test_global_mmlu_per_sample_equals_lm_evals_own_task(model, tok, tmp_path, m
     assert moved == {r["sample_id"] for r in padded}
 
 
-def test_prox_lite_per_sample_equals_lm_evals_own_task(model, tok, tmp_path, monkeypatch):
+def test_prox_lite_per_sample_equals_lm_evals_own_task(model, tok, manager, tmp_path,
+                                                      monkeypatch):
     if not PROX_ARROW.is_dir():
         pytest.skip(f"no fixture at {PROX_ARROW}")
     import datasets
@@ -110,7 +121,8 @@ def test_prox_lite_per_sample_equals_lm_evals_own_task(model, tok, tmp_path, mon
     ours, _ = paper_tasks.run_prox_lite(model, tok, items, items[:1], "en", tmp_path / "tasks",
                                         num_fewshot=0, max_gen_toks=6, generator="lm-eval")
     _serve(monkeypatch, ("li-lab/MMLU-ProX-Lite",), "en", {"test": subset, "validation": subset[:1]})
-    theirs = _by_doc(_stock(model, tok, "mmlu_prox_lite_en", gen_kwargs="max_gen_toks=6"),
+    theirs = _by_doc(_stock(model, tok, manager, "mmlu_prox_lite_en",
+                                   gen_kwargs="max_gen_toks=6"),
                      "question_id")
     assert sorted(theirs) == sorted(ours["id"])
     for qid, generated, extracted in zip(ours["id"], ours["generated"], ours["extracted"]):

@@ -5,6 +5,7 @@ Only the hub and the model differ from a real paper run."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from compass import io, paths
 
 from tests.conftest import SHARED_FIXTURES as FIXTURES
+TARGETS = ("en", "es")
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not FIXTURES.exists(), reason=f"no fixtures at {FIXTURES}")]
 
@@ -34,10 +36,13 @@ def paper_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("paper") / "repo"
     _copy_repository(root)
     preset = (root / "profiles" / "paper_fixtures.yaml").read_text(encoding="utf-8")
-    # long context on one target: its stage is the same per language, and CI's 30 minutes are short
+    # two targets, long context on one: the stages are the same per language, and CI's 30
+    # minutes are short (fr's rows stay in the pool as an auxiliary language)
     one_long_context = "languages: [en]  # one target (test)"
     preset = preset.replace("languages: [en, es, fr]  # every target", one_long_context)
-    assert one_long_context in preset
+    two_targets = "targets: [en, es]  # two targets (test)"
+    preset = re.sub(r"targets: \[en, es, fr\].*", two_targets, preset, count=1)
+    assert one_long_context in preset and two_targets in preset
     (root / "params.yaml").write_text(preset.replace("../shared/fixtures", str(FIXTURES)),
                                       encoding="utf-8")
     (root / "dvc.lock").unlink(missing_ok=True)
@@ -56,7 +61,7 @@ def paper_run(tmp_path_factory):
 
 def test_every_stage_of_the_paper_dag_ran_on_the_fixtures(paper_run):
     data = paper_run / "data"
-    for lang in ("en", "es", "fr"):
+    for lang in TARGETS:
         metrics = io.read_json(data / "languages" / lang / "data" / "metrics.json")
         assert metrics["dev"] == 285 and metrics["test_items"] == 40  # E_t = Global-MMLU dev
         evaluation = io.read_json(data / "languages" / lang / "gemma-3-270m" / "evaluation_metrics.json")
@@ -78,7 +83,7 @@ def test_every_stage_of_the_paper_dag_ran_on_the_fixtures(paper_run):
 def test_benchmark_items_are_never_auxiliary_data(paper_run):
     data = paper_run / "data"
     pool = {p["id"]: p for p in io.read_jsonl(data / "pool" / "pairs.jsonl")}
-    for lang in ("en", "es", "fr"):
+    for lang in TARGETS:
         for method in ("random", "all", "compass"):
             manifest = io.read_csv(data / "languages" / lang / "sampling" / "selections" / method
                                    / "manifest.csv")

@@ -1,0 +1,114 @@
+"""compass.cluster on a small DVC project (a diamond with a matrix stage and a persist output):
+two workers give the serial run's outputs byte for byte, record every stage once in the
+coordinator's dvc.lock, leave nothing for `dvc repro` to do, and after a failed job run only what
+is missing."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compass import cluster
+
+pytestmark = pytest.mark.slow
+DVC = str(Path(sys.executable).parent / "dvc")
+
+DVC_YAML = """
+stages:
+  a:
+    cmd: python step.py a src.txt a.txt
+    deps: [src.txt, step.py]
+    outs: [a.txt]
+  b:
+    foreach: [x, y]
+    do:
+      cmd: python step.py b_${item} a.txt b_${item}.txt
+      deps: [a.txt, step.py]
+      outs:
+        - b_${item}.txt:
+            persist: true
+  c:
+    cmd: python step.py c b_x.txt,b_y.txt c.txt
+    deps: [b_x.txt, b_y.txt, step.py]
+    outs: [c.txt]
+"""
+STEP = """
+import os, sys, time
+name, inputs, out = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+if name == os.environ.get("FAIL_STAGE") and not os.path.exists(os.environ["FAIL_UNLESS"]):
+    sys.exit(f"{name}: planted failure")
+if name.startswith("b_"):
+    time.sleep(2)
+text = "".join(open(i).read() for i in inputs)
+open(out, "w").write(f"{name}({len(text)}):" + text[::-1] + "\\n")
+"""
+
+
+def _project(root: Path) -> Path:
+    root.mkdir(parents=True)
+    run = lambda *cmd: subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True)  # noqa: E731
+    (root / "dvc.yaml").write_text(DVC_YAML)
+    (root / "step.py").write_text(STEP)
+    (root / "src.txt").write_text("the source\n")
+    (root / ".gitignore").write_text("/a.txt\n/b_x.txt\n/b_y.txt\n/c.txt\n")
+    run("git", "init", "-q")
+    run(DVC, "init", "-q")
+    run("git", "add", "-A")
+    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project")
+    return root
+
+
+def _outputs(root: Path) -> dict[str, bytes]:
+    return {n: (root / n).read_bytes() for n in ("a.txt", "b_x.txt", "b_y.txt", "c.txt")}
+
+
+def _env(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAIL_STAGE", "b_y")
+    monkeypatch.setenv("FAIL_UNLESS", str(tmp_path / "fixed"))
+
+
+def test_two_workers_record_each_stage_once_and_rerun_only_what_failed(tmp_path, monkeypatch):
+    """A planted failure in b@y: it is reported with its log, c (its dependent) is skipped, the
+    others are recorded, nothing of c is half-written; once fixed, the same command runs b@y and
+    c only, and the outputs equal a serial `dvc repro`'s byte for byte, with nothing left for
+    `dvc repro` to do."""
+    _env(monkeypatch, tmp_path)
+    serial, root = _project(tmp_path / "serial"), _project(tmp_path / "parallel")
+    first = cluster.fan_out(root, workers=2, progress=lambda line: None)
+    assert sorted(first.done) == ["a", "b@x"] and list(first.failed) == ["b@y"]
+    assert first.done[0] == "a" and first.skipped == ["c"]  # dependencies first
+    assert "planted failure" in Path(first.failed["b@y"]).read_text()
+    assert not (root / "c.txt").exists()
+    (tmp_path / "fixed").touch()
+    second = cluster.fan_out(root, workers=2, progress=lambda line: None)
+    assert second.done == ["b@y", "c"] and not second.failed
+    subprocess.run([DVC, "repro"], cwd=serial, capture_output=True, check=True)
+    assert _outputs(root) == _outputs(serial)
+    status = subprocess.run([DVC, "status"], cwd=root, capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout
+    again = subprocess.run([DVC, "repro"], cwd=root, capture_output=True, text=True)
+    assert "Running stage" not in again.stdout, again.stdout
+
+
+def test_uncommitted_code_is_refused(tmp_path, monkeypatch):
+    _env(monkeypatch, tmp_path)
+    root = _project(tmp_path / "project")
+    (root / "step.py").write_text(STEP + "\n# edited\n")
+    with pytest.raises(cluster.ClusterError, match="step.py"):
+        cluster.fan_out(root, workers=2, progress=lambda line: None)
+
+
+def test_the_slurm_executor_runs_a_job_through_submitit(tmp_path, monkeypatch):
+    """submitit's debug executor (the SLURM code path without a cluster: the job runs in this
+    process) records stage a; a real cluster differs only in where the job runs."""
+    pytest.importorskip("submitit")
+    _env(monkeypatch, tmp_path)
+    root = _project(tmp_path / "project")
+    outcome = cluster.fan_out(root, workers=1, targets=["a"], executor="slurm",
+                              slurm={"cluster": "debug", "timeout_min": 5},
+                              progress=lambda line: None)
+    assert outcome.done == ["a"] and (root / "a.txt").read_text().startswith("a(")
