@@ -6,7 +6,8 @@ runs each stage elsewhere and lets the coordinator record it:
 
 1. the stale stages and their dependencies come from DVC (``dvc status`` and the stage graph);
 2. a stage whose upstream stages are done gets a workspace of its own: a ``git worktree`` of
-   the committed code that shares the coordinator's DVC cache, with the coordinator's current
+   the committed code beside the coordinator's (so relative paths in params hold) that shares
+   the coordinator's DVC cache, with the coordinator's current
    ``dvc.lock``; its upstream outputs are checked out from the cache and ``dvc repro
    --single-item`` runs it there (one GPU per job: ``CUDA_VISIBLE_DEVICES``);
 3. when it succeeds, the coordinator copies that stage's entry of the job's ``dvc.lock`` into
@@ -228,7 +229,10 @@ def fan_out(root: Path | None = None, workers: int = 2, gpus: int = 0, targets=(
                 gpu = slot % gpus if gpus else None
                 slot += 1
                 progress(f"start {name}" + (f" (GPU {gpu})" if gpu is not None else ""))
-                future = submit(run_job, root, name, upstream, jobs_dir / safe, log, gpu)
+                # beside the workspace, not inside it: params' relative paths (../shared/...)
+                # mean the same from the job's worktree
+                folder = root.parent / f"{root.name}.job-{safe}"
+                future = submit(run_job, root, name, upstream, folder, log, gpu)
                 running[future] = (name, log)
         if not running:
             break
