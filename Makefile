@@ -16,9 +16,17 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name compass --display-name "Python (compass)"
 	rm -f $(VENV)/.installed-* && touch $@
 
+# EXECUTOR=local|slurm: the stale stages run first as parallel jobs (compass.cluster; WORKERS at
+# once, GPUS on this machine, SLURM a JSON of submitit parameters), then dvc repro records nothing new
+EXECUTOR ?=
+WORKERS ?= 2
+GPUS ?= 0
+SLURM ?= {}
+
 repro: install          ## run the whole pipeline (params.yaml's profile; PROFILE=paper switches); the book ends in book/_build/html
 	@$(if $(PROFILE),$(BIN)/python -m compass.cli profile $(PROFILE))
 	@$(BIN)/python -m compass.cli check --dry   # a bad param or a missing hub asset stops here, in one line, before DVC deletes anything
+	$(if $(EXECUTOR),$(BIN)/python -m compass.cluster --executor $(EXECUTOR) --workers $(WORKERS) --gpus $(GPUS) --slurm '$(SLURM)')
 	$(BIN)/dvc repro
 
 test: install           ## the full test suite (what .ci/run runs)
