@@ -4,6 +4,21 @@ training option against plain transformers + peft, side by side in one run.
     python benchmarks/bench_gpu.py [--size 1b|8b|tiny] [--tiny] [--steps 8] [--items 32]
         [--compile] [--out benchmarks/results/gpu.json]
 
+Scoring and generation run first, on the fresh model: never compiled, never wrapped by peft (the
+training rows come after them, the torch.compile row last).
+Scoring: two item shapes, each by compass's batched scorer, the plain per-choice full-logits
+  scorer (the reference for agreement) and lm-eval's HF backend (``HFLM.loglikelihood`` on the
+  requests its multiple_choice tasks build; batch auto on CUDA, 8 on CPU):
+  items/s, context + continuation tokens scored per second (an item's context counted once, as
+  the scorers run it), and whether each picks the same choices (max log-likelihood difference):
+  - long: a long question (drawn as 700 token ids, 32 in --tiny, which re-encode to more) and 4
+    choices of an eighth of that, after "\n" (the project's own multiple-choice format);
+  - Global-MMLU-shaped: a ~200-token context (32 in --tiny) of question, options A-D and
+    "Answer:", and four one-letter continuations scored as lm-eval's global_mmlu task scores
+    " A".." D" (one token each; lm-eval scores all four in one pass).
+Generation: greedy decoding of a batch of prompts with a KV cache (HF generate): prefill tokens/s
+  (one forward pass over the prompts) and generated tokens/s (the decoding steps alone: a
+  generate call of N tokens less one of 1 token), after a warm-up of both.
 Training (LoRA r=16 on every linear layer, AdamW, the same batches for every row):
   - fixed-length rows (half prompt, half completion): plain transformers + peft (full-logit
     loss), compass's completion loss (output layer only where a completion token is predicted),
@@ -12,27 +27,31 @@ Training (LoRA r=16 on every linear layer, AdamW, the same batches for every row
     padded against packed (``train.packing``), counting the tokens that carry loss.
   Columns: tokens/s, loss tokens/s, peak GiB (CUDA), MFU (4 x linear parameters FLOPs per token
   against the measured peak matmul rate of the device and dtype), ratio to plain.
-Scoring: multiple-choice items (long question, 4 choices) by compass's batched scorer, the plain
-  per-choice full-logits scorer, and lm-eval's HF backend (batch auto on CUDA, 8 on CPU): items/s
-  and whether each picks the same choices (max log-likelihood difference).
-Generation: greedy decoding of a batch of prompts with a KV cache (HF generate): prefill and
-  generated tokens/s.
 
 ``--tiny`` (CI) shrinks everything to seconds on a CPU. Results go to ``--out`` as JSON; the
-keys compass.cost reads (train_tokens_per_s, score_items_per_s, gen_tokens_per_s,
-prefill_tokens_per_s, params_b, device) are written to benchmarks/results/gpu.json by default
-only for a full-size run on a GPU, so a CPU or tiny run never passes for GPU rates.
+keys compass.cost reads are written to benchmarks/results/gpu.json by default only for a
+full-size run on a GPU, so a CPU or tiny run never passes for GPU rates:
+
+- ``train_tokens_per_s``: the "compass completion loss" training row (what the train stage runs);
+- ``score_items_per_s``: long items/s by compass's batched scorer, and ``score_item_tokens``: the
+  tokens of one such item as scored (context once + 4 continuations);
+- ``score_tokens_per_s``: tokens/s on Global-MMLU-shaped items by compass's batched scorer, with
+  ``score_gmmlu_items_per_s`` and ``score_gmmlu_item_tokens``; ``score_lm_eval_tokens_per_s``: the
+  same items by lm-eval's HF backend (what the paper's Global-MMLU runs through; absent without
+  lm-eval);
+- ``gen_tokens_per_s``, ``prefill_tokens_per_s``: generation as above;
+- ``params_b``, ``device``: the model size (billions of parameters) and the accelerator.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -233,6 +252,8 @@ def bench_tokenizer(vocab_size: int = 400):
 
 
 def mc_items(tokenizer, n: int, question_tokens: int, choice_tokens: int, seed: int = 2) -> list[dict]:
+    """Long items: random token ids decoded to text (they re-encode to more tokens: the table
+    reports the tokens as scored)."""
     rng = np.random.default_rng(seed)
     vocab = len(tokenizer)
 
@@ -244,20 +265,78 @@ def mc_items(tokenizer, n: int, question_tokens: int, choice_tokens: int, seed: 
             for i in range(n)]
 
 
-def scoring_table(model, tokenizer, items, device) -> pd.DataFrame:
+def letters(tokenizer) -> list[str]:
+    """Four continuations of one token each, as Llama-3.1 encodes " A".." D": those, or " a".." d"
+    where the tokenizer splits the capitals (the tiny bench tokenizer does)."""
+    for candidate in ([" A", " B", " C", " D"], [" a", " b", " c", " d"]):
+        if all(len(tokenizer(c, add_special_tokens=False)["input_ids"]) == 1 for c in candidate):
+            return candidate
+    return [" A", " B", " C", " D"]
+
+
+def gmmlu_items(tokenizer, n: int, context_tokens: int, seed: int = 3) -> list[dict]:
+    """Global-MMLU-shaped items: a question and four options (about 60% and 4 x 10% of
+    ``context_tokens``), laid out as lm-eval's global_mmlu prompt ending in "Answer:", and four
+    one-letter continuations. Scored with scoring.TARGET_DELIMITER = "" (the request's own)."""
+    rng = np.random.default_rng(seed)
+    vocab = len(tokenizer)
+
+    def text(k):  # random ids, decoded, re-encoded and cut to k tokens: about k tokens of text
+        rough = tokenizer.decode(rng.integers(3, vocab, size=k).tolist(), skip_special_tokens=True)
+        ids = tokenizer(rough, add_special_tokens=False)["input_ids"][:k]
+        return tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+    option = max(1, context_tokens // 10)
+    out = []
+    for i in range(n):
+        options = "".join(f"\n{letter}. {text(option)}" for letter in "ABCD")
+        out.append({"id": f"g{i:04d}", "topic": "bench",
+                    "question": f"{text(context_tokens - 4 * option - 8)}{options}\nAnswer:",
+                    "choices": letters(tokenizer), "answer": int(rng.integers(4))})
+    return out
+
+
+def item_tokens(tokenizer, items: list[dict]) -> float:
+    """Mean tokens of an item as the scorers run it: its context once (the first choice's) and
+    every continuation (lm-eval's split: the context's trailing whitespace moves over)."""
+    counts = []
+    for item in items:
+        context = scoring.context_of(item)
+        pairs = [scoring.encode_pair(tokenizer, context, c) for c in item["choices"]]
+        counts.append(len(pairs[0][0]) + sum(len(cont) for _, cont in pairs))
+    return float(np.mean(counts))
+
+
+@contextlib.contextmanager
+def target_delimiter(delimiter: str):
+    """scoring.TARGET_DELIMITER for a block (Global-MMLU requests carry their own: ""); undone."""
+    saved = scoring.TARGET_DELIMITER
+    scoring.TARGET_DELIMITER = delimiter
+    try:
+        yield
+    finally:
+        scoring.TARGET_DELIMITER = saved
+
+
+def scoring_table(model, tokenizer, items, device, delimiter: str = "\n") -> pd.DataFrame:
+    """Every scorer on the same items (joined to their choices by ``delimiter``): items/s,
+    tokens/s and agreement with the plain per-choice scorer."""
     runs = {}
-    scoring.score_items(model, tokenizer, items[:2], show_progress_bar=False)  # warm-up
-    for name, kwargs in (("compass batched (score_items)", {}),
-                         ("plain per-choice, full logits", {"scorer": scoring.choice_loglikelihoods_plain})):
-        _sync(device)
-        start = time.perf_counter()
-        frame = scoring.score_items(model, tokenizer, items, show_progress_bar=False, **kwargs)
-        _sync(device)
-        runs[name] = (frame, time.perf_counter() - start)
+    with target_delimiter(delimiter):
+        scoring.score_items(model, tokenizer, items[:2], show_progress_bar=False)  # warm-up
+        for name, kwargs in (("compass batched (score_items)", {}),
+                             ("plain per-choice, full logits",
+                              {"scorer": scoring.choice_loglikelihoods_plain})):
+            _sync(device)
+            start = time.perf_counter()
+            frame = scoring.score_items(model, tokenizer, items, show_progress_bar=False, **kwargs)
+            _sync(device)
+            runs[name] = (frame, time.perf_counter() - start)
+        tokens = item_tokens(tokenizer, items)
     try:
         import lm_eval  # noqa: F401
 
-        runs.update(_lm_eval_run(model, tokenizer, items, device))
+        runs.update(_lm_eval_run(model, tokenizer, items, device, delimiter))
     except ImportError:
         pass
     reference = runs["plain per-choice, full logits"][0].set_index("id")
@@ -267,6 +346,7 @@ def scoring_table(model, tokenizer, items, device) -> pd.DataFrame:
         diff = max(float(np.abs(np.array(a) - np.array(b)).max())
                    for a, b in zip(frame["loglikelihoods"], reference["loglikelihoods"]))
         rows.append({"scorer": name, "items": len(frame), "items_per_s": len(frame) / seconds,
+                     "tokens_per_item": tokens, "tokens_per_s": len(frame) * tokens / seconds,
                      "same_choice": f"{int((frame['pred'] == reference['pred']).sum())}/{len(frame)}",
                      "max_abs_ll_diff": diff})
     frame = pd.DataFrame(rows)
@@ -275,35 +355,63 @@ def scoring_table(model, tokenizer, items, device) -> pd.DataFrame:
     return frame
 
 
-def _lm_eval_run(model, tokenizer, items, device) -> dict:
-    """lm-eval's HF backend on the same items (bench_models' runner), named for the table."""
-    from bench_models import _lm_eval
+def _lm_eval_run(model, tokenizer, items, device, delimiter: str = "\n") -> dict:
+    """lm-eval's HF backend on the items' requests, (context, delimiter + choice) as its
+    multiple_choice tasks build them, through ``HFLM.loglikelihood`` (its batching, one-token
+    logits cache and auto batch size); only the scoring call is timed, after a warm-up on two
+    items (task and dataset building are lm-eval's fixed cost per run, not per token)."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
 
     batch = "auto" if device.type == "cuda" else 8
-    with tempfile.TemporaryDirectory() as folder:
-        frame, seconds = _lm_eval(model, tokenizer, items, batch, folder)
-    frame = frame.rename(columns={"lm_eval_pred": "pred", "lm_eval_pred_norm": "pred_norm",
-                                  "lm_eval_loglikelihoods": "loglikelihoods"})
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, device=str(device))
+
+    def score(some: list[dict]) -> tuple[np.ndarray, float]:
+        requests = [Instance("loglikelihood", item, (item["question"], delimiter + choice), k)
+                    for item in some for k, choice in enumerate(item["choices"])]
+        _sync(device)
+        start = time.perf_counter()
+        out = lm.loglikelihood(requests, disable_tqdm=True)
+        _sync(device)
+        return np.array([ll for ll, _ in out]).reshape(len(some), -1), time.perf_counter() - start
+
+    score(items[:2])  # warm-up
+    lls, seconds = score(items)
+    frame = pd.DataFrame({"id": [item["id"] for item in items], "pred": lls.argmax(axis=1),
+                          "loglikelihoods": [row.tolist() for row in lls]})
     return {f"lm-eval HFLM (batch {batch})": (frame, seconds)}
 
 
 def generation_rates(model, device, vocab: int, prompts: int, prompt_tokens: int, new_tokens: int) -> dict:
+    """Prefill tokens/s (one forward pass over the prompts) and generated tokens/s (a generate
+    call of ``new_tokens`` less one of 1 token: the decoding steps alone), both warmed up."""
     ids = torch.randint(3, vocab, (prompts, prompt_tokens), device=device)
     mask = torch.ones_like(ids)
+
+    def generate(n: int) -> float:
+        _sync(device)
+        start = time.perf_counter()
+        model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n, min_new_tokens=n,
+                       do_sample=False, pad_token_id=0)
+        _sync(device)
+        return time.perf_counter() - start
+
     with torch.no_grad():
-        model(input_ids=ids[:, :8], attention_mask=mask[:, :8])  # warm-up
+        model(input_ids=ids, attention_mask=mask)  # warm-up at the full shape
+        generate(2)
         _sync(device)
         start = time.perf_counter()
         model(input_ids=ids, attention_mask=mask, use_cache=True)
         _sync(device)
         prefill = time.perf_counter() - start
-        start = time.perf_counter()
-        model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
-                       min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
-        _sync(device)
-        total = time.perf_counter() - start
+        first, total = generate(1), generate(new_tokens)
     return {"prefill_tokens_per_s": prompts * prompt_tokens / prefill,
-            "gen_tokens_per_s": prompts * new_tokens / max(total - prefill, 1e-9)}
+            "gen_tokens_per_s": prompts * (new_tokens - 1) / max(total - first, 1e-9)}
+
+
+def _rate(table: pd.DataFrame, scorer: str, column: str) -> float:
+    """``column`` of the first row whose scorer name starts with ``scorer``."""
+    return float(table.loc[table["scorer"].str.startswith(scorer), column].iloc[0])
 
 
 # ---- main ----------------------------------------------------------------------------------------
@@ -329,29 +437,49 @@ def main(argv=None) -> dict:
           + (" --compile" if compile_layers else "") + "\n")
     model = build_model(size, device, dtype)
     peak = peak_matmul_flops(device, dtype)
-    train = training_table(model, size, device, peak, steps, compile_layers)
-    print(f"## training: LoRA r=16 all linear, batch {train.attrs['batch']} x {train.attrs['length']} "
-          f"tokens, {steps} timed steps; peak matmul {peak / 1e12:.1f} TFLOP/s\n")
-    print(train.to_markdown(index=False, floatfmt=".3g") + "\n")
+    # scoring and generation first: the fresh model, before any training row wraps or compiles it
     tokenizer = bench_tokenizer()
     q_tokens = 32 if size == "tiny" else 700
-    items = mc_items(tokenizer, n_items, q_tokens, q_tokens // 8)
-    score = scoring_table(model, tokenizer, items, device)
-    print(f"## scoring: {n_items} items, ~{q_tokens}-token question, 4 choices\n")
+    score = scoring_table(model, tokenizer, mc_items(tokenizer, n_items, q_tokens, q_tokens // 8),
+                          device)
+    long_tokens = float(score["tokens_per_item"].iloc[0])
+    print(f"## scoring, long items: {n_items} items, {long_tokens:,.0f} tokens each as scored "
+          f"(question drawn as {q_tokens} token ids, 4 choices; fresh model)\n")
     print(score.to_markdown(index=False, floatfmt=".3g") + "\n")
+    g_items = n_items if size == "tiny" else 4 * n_items
+    g_context = 32 if size == "tiny" else 200
+    gmmlu = scoring_table(model, tokenizer, gmmlu_items(tokenizer, g_items, g_context), device,
+                          delimiter="")
+    print(f"## scoring, Global-MMLU-shaped items: {g_items} items, "
+          f"{float(gmmlu['tokens_per_item'].iloc[0]):,.0f} tokens each as scored (a ~{g_context}-"
+          "token context, 4 one-letter continuations; fresh model)\n")
+    print(gmmlu.to_markdown(index=False, floatfmt=".3g") + "\n")
     gen = generation_rates(model, device, SHAPES[size]["vocab_size"], prompts=4 if size == "tiny" else 16,
                            prompt_tokens=q_tokens, new_tokens=8 if size == "tiny" else 128)
-    print("## generation (greedy, KV cache): "
+    print("## generation (greedy, KV cache; fresh model): "
           + ", ".join(f"{k} {v:,.0f}" for k, v in gen.items()) + "\n")
+    if device.type == "cuda":  # the scorers' cached blocks back to the device for training
+        torch.cuda.empty_cache()
+    train = training_table(model, size, device, peak, steps, compile_layers)
+    print(f"## training: LoRA r=16 all linear, batch {train.attrs['batch']} x "
+          f"{train.attrs['length']} tokens, {steps} timed steps; peak matmul "
+          f"{peak / 1e12:.1f} TFLOP/s\n")
+    print(train.to_markdown(index=False, floatfmt=".3g") + "\n")
     fixed = train[train["data"] == "fixed"].set_index("trainer")
     pipeline_train = float(fixed.loc["compass completion loss", "tokens_per_s"])  # what train runs
     results = {"device": name, "dtype": str(dtype).removeprefix("torch."), "shape": size,
                "params_b": float(f"{sum(p.numel() for p in model.parameters()) / 1e9:.4g}"),
                "train_tokens_per_s": pipeline_train,
-               "score_items_per_s": float(score.loc[score["scorer"].str.startswith("compass"),
-                                                    "items_per_s"].iloc[0]),
+               "score_items_per_s": _rate(score, "compass", "items_per_s"),
+               "score_item_tokens": long_tokens,
+               "score_tokens_per_s": _rate(gmmlu, "compass", "tokens_per_s"),
+               "score_gmmlu_items_per_s": _rate(gmmlu, "compass", "items_per_s"),
+               "score_gmmlu_item_tokens": float(gmmlu["tokens_per_item"].iloc[0]),
+               **({"score_lm_eval_tokens_per_s": _rate(gmmlu, "lm-eval", "tokens_per_s")}
+                  if gmmlu["scorer"].str.startswith("lm-eval").any() else {}),
                **gen, "peak_matmul_tflops": peak / 1e12,
-               "training": train.to_dict("records"), "scoring": score.to_dict("records")}
+               "training": train.to_dict("records"), "scoring": score.to_dict("records"),
+               "scoring_gmmlu": gmmlu.to_dict("records")}
     out = Path(args.out) if args.out else (RESULTS if device.type == "cuda" and size != "tiny" else None)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

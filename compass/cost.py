@@ -10,7 +10,8 @@ Counted per base model (``train.models``), with A = |targets| x |train.methods| 
 - multiple choice (paper: Global-MMLU test; tiny: the pool's test items): per target, items x
   (1 zero-shot + |methods| adapters) scored items, each one log-likelihood request per choice;
   items = evaluation.max_items, or when 0 all of them (400 per language in Global-MMLU-Lite,
-  14,042 in the full set; tiny: up to data.split.max_test_items);
+  14,042 in the full set; tiny: up to data.split.max_test_items); GPU time from the tokens
+  scored (context + continuations per item, per language) at a tokens-per-second rate;
 - MMLU-ProX-Lite (paper profile): per prox language, items (evaluation.prox.limit, or 588) x
   (1 + |methods|) generations of up to max_gen_toks tokens after a few-shot prompt;
 - long context: per target, tasks x lengths x samples_per_task x (1 + |methods|) generations,
@@ -20,7 +21,12 @@ GPU time divides these by throughputs measured at one model size and scaled by s
 throughputs come from ``benchmarks/results/gpu.json`` when it exists, a JSON object with any of
 
 - ``train_tokens_per_s``: LoRA training tokens per second (forward + backward);
-- ``score_items_per_s``: 4-choice multiple-choice items scored per second;
+- ``score_items_per_s``: 4-choice multiple-choice items scored per second (bench_gpu's long
+  items), with ``score_item_tokens``: the tokens of one such item as scored;
+- ``score_tokens_per_s``: context + continuation tokens scored per second on Global-MMLU-shaped
+  items by compass's scorer, and ``score_lm_eval_tokens_per_s`` the same by lm-eval's HF backend
+  (what the paper profile's Global-MMLU runs through: preferred when present); without either, the
+  rate is derived from ``score_items_per_s`` x the tokens of those items;
 - ``gen_tokens_per_s``: generated tokens per second, summed over the sequences of one batch;
 - ``prefill_tokens_per_s``: prompt tokens read per second before generating;
 - ``params_b``: the size (billions of parameters) of the model these were measured on;
@@ -28,6 +34,13 @@ throughputs come from ``benchmarks/results/gpu.json`` when it exists, a JSON obj
 
 and otherwise (per key) from :data:`FALLBACK`: the figures measured on one H200 (or, where nothing
 was measured, a labelled assumption).
+
+Prompt lengths (tokens per Global-MMLU item, per MMLU-ProX-Lite prompt, per language, plain and
+in the chat template) come from ``benchmarks/results/prompt_lengths.json`` when it exists
+(``benchmarks/prompt_lengths.py``: Llama-3.1's tokenizer on the fixtures' rows); a target it does
+not measure takes the mean over the languages it does. Without the file, the earlier constants,
+labelled as estimates: every MC item as long as bench_gpu's long item (:data:`BENCH_ITEM_TOKENS`),
+:data:`PROX_TOKENS_PER_SHOT` per ProX shot.
 """
 from __future__ import annotations
 
@@ -44,12 +57,18 @@ from compass.config import Config, ConfigError
 from compass.training import catalog
 
 GPU_RESULTS = paths.ROOT / "benchmarks" / "results" / "gpu.json"
+PROMPT_LENGTHS = paths.ROOT / "benchmarks" / "results" / "prompt_lengths.json"
 REFERENCE_B = 8.0  # the model size the fallback throughputs belong to
 GMMLU_ITEMS = {"lite": 400, "full": 14_042}  # Global-MMLU test items per language
 GMMLU_CHOICES = 4
 PROX_LITE_ITEMS = 588  # MMLU-ProX-Lite test items per language
 PROX_TOKENS_PER_SHOT = 250  # ESTIMATE: a chain-of-thought shot (question, options, worked answer)
 # in tokens; the prompt holds num_fewshot shots + the question: 1,500 tokens at 5 shots
+BENCH_ITEM_TOKENS = 1_672.2  # tokens of one item of bench_gpu's long multiple-choice row as its
+# scorer runs them (the 64 items of --items 64, re-encoded with its tokenizer and seeds): the
+# question once (1,114.8 tokens) + 4 continuations ("\n" + choice, 139.3 each). Its log calls them
+# "~700-token question, 4 choices" of 700 // 8 tokens: random token ids, decoded and re-encoded,
+# come back longer. What score_items_per_s was measured on when gpu.json gives no score_item_tokens
 PREFILL_PER_TRAIN = 2.0  # prompt tokens read per second = this x LoRA training tokens per second
 ATTENTION_TOKENS = 8e9 / (32 * 4096)  # ~61,035: at a context of this many tokens a prefill's
 # attention FLOPs equal its weight FLOPs (params / (layers x d_model), Llama-3.1-8B's shape); the
@@ -73,11 +92,14 @@ FALLBACK = {  # key -> (value at REFERENCE_B, where it comes from)
     "gen_tokens_per_s": (30.0, "ASSUMPTION, nothing measured: 30 generated tokens/s for one sequence "
                                "at batch 1 on an 8B model with plain transformers"),
 }
-RATE_KEYS = ("train_tokens_per_s", "score_items_per_s", "gen_tokens_per_s", "prefill_tokens_per_s")
+RATE_KEYS = ("train_tokens_per_s", "score_items_per_s", "score_tokens_per_s", "gen_tokens_per_s",
+             "prefill_tokens_per_s")
+MEASURED_KEYS = (*RATE_KEYS, "score_lm_eval_tokens_per_s", "score_item_tokens")  # gpu.json's
 COLUMNS = {  # DataFrame column -> printed label
     "params_b": "params (B)", "adapters": "adapters",
     "train_tokens": "train tokens", "train_gpu_h": "train GPU-h",
-    "mc_items": "MC items scored", "mc_requests": "MC loglik requests", "mc_gpu_h": "MC GPU-h",
+    "mc_items": "MC items scored", "mc_requests": "MC loglik requests",
+    "mc_tokens": "MC tokens scored", "mc_gpu_h": "MC GPU-h",
     "prox_generations": "ProX generations", "prox_prompt_tokens": "ProX prompt tokens",
     "prox_gen_tokens": "ProX gen tokens (max)", "prox_gpu_h": "ProX GPU-h",
     "lc_generations": "long-ctx generations", "lc_prompt_tokens": "long-ctx prompt tokens",
@@ -106,7 +128,16 @@ def rates(gpu: str | Path | dict | None = None) -> dict[str, Rate]:
     device = f" on {measured['device']}" if measured.get("device") else ""
     out = {}
     for key in RATE_KEYS:
-        if key in measured:
+        if key == "score_tokens_per_s" and "score_lm_eval_tokens_per_s" in measured:
+            out[key] = Rate(float(measured["score_lm_eval_tokens_per_s"]), size,
+                            f"measured{device} at {size:g}B with lm-eval's HF backend on "
+                            f"Global-MMLU-shaped items ({where})")
+        elif key == "score_tokens_per_s" and key in measured:
+            out[key] = Rate(float(measured[key]), size, f"measured{device} at {size:g}B with "
+                            f"compass's scorer on Global-MMLU-shaped items ({where})")
+        elif key == "score_tokens_per_s":
+            out[key] = _derived_score_rate(out["score_items_per_s"], measured)
+        elif key in measured:
             out[key] = Rate(float(measured[key]), size, f"measured{device} at {size:g}B ({where})")
         elif key == "prefill_tokens_per_s":
             train = out["train_tokens_per_s"]
@@ -117,6 +148,20 @@ def rates(gpu: str | Path | dict | None = None) -> dict[str, Rate]:
             value, source = FALLBACK[key]
             out[key] = Rate(value, REFERENCE_B, source)
     return out
+
+
+def _derived_score_rate(items: Rate, measured: dict) -> Rate:
+    """Tokens/s of scoring, where none was measured: the items/s rate x the tokens of the items
+    it was measured on (gpu.json's score_item_tokens, else :data:`BENCH_ITEM_TOKENS`)."""
+    if "score_item_tokens" in measured:
+        tokens, what = float(measured["score_item_tokens"]), "as measured with them"
+    else:
+        tokens, what = BENCH_ITEM_TOKENS, ("bench_gpu's long items re-encoded here: a 1,115-token"
+                                           " question + 4 x 139-token choices, not the ~700 + 4 x"
+                                           " 88 its log names")
+    return Rate(items.value * tokens, items.params_b,
+                f"DERIVED (no tokens/s measured yet): {items.value:g} items/s, {items.source}, x "
+                f"{tokens:,.0f} tokens per item ({what})")
 
 
 def _read_gpu(gpu) -> tuple[dict, str]:
@@ -135,11 +180,106 @@ def _read_gpu(gpu) -> tuple[dict, str]:
         where = str(path)
         if not isinstance(data, dict):
             raise ConfigError(f"throughput file {path} must hold a JSON object")
-    for key in (*RATE_KEYS, "params_b"):
+    for key in (*MEASURED_KEYS, "params_b"):
         value = data.get(key)
         if key in data and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
             raise ConfigError(f"{where or 'throughputs'}: {key} = {value!r} must be a positive number")
     return data, where
+
+
+def prompt_lengths(lengths: str | Path | dict | None = None) -> tuple[dict, str]:
+    """The measured prompt lengths: ``lengths`` (a dict, or a prompt_lengths.json path; default
+    :data:`PROMPT_LENGTHS` when it exists), and where they come from; ({}, "") when none."""
+    if isinstance(lengths, dict):
+        data, where = lengths, "given"
+    else:
+        path = Path(lengths) if lengths is not None else PROMPT_LENGTHS
+        if lengths is None and not path.exists():
+            return {}, ""
+        if not path.exists():
+            raise ConfigError(f"prompt-lengths file {path} does not exist")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise ConfigError(f"prompt-lengths file {path} is not valid JSON: {err}") from None
+        where = str(path)
+    if data != {}:
+        _check_lengths(data, where)
+    return data, where
+
+
+LENGTH_FIGURES = {  # benchmark -> the figures cost_table reads from each language and the mean
+    "global_mmlu_lite_test": ("item_tokens", "item_tokens_chat", "shot_tokens", "shot_tokens_chat"),
+    "global_mmlu_dev": ("shot_tokens", "shot_tokens_chat"),
+    "mmlu_prox_lite_test": ("prompt_0shot", "prompt_0shot_chat", "prompt_5shot",
+                            "prompt_5shot_chat"),
+}
+
+
+def _check_lengths(data, where: str) -> None:
+    """A ConfigError unless every benchmark present has its figures as positive numbers (a
+    prompt's stats: a positive ``mean``)."""
+    benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
+    if not isinstance(benchmarks, dict):
+        raise ConfigError(f"{where}: prompt lengths must be a JSON object with 'benchmarks'")
+    for name, keys in LENGTH_FIGURES.items():
+        if name not in benchmarks:
+            continue
+        bench = benchmarks[name]
+        if not isinstance(bench, dict) or not isinstance(bench.get("languages"), dict):
+            raise ConfigError(f"{where}: {name} needs 'languages' (an object, one per language)")
+        groups = {**bench["languages"], "mean": bench.get("mean")}
+        for lang, figures in groups.items():
+            for key in keys:
+                value = (figures or {}).get(key)
+                value = value.get("mean") if isinstance(value, dict) else value
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                    raise ConfigError(f"{where}: {name} {lang} {key} = {value!r} must be a "
+                                      "positive number")
+
+
+def _figures(bench: dict, lang: str) -> dict:
+    """A language's figures, or the mean over the measured languages where it has none."""
+    return bench["languages"].get(lang) or bench["mean"]
+
+
+def mc_item_tokens(cfg: Config, lang: str, chat: bool, lengths: dict) -> float:
+    """Tokens scored per multiple-choice item in ``lang``: the measured context (plain, or in the
+    chat template) + 4 one-letter answers, + num_fewshot dev shots (the dev rows of ``lang``,
+    else its test rows, else the mean); without measurements (or in the tiny profile) bench_gpu's
+    long item per 4 choices, as the items/s rate counted it."""
+    bench = lengths.get("benchmarks", {}).get("global_mmlu_lite_test")
+    if cfg.profile != "paper" or not bench:
+        return BENCH_ITEM_TOKENS * _mc_items(cfg)[1] / GMMLU_CHOICES
+    suffix = "_chat" if chat else ""
+    tokens = _figures(bench, lang)["item_tokens" + suffix]
+    if cfg.evaluation.num_fewshot:
+        dev = lengths["benchmarks"].get("global_mmlu_dev")
+        shots = (dev["languages"][lang] if dev and lang in dev["languages"] else
+                 _figures(bench, lang) if lang in bench["languages"] or not dev else dev["mean"])
+        tokens += cfg.evaluation.num_fewshot * shots["shot_tokens" + suffix]
+    return tokens
+
+
+def prox_prompt_tokens(cfg: Config, lang: str, chat: bool, lengths: dict) -> float:
+    """Mean tokens of an MMLU-ProX-Lite prompt in ``lang`` at evaluation.prox.num_fewshot shots:
+    measured at 0 and 5 shots (each shot's worked answer an estimate) and interpolated; without
+    measurements :data:`PROX_TOKENS_PER_SHOT` x (shots + 1)."""
+    shots = cfg.evaluation.prox.num_fewshot
+    bench = lengths.get("benchmarks", {}).get("mmlu_prox_lite_test")
+    if not bench:
+        return PROX_TOKENS_PER_SHOT * (shots + 1)
+    suffix = "_chat" if chat else ""
+    figures = _figures(bench, lang)
+    zero, five = figures["prompt_0shot" + suffix]["mean"], figures["prompt_5shot" + suffix]["mean"]
+    return zero + shots * (five - zero) / bench.get("num_fewshot", 5)
+
+
+def _reads_chat(cfg: Config, name: str) -> bool:
+    """Whether model ``name`` reads its prompts in its chat template (train.chat_template)."""
+    from compass.training import chat
+
+    return chat.wanted(cfg.train.chat_template, name)
 
 
 def scored_lengths(cfg: Config, name: str) -> list[int]:
@@ -171,10 +311,13 @@ def _prefill_seconds(tokens: int, rate: float, attention: float = ATTENTION_TOKE
     return tokens * (1 + tokens / attention) / rate
 
 
-def cost_table(cfg: Config, gpu: str | Path | dict | None = None) -> pd.DataFrame:
+def cost_table(cfg: Config, gpu: str | Path | dict | None = None,
+               lengths: str | Path | dict | None = None) -> pd.DataFrame:
     """One row per base model and a 'total' row: adapters, tokens, requests and GPU-hours (see the
-    module docstring for what is counted and :func:`assumptions` for the rates)."""
+    module docstring for what is counted and :func:`assumptions` for the rates); ``lengths``: the
+    prompt lengths (see :func:`prompt_lengths`)."""
     r = rates(gpu)
+    measured, _ = prompt_lengths(lengths)
     targets, methods = len(cfg.targets), len(cfg.train.methods)
     runs = 1 + methods  # zero-shot + one adapter per method, per language
     t = cfg.train
@@ -182,32 +325,38 @@ def cost_table(cfg: Config, gpu: str | Path | dict | None = None) -> pd.DataFram
     train_tokens = adapters * t.steps * t.batch_size * t.grad_accum * t.max_length
     items, choices = _mc_items(cfg)
     mc_items = targets * runs * items
-    prox_langs = len(cfg.prox_languages()) if cfg.profile == "paper" else 0
+    prox_langs = cfg.prox_languages() if cfg.profile == "paper" else ()
     p = cfg.evaluation.prox
-    prox_generations = prox_langs * runs * (p.limit or PROX_LITE_ITEMS)
-    prox_prompt = PROX_TOKENS_PER_SHOT * (p.num_fewshot + 1)
+    per_prox_lang = runs * (p.limit or PROX_LITE_ITEMS)  # generations per prox language
     lc = cfg.long_context
     lc_per_length = len(cfg.long_context_scored()) * len(lc.tasks) * lc.samples_per_task * runs
     rows = {}
     for name in t.models:
         size = model_size(name)
-        train_tok_s, item_s = r["train_tokens_per_s"].at(size), r["score_items_per_s"].at(size)
+        train_tok_s, score_s = r["train_tokens_per_s"].at(size), r["score_tokens_per_s"].at(size)
         gen_s, prefill_s = r["gen_tokens_per_s"].at(size), r["prefill_tokens_per_s"].at(size)
         attention = attention_tokens(name)
-        prox_seconds = prox_generations * (p.max_gen_toks / gen_s
-                                           + _prefill_seconds(prox_prompt, prefill_s, attention))
-        lengths = scored_lengths(cfg, name)  # nothing counted that the stage does not score
+        in_chat = _reads_chat(cfg, name)
+        mc_tokens = runs * items * sum(mc_item_tokens(cfg, lang, in_chat, measured)
+                                       for lang in cfg.targets)
+        prompts = [prox_prompt_tokens(cfg, lang, in_chat, measured) for lang in prox_langs]
+        prox_seconds = sum(per_prox_lang * (p.max_gen_toks / gen_s
+                                            + _prefill_seconds(n, prefill_s, attention))
+                           for n in prompts)
+        lc_lengths = scored_lengths(cfg, name)  # nothing counted that the stage does not score
         lc_seconds = sum(lc_per_length * (_prefill_seconds(length, prefill_s, attention)
-                                          + lc.max_new_tokens / gen_s) for length in lengths)
+                                          + lc.max_new_tokens / gen_s) for length in lc_lengths)
         row = {
             "params_b": size, "adapters": adapters,
             "train_tokens": train_tokens, "train_gpu_h": train_tokens / train_tok_s / 3600,
-            "mc_items": mc_items, "mc_requests": mc_items * choices,
-            "mc_gpu_h": mc_items * choices / GMMLU_CHOICES / item_s / 3600,
-            "prox_generations": prox_generations, "prox_prompt_tokens": prox_generations * prox_prompt,
-            "prox_gen_tokens": prox_generations * p.max_gen_toks, "prox_gpu_h": prox_seconds / 3600,
-            "lc_generations": lc_per_length * len(lengths),
-            "lc_prompt_tokens": lc_per_length * sum(lengths), "lc_gpu_h": lc_seconds / 3600,
+            "mc_items": mc_items, "mc_requests": mc_items * choices, "mc_tokens": round(mc_tokens),
+            "mc_gpu_h": mc_tokens / score_s / 3600,
+            "prox_generations": per_prox_lang * len(prompts),
+            "prox_prompt_tokens": round(per_prox_lang * sum(prompts)),
+            "prox_gen_tokens": per_prox_lang * len(prompts) * p.max_gen_toks,
+            "prox_gpu_h": prox_seconds / 3600,
+            "lc_generations": lc_per_length * len(lc_lengths),
+            "lc_prompt_tokens": lc_per_length * sum(lc_lengths), "lc_gpu_h": lc_seconds / 3600,
         }
         row["gpu_h"] = row["train_gpu_h"] + row["mc_gpu_h"] + row["prox_gpu_h"] + row["lc_gpu_h"]
         rows[name] = row
@@ -220,17 +369,18 @@ def cost_table(cfg: Config, gpu: str | Path | dict | None = None) -> pd.DataFram
     return table
 
 
-def assumptions(cfg: Config, gpu: str | Path | dict | None = None) -> list[str]:
-    """What :func:`cost_table` assumed, one sentence each, rates with their sources."""
+def assumptions(cfg: Config, gpu: str | Path | dict | None = None,
+                lengths: str | Path | dict | None = None) -> list[str]:
+    """What :func:`cost_table` assumed, one sentence each: every rate and length with whether it
+    was measured (where, on what), derived or estimated."""
     r = rates(gpu)
-    items, choices = _mc_items(cfg)
-    p = cfg.evaluation.prox
+    measured, where = prompt_lengths(lengths)
     out = [
         f"LoRA training: {r['train_tokens_per_s'].value:,.0f} tokens/s at "
         f"{r['train_tokens_per_s'].params_b:g}B, {r['train_tokens_per_s'].source}.",
-        f"Multiple-choice scoring: {r['score_items_per_s'].value:g} items/s at "
-        f"{r['score_items_per_s'].params_b:g}B (an item = a question with 4 choices), "
-        f"{r['score_items_per_s'].source}.",
+        f"Multiple-choice scoring: {r['score_tokens_per_s'].value:,.0f} tokens/s (context + "
+        f"continuation tokens) at {r['score_tokens_per_s'].params_b:g}B, "
+        f"{r['score_tokens_per_s'].source}.",
         f"Generation: {r['gen_tokens_per_s'].value:g} tokens/s at {r['gen_tokens_per_s'].params_b:g}B, "
         f"{r['gen_tokens_per_s'].source}."
         + ("" if r["gen_tokens_per_s"].source != FALLBACK["gen_tokens_per_s"][1] else
@@ -247,20 +397,7 @@ def assumptions(cfg: Config, gpu: str | Path | dict | None = None) -> list[str]:
         f"Training tokens are an upper bound: steps x batch_size x grad_accum x max_length "
         f"({cfg.train.max_length}) per adapter, as if every example filled max_length.",
     ]
-    if cfg.profile == "paper":
-        source = ("evaluation.max_items" if cfg.evaluation.max_items
-                  else f"all of Global-MMLU-{'Lite' if cfg.data.test_set == 'lite' else 'full'} test")
-        out.append(f"Global-MMLU: {items:,} items per language ({source}), {choices} log-likelihood "
-                   f"requests each; evaluation.num_fewshot = {cfg.evaluation.num_fewshot} is not "
-                   "modelled (the measured rate is 0-shot).")
-        out.append(f"MMLU-ProX-Lite: {p.limit or PROX_LITE_ITEMS:,} items per language, every "
-                   f"generation counted at max_gen_toks = {p.max_gen_toks:,} (an upper bound: most "
-                   f"answers stop earlier); ESTIMATE of {PROX_TOKENS_PER_SHOT} prompt tokens per shot, "
-                   f"{PROX_TOKENS_PER_SHOT * (p.num_fewshot + 1):,} per prompt at num_fewshot = "
-                   f"{p.num_fewshot}.")
-    else:
-        out.append(f"Tiny profile: {items} multiple-choice items per language (evaluation.max_items, "
-                   f"or data.split.max_test_items when 0) with {choices} choices; no MMLU-ProX.")
+    out += _benchmark_notes(cfg, measured, where)
     out += [
         "MMLU-ProX-Lite and long context count only the languages they cover (compass.coverage): "
         f"MMLU-ProX-Lite {', '.join(cfg.prox_languages()) if cfg.profile == 'paper' else 'none'}; "
@@ -276,6 +413,82 @@ def assumptions(cfg: Config, gpu: str | Path | dict | None = None) -> list[str]:
     if sizes:
         out.append(f"Size unknown for {', '.join(sizes)}: assumed {REFERENCE_B:g}B.")
     return out
+
+
+def _benchmark_notes(cfg: Config, measured: dict, where: str) -> list[str]:
+    """The multiple-choice and MMLU-ProX lines: item counts and prompt lengths, each labelled."""
+    items, choices = _mc_items(cfg)
+    if cfg.profile != "paper":
+        return [f"Tiny profile: {items} multiple-choice items per language (evaluation.max_items, "
+                f"or data.split.max_test_items when 0) with {choices} choices, ESTIMATE of "
+                f"{BENCH_ITEM_TOKENS * choices / GMMLU_CHOICES:,.0f} tokens each (bench_gpu's long "
+                "item per 4 choices: the items/s rate's own); no MMLU-ProX."]
+    benchmarks = measured.get("benchmarks", {})
+    source = ("evaluation.max_items" if cfg.evaluation.max_items
+              else f"all of Global-MMLU-{'Lite' if cfg.data.test_set == 'lite' else 'full'} test")
+    chat_models = [m for m in cfg.train.models if _reads_chat(cfg, m)]
+    kinds = ("in the chat template for " + (", ".join(chat_models) or "no model")
+             + " (train.chat_template)"
+             + (", plain for the rest" if len(chat_models) < len(cfg.train.models) else ""))
+    out = [f"Global-MMLU: {items:,} items per language ({source}), {choices} log-likelihood "
+           "requests each, scored from their tokens: " + _mc_length_note(cfg, benchmarks, where)]
+    p = cfg.evaluation.prox
+    out.append(f"MMLU-ProX-Lite: {p.limit or PROX_LITE_ITEMS:,} items per language, every "
+               f"generation counted at max_gen_toks = {p.max_gen_toks:,} (an upper bound: most "
+               "answers stop earlier); " + _prox_length_note(cfg, benchmarks, where))
+    if benchmarks:
+        out.append(f"Prompts are counted {kinds}; lengths are Llama-3.1's tokens and template for "
+                   "every model (APPROXIMATION: Phi-4-mini's and Qwen2.5's tokenizers and "
+                   "templates differ), and a target the fixtures lack ("
+                   + ", ".join(_unmeasured(cfg, benchmarks))
+                   + ") takes the mean over the measured languages.")
+    return out
+
+
+def _mc_length_note(cfg: Config, benchmarks: dict, where: str) -> str:
+    """Where the tokens per Global-MMLU item come from, with the figures used."""
+    bench = benchmarks.get("global_mmlu_lite_test")
+    if not bench:
+        return (f"ESTIMATE of {BENCH_ITEM_TOKENS:,.0f} tokens per item (as long as bench_gpu's "
+                "long item: no prompt-lengths file; benchmarks/prompt_lengths.py writes one).")
+    shown = ", ".join(f"{lang} {mc_item_tokens(cfg, lang, True, {'benchmarks': benchmarks}):,.0f}"
+                      f" / {mc_item_tokens(cfg, lang, False, {'benchmarks': benchmarks}):,.0f}"
+                      for lang in cfg.targets)
+    shots = cfg.evaluation.num_fewshot
+    return (f"MEASURED tokens per item (context + 4 one-letter answers, one pass; chat / plain: "
+            f"{shown}) on the Global-MMLU-Lite test rows of {', '.join(bench['languages'])} in "
+            f"lm-eval's global_mmlu prompt ({where}); the Lite rows stand for the full test set"
+            + (f"; {shots} dev shots each, measured on the dev rows" if shots else "") + ".")
+
+
+def _prox_length_note(cfg: Config, benchmarks: dict, where: str) -> str:
+    """Where the tokens per MMLU-ProX-Lite prompt come from, with the figures used."""
+    p = cfg.evaluation.prox
+    bench = benchmarks.get("mmlu_prox_lite_test")
+    if not bench:
+        return (f"ESTIMATE of {PROX_TOKENS_PER_SHOT} prompt tokens per shot, "
+                f"{PROX_TOKENS_PER_SHOT * (p.num_fewshot + 1):,} per prompt at num_fewshot = "
+                f"{p.num_fewshot}.")
+    data = {"benchmarks": benchmarks}
+    shown = ", ".join(f"{lang} {prox_prompt_tokens(cfg, lang, True, data):,.0f} / "
+                      f"{prox_prompt_tokens(cfg, lang, False, data):,.0f}"
+                      for lang in cfg.prox_languages())
+    cot = bench["mean"].get("cot_tokens_per_shot")
+    return (f"MEASURED prompt tokens at num_fewshot = {p.num_fewshot} (chat / plain: {shown}) on "
+            f"the MMLU-ProX-Lite test and validation rows of {', '.join(bench['languages'])} in "
+            f"lm-eval's mmlu_prox_lite prompt ({where}), except each shot's worked answer: an "
+            f"ESTIMATE" + (f" of {cot:,.0f} tokens" if cot else "") + " (the fixtures have none: "
+            "English MMLU CoT examples of lm-eval, scaled by language).")
+
+
+def _unmeasured(cfg: Config, benchmarks: dict) -> list[str]:
+    """The targets (and prox languages) that some measured benchmark lacks, or 'none'."""
+    def lacks(name: str, lang: str) -> bool:
+        return name in benchmarks and lang not in benchmarks[name]["languages"]
+
+    langs = [lang for lang in cfg.targets if lacks("global_mmlu_lite_test", lang)
+             or (lang in cfg.prox_languages() and lacks("mmlu_prox_lite_test", lang))]
+    return langs or ["none"]
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -299,13 +512,14 @@ def format_table(table: pd.DataFrame) -> str:
         return shown.to_string()
 
 
-def report(cfg: Config, gpu: str | Path | dict | None = None) -> str:
+def report(cfg: Config, gpu: str | Path | dict | None = None,
+           lengths: str | Path | dict | None = None) -> str:
     """What the command line prints: a header, the table and the assumptions."""
     lines = [f"Cost of a full run: profile {cfg.profile}, {len(cfg.targets)} targets "
              f"({', '.join(cfg.targets)}), methods {', '.join(cfg.train.methods)}, "
-             f"{len(cfg.train.models)} model(s)", "", format_table(cost_table(cfg, gpu)), "",
-             "Assumptions:"]
-    lines += [f"- {line}" for line in assumptions(cfg, gpu)]
+             f"{len(cfg.train.models)} model(s)", "", format_table(cost_table(cfg, gpu, lengths)),
+             "", "Assumptions:"]
+    lines += [f"- {line}" for line in assumptions(cfg, gpu, lengths)]
     return "\n".join(lines)
 
 
@@ -318,9 +532,12 @@ def main(argv=None) -> int:
     parser.add_argument("--gpu", default=None,
                         help=f"measured throughputs (default: {GPU_RESULTS.relative_to(paths.ROOT)} "
                              "when it exists)")
+    parser.add_argument("--lengths", default=None,
+                        help="measured prompt lengths (default: "
+                             "benchmarks/results/prompt_lengths.json when it exists)")
     args = parser.parse_args(argv)
     try:
-        print(report(config.load(args.params), args.gpu))
+        print(report(config.load(args.params), args.gpu, args.lengths))
     except ConfigError as err:
         print(f"error in params: {err}", file=sys.stderr)
         return 2

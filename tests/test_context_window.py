@@ -89,6 +89,7 @@ def test_the_preflight_names_lengths_that_cannot_run_and_the_yarn_it_applies():
     cfg = config.load(ROOT / "profiles" / "paper.yaml",
                       {"long_context.lengths": [8000, 64000, 131072]})
     notes = check.long_context_notes(cfg)
-    assert any("qwen2.5-7b reads beyond its native 32,768 tokens with YaRN" in n for n in notes)
-    assert any("lengths [131072] do not fit llama-3.1-8b's" in n for n in notes)
+    assert any("qwen2.5-7b-instruct reads beyond its native 32,768 tokens with YaRN" in n
+               for n in notes)
+    assert any("lengths [131072] do not fit llama-3.1-8b-instruct's" in n for n in notes)
     assert check.long_context_notes(config.load(ROOT / "profiles" / "tiny.yaml")) == []
