@@ -520,6 +520,12 @@ def report(cfg: Config, gpu: str | Path | dict | None = None,
              f"{len(cfg.train.models)} model(s)", "", format_table(cost_table(cfg, gpu, lengths)),
              "", "Assumptions:"]
     lines += [f"- {line}" for line in assumptions(cfg, gpu, lengths)]
+    from compass import makespan
+
+    wall = makespan.table_lines(cfg, gpu, lengths)
+    if wall:
+        lines += ["", "Wall time on G GPUs (compass.cluster: one stage per GPU, critical path "
+                  "first; compass.makespan):", "", *wall]
     return "\n".join(lines)
 
 
