@@ -36,13 +36,15 @@ def paper_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("paper") / "repo"
     _copy_repository(root)
     preset = (root / "profiles" / "paper_fixtures.yaml").read_text(encoding="utf-8")
-    # two targets, long context on one: the stages are the same per language, and CI's 30
-    # minutes are short (fr's rows stay in the pool as an auxiliary language)
+    # two targets, long context on one, 24 test items: the stages are the same per language and
+    # item, and CI's 30 minutes are short (fr's rows stay in the pool as an auxiliary language)
     one_long_context = "languages: [en]  # one target (test)"
     preset = preset.replace("languages: [en, es, fr]  # every target", one_long_context)
     two_targets = "targets: [en, es]  # two targets (test)"
     preset = re.sub(r"targets: \[en, es, fr\].*", two_targets, preset, count=1)
-    assert one_long_context in preset and two_targets in preset
+    fewer_items = "max_test_items: 24  # (test)"
+    preset = re.sub(r"max_test_items: 40.*", fewer_items, preset, count=1)
+    assert one_long_context in preset and two_targets in preset and fewer_items in preset
     (root / "params.yaml").write_text(preset.replace("../shared/fixtures", str(FIXTURES)),
                                       encoding="utf-8")
     (root / "dvc.lock").unlink(missing_ok=True)
@@ -63,7 +65,7 @@ def test_every_stage_of_the_paper_dag_ran_on_the_fixtures(paper_run):
     data = paper_run / "data"
     for lang in TARGETS:
         metrics = io.read_json(data / "languages" / lang / "data" / "metrics.json")
-        assert metrics["dev"] == 285 and metrics["test_items"] == 40  # E_t = Global-MMLU dev
+        assert metrics["dev"] == 285 and metrics["test_items"] == 24  # E_t = Global-MMLU dev
         evaluation = io.read_json(data / "languages" / lang / "gemma-3-270m" / "evaluation_metrics.json")
         assert evaluation["benchmark"].startswith("Global-MMLU-Lite")
         check = evaluation["lm_eval_check"]  # lm-eval's requests re-scored by the fast scorer
