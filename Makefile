@@ -30,7 +30,7 @@ repro: install          ## run the whole pipeline (params.yaml's profile; PROFIL
 	$(BIN)/dvc repro
 
 test: install           ## the full test suite (what .ci/run runs)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=30
 
 test-fast: install      ## unit tests only, no notebook smoke runs or slow tests
 	$(BIN)/python -m pytest -m "not slow and not notebook"
