@@ -38,9 +38,8 @@ def data_sources_line(cfg) -> str:
     if cfg.profile != "paper":
         return ""
     d = cfg.data
-    sources = [d.aux_dataset, d.target_dataset, d.target_lite_dataset, d.prox_lite_dataset]
     models = ", ".join(f"`{m}`" for m in cfg.train.models)
-    if any("fixtures" in str(s) for s in sources):
+    if built_on_fixtures(cfg):
         return ("- **built on fixtures**: the paper profile's stages ran on real rows from "
                 "`../shared/fixtures` (a sample of Aya, Global-MMLU dev and Lite test rows), with "
                 f"{models} standing in for the paper's models and a few items and steps; the numbers "
@@ -51,6 +50,14 @@ def data_sources_line(cfg) -> str:
     lines += [f"- model `{m}`: {_pinned(catalog.source(m, cfg.train.model_sources))}\n"
               for m in cfg.train.models]
     return "".join(lines)
+
+
+def built_on_fixtures(cfg) -> bool:
+    """Whether the paper profile's data came from the test fixtures (../shared/fixtures): then
+    its numbers test the pipeline, not the paper's claims."""
+    d = cfg.data
+    return any("fixtures" in str(s) for s in (d.aux_dataset, d.target_dataset,
+                                               d.target_lite_dataset, d.prox_lite_dataset))
 
 
 def _pinned(source) -> str:
@@ -125,12 +132,31 @@ def training_line(cfg) -> str:
         break
     else:
         return ""
-    on = {True: "on", False: "off"}
+    on = {True: "on", False: "off", "auto": "auto (the memory plan decides)"}
     return (f"- training switches (README, \"Training speed\"): packing {on.get(t.get('packing'), '?')}, "
             f"fused loss {t.get('fused_loss', 'off')}, gradient checkpointing "
             f"{on.get(t.get('gradient_checkpointing', False), '?')}, compile "
             f"{on.get(t.get('compile', False), '?')}, LoRA weights {t.get('adapter_dtype', 'float32')}, "
-            f"{t.get('processes', 1)} process{'es' if t.get('processes', 1) != 1 else ''}\n")
+            f"{t.get('processes', 1)} process{'es' if t.get('processes', 1) != 1 else ''}\n"
+            + adapters_line(cfg))
+
+
+def adapters_line(cfg) -> str:
+    """Per base model: what its adapters change (modules, kinds, trainable parameters) and, on a
+    GPU, how training fit the card (from the first adapter's summary: what ran)."""
+    lines = []
+    for model in cfg.train.models:
+        for lang in cfg.targets:
+            summary = paths.adapter_dir(lang, model, cfg.train.methods[0]) / "summary.json"
+            if summary.exists():
+                s = io.read_json(summary)
+                a = s.get("adapted", {})
+                plan = f"; memory plan: {s['memory_plan']}" if s.get("memory_plan") else ""
+                lines.append(f"- adapters of `{model}`: {a.get('trainable_parameters', 0):,} "
+                             f"trainable parameters on {', '.join(a.get('target_modules', []))} "
+                             f"({', '.join(a.get('kinds', []))}){plan}\n")
+                break
+    return "".join(lines)
 
 
 def stage_times_line() -> str:
@@ -388,8 +414,13 @@ def headline(cfg) -> str:
         lines.append(f"- Continual stream of `{m['language']}`: ECDA's drift monitor triggered "
                      f"{m['triggers']} update(s) in {m['steps'] - 1} windows, {m['rollbacks']} "
                      f"update(s) were rolled back; forgetting {forget}.")
-    lines.append("\nThe tiny profile runs a 270M-parameter model for a few CPU minutes; these "
-                 "numbers test the pipeline and the direction of effects, not the paper's effect sizes.")
+    if cfg.profile == "paper":  # its intro opens on the paper's claims (compass.book_paper)
+        lines.append("\nThe paper's claims, this run's numbers and whether they agree: the table "
+                     "on the first page.")
+    else:
+        lines.append("\nThe tiny profile runs a 270M-parameter model for a few CPU minutes; these "
+                     "numbers test the pipeline and the direction of effects, not the paper's "
+                     "effect sizes.")
     return "\n".join(lines) + "\n"
 
 
@@ -952,6 +983,7 @@ def toc(cfg) -> str:
         return lines
 
     lines = ["format: jb-book", "root: intro", "chapters:",
+             *(["  - file: paper"] if cfg.profile == "paper" else []),  # the paper's tables first
              *chapter("data", "00_data"), *chapter("sampling", "01_sampling"),
              *chapter("results", "03_evaluate")]
     lines += [f"      - file: notebooks/02_train_{m}_{t}" for _, t, m in _runs(cfg)]
@@ -1073,6 +1105,10 @@ def assemble(cfg) -> Path:
         if not source.exists():
             raise FileNotFoundError(f"{source} is missing: run `dvc repro` to execute it")
         copy_titled(source, SRC / "notebooks" / source.name, cfg)
+    if cfg.profile == "paper":  # its own pages and the paper's tables (compass.book_paper)
+        from compass import book_paper
+
+        book_paper.write(cfg, SRC)
     (SRC / "_toc.yml").write_text(toc(cfg), encoding="utf-8")
     return SRC
 
