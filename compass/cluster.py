@@ -102,29 +102,20 @@ def stale(root: Path, graph: dict[str, set[str]], targets=()) -> list[str]:
 
 
 def _topological(graph: dict[str, set[str]]) -> list[str]:
-    order, seen = [], set()
+    """Stages upstream first (ties by name: the same order every run)."""
+    import networkx as nx
 
-    def visit(name):
-        if name in seen:
-            return
-        seen.add(name)
-        for dep in sorted(graph[name]):
-            visit(dep)
-        order.append(name)
-
-    for name in sorted(graph):
-        visit(name)
-    return order
+    dag = nx.DiGraph([(dep, name) for name, deps in graph.items() for dep in deps])
+    dag.add_nodes_from(graph)
+    return list(nx.lexicographical_topological_sort(dag))
 
 
 def _ancestors(graph: dict[str, set[str]], name: str) -> set[str]:
-    out, stack = set(), list(graph[name])
-    while stack:
-        dep = stack.pop()
-        if dep not in out:
-            out.add(dep)
-            stack += graph[dep]
-    return out
+    """Every stage ``name`` depends on, directly or through others."""
+    import networkx as nx
+
+    return nx.descendants(nx.DiGraph([(n, d) for n, deps in graph.items() for d in deps]), name) \
+        if graph[name] else set()
 
 
 def _require_clean(root: Path) -> str:
