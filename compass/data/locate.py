@@ -11,22 +11,20 @@ What is found is then checked against what its path claims (:mod:`compass.data.p
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from compass.data.path_claims import ALL_SPLITS, check_language, check_split, stem_language
 from compass.data.readers import DATA_EXTENSIONS, data_files, is_saved_dataset
+from compass.hub_ids import HUB_ID
 from compass.languages import UnknownLanguageError
 from compass.schemas import SchemaError
-
-_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def is_local(source) -> bool:
     """True for an existing path; False for a hub name 'owner/name'; an error for anything else."""
     if Path(source).exists():
         return True
-    if isinstance(source, str) and _HUB_NAME.match(source):
+    if isinstance(source, str) and HUB_ID.match(source):
         return False
     raise FileNotFoundError(
         f"source {str(source)!r} is neither an existing file/folder nor a hub data set name "
