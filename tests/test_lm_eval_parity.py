@@ -11,7 +11,7 @@ import csv
 import numpy as np
 import pytest
 
-from compass.data import paper
+from compass.data.sets import global_mmlu, mmlu_prox
 from compass.evaluation import paper_tasks
 from tests.conftest import SHARED_FIXTURES
 from tests.tiny_lm import tiny_llama, tiny_tokenizer
@@ -86,7 +86,8 @@ def test_global_mmlu_per_sample_equals_lm_evals_own_task(model, tok, manager, tm
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(subset)
-    items = paper.load_global_mmlu_lite("es", source=folder, cache_dir=str(tmp_path / "cache"))
+    items = global_mmlu.load_global_mmlu_lite("es", source=folder,
+                                              cache_dir=str(tmp_path / "cache"))
     ours = paper_tasks.run_global_mmlu(model, tok, items, "es", tmp_path / "tasks", lite=True,
                                        cross_check=False)
     _serve(monkeypatch, ("CohereLabs/Global-MMLU-Lite", "CohereForAI/Global-MMLU-Lite"), "es",
@@ -117,7 +118,7 @@ def test_prox_lite_per_sample_equals_lm_evals_own_task(model, tok, manager, tmp_
     subset = [group[0] for group in by_category.values()]  # one per subtask
     saved = tmp_path / "prox"
     datasets.Dataset.from_list(subset).save_to_disk(str(saved))
-    items = paper.load_mmlu_prox_lite("en", source=saved, source_split="test")
+    items = mmlu_prox.load_mmlu_prox_lite("en", source=saved, source_split="test")
     ours, _ = paper_tasks.run_prox_lite(model, tok, items, items[:1], "en", tmp_path / "tasks",
                                         num_fewshot=0, max_gen_toks=6, generator="lm-eval")
     _serve(monkeypatch, ("li-lab/MMLU-ProX-Lite",), "en", {"test": subset, "validation": subset[:1]})

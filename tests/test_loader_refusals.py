@@ -16,7 +16,8 @@ import shutil
 
 import pytest
 
-from compass.data import paper
+from compass.data import errors
+from compass.data.sets import aya, global_mmlu, mmlu_prox, prox_flattened
 from compass.schemas import SchemaError
 
 from tests.conftest import SHARED_FIXTURES as FIXTURES
@@ -79,8 +80,8 @@ def _flat_lines(lang="en", split="test"):
 def test_misnamed_folder_of_spanish_rows_is_refused_as_english(tmp_path, hf_cache):
     # a folder 'es_final/' names no language the loader knows: only the text can tell
     path = _copy(GMMLU / "dev" / "es.jsonl", tmp_path / "es_final" / "dev.jsonl")
-    with pytest.raises(paper.ContentLanguageError) as err:
-        paper.load_global_mmlu("en", "dev", source=path.parent, cache_dir=hf_cache)
+    with pytest.raises(errors.ContentLanguageError) as err:
+        global_mmlu.load_global_mmlu("en", "dev", source=path.parent, cache_dir=hf_cache)
     message = str(err.value)
     assert str(path) in message
     assert re.search(r"not in 'en': it reads as 'es': \d+\.\d% of its \d+ words are common 'es' "
@@ -89,13 +90,13 @@ def test_misnamed_folder_of_spanish_rows_is_refused_as_english(tmp_path, hf_cach
 
 def test_japanese_rows_under_an_edited_name_are_refused_as_chinese(tmp_path, hf_cache):
     path = _copy(LITE / "ja.csv", tmp_path / "ja_test_edited.csv")
-    with pytest.raises(paper.ContentLanguageError,
+    with pytest.raises(errors.ContentLanguageError,
                        match=rf"{re.escape(str(path))}: the questions and options are not in "
                              r"'zh': its \d+ letters are Hrkt 5\d\.\d%, Hani 3\d\.\d%, "
                              r"Latn \d\.\d%; "
                              r"expected 'zh' text, written in Hani \(at least 80% of the "
                              r"non-Latin letters\)"):
-        paper.load_global_mmlu_lite("zh", source=path, cache_dir=hf_cache)
+        global_mmlu.load_global_mmlu_lite("zh", source=path, cache_dir=hf_cache)
 
 
 @pytest.mark.parametrize("real,asked,problem", [
@@ -113,10 +114,10 @@ def test_japanese_rows_under_an_edited_name_are_refused_as_chinese(tmp_path, hf_
 def test_neutral_file_name_in_another_language_is_refused(tmp_path, hf_cache, real, asked,
                                                           problem):
     path = _copy(LITE / f"{real}.csv", tmp_path / "test.csv")
-    with pytest.raises(paper.ContentLanguageError,
+    with pytest.raises(errors.ContentLanguageError,
                        match=rf"{re.escape(str(path))}: the questions and options are not in "
                              rf"'{asked}': .*{problem}"):
-        paper.load_global_mmlu_lite(asked, source=path, cache_dir=hf_cache)
+        global_mmlu.load_global_mmlu_lite(asked, source=path, cache_dir=hf_cache)
 
 
 def test_a_language_column_naming_another_language_names_the_row(tmp_path, hf_cache):
@@ -125,23 +126,23 @@ def test_a_language_column_naming_another_language_names_the_row(tmp_path, hf_ca
         row["language"] = "fr"
     rows[5]["language"] = "es"
     path = _write_csv(tmp_path / "lite_test" / "fr.csv", rows)
-    with pytest.raises(paper.ContentLanguageError,
+    with pytest.raises(errors.ContentLanguageError,
                        match=rf"{re.escape(str(path))} row 5 \(sample_id '[^']+'\), line 7: "
                              r"column 'language' says 'es', but language 'fr' was asked for; "
                              r"expected 'fr' in every row"):
-        paper.load_global_mmlu_lite("fr", source=path, cache_dir=hf_cache)
+        global_mmlu.load_global_mmlu_lite("fr", source=path, cache_dir=hf_cache)
     rows[5]["language"] = "French"  # a name or a regional code is as good as the code
     rows[6]["language"] = "fr-CA"
-    assert len(paper.load_global_mmlu_lite("fr", source=_write_csv(path, rows))) == 400
+    assert len(global_mmlu.load_global_mmlu_lite("fr", source=_write_csv(path, rows))) == 400
 
 
 def test_scripts_shared_or_unknown_are_loaded_unchecked(tmp_path, hf_cache):
     # Arabic and Persian share a script, and no common-word list tells them apart; a code
     # whose script is not in the tables ('iu', Inuktitut) is not checked at all
     ar = _copy(LITE / "ar.csv", tmp_path / "a" / "test.csv")
-    assert len(paper.load_global_mmlu_lite("fa", source=ar, cache_dir=hf_cache)) == 400
+    assert len(global_mmlu.load_global_mmlu_lite("fa", source=ar, cache_dir=hf_cache)) == 400
     en = _copy(LITE / "en.csv", tmp_path / "b" / "test.csv")
-    assert len(paper.load_global_mmlu_lite("iu", source=en, cache_dir=hf_cache)) == 400
+    assert len(global_mmlu.load_global_mmlu_lite("iu", source=en, cache_dir=hf_cache)) == 400
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,12 +152,12 @@ def test_scripts_shared_or_unknown_are_loaded_unchecked(tmp_path, hf_cache):
 def test_exact_duplicate_row_names_both_rows(tmp_path, hf_cache):
     rows = _read_csv(LITE / "de.csv")
     path = _write_csv(tmp_path / "lite_test" / "de.csv", [*rows, rows[7]])
-    with pytest.raises(paper.DuplicateRowError,
+    with pytest.raises(errors.DuplicateRowError,
                        match=rf"{re.escape(str(path))} row 400 \(sample_id "
                              r"'business_ethics/test/52'\), line \d+: an exact duplicate of "
                              rf"{re.escape(str(path))} row 7 \(sample_id "
                              r"'business_ethics/test/52'\), line 9; expected each sample_id once"):
-        paper.load_global_mmlu_lite("de", source=path, cache_dir=hf_cache)
+        global_mmlu.load_global_mmlu_lite("de", source=path, cache_dir=hf_cache)
 
 
 def test_duplicated_sample_id_names_both_rows(tmp_path, hf_cache):
@@ -165,12 +166,12 @@ def test_duplicated_sample_id_names_both_rows(tmp_path, hf_cache):
     rows = [json.loads(line) for line in (GMMLU / "dev" / "en.jsonl").read_text().splitlines()]
     rows[12]["sample_id"] = rows[3]["sample_id"]
     target.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    with pytest.raises(paper.DuplicateRowError,
+    with pytest.raises(errors.DuplicateRowError,
                        match=rf"{re.escape(str(target))} row 12 \(sample_id "
                              r"'abstract_algebra/dev/3'\), line 13: sample_id "
                              r"'abstract_algebra/dev/3' again, first in .*en\.jsonl row 3 "
                              r"\(sample_id 'abstract_algebra/dev/3'\), line 4"):
-        paper.load_global_mmlu("en", "dev", source=target, cache_dir=hf_cache)
+        global_mmlu.load_global_mmlu("en", "dev", source=target, cache_dir=hf_cache)
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,10 +183,10 @@ def test_flattened_row_with_an_option_removed_is_refused(tmp_path):
     assert "\\nC. 99 men\\nD. 132 men\\nE. 45 men" in lines[2]
     lines[2] = lines[2].replace("\\nD. 132 men", "")
     path = _write_flat(tmp_path / "en" / "test.tsv", lines)
-    with pytest.raises(paper.OptionMarkerError,
+    with pytest.raises(errors.OptionMarkerError,
                        match=rf"{re.escape(str(path))} row 2, line 3: option letters run "
                              r"A, B, C, E, F, G, H, I, J: after 'C' comes 'E', expected 'D'"):
-        paper.parse_flattened_prox_tsv(path, "en")
+        prox_flattened.parse_flattened_prox_tsv(path, "en")
 
 
 def test_flattened_row_with_an_eleventh_option_is_refused(tmp_path):
@@ -193,11 +194,11 @@ def test_flattened_row_with_an_eleventh_option_is_refused(tmp_path):
     question, answer = lines[0].split("\t")
     lines[0] = f"{question}\\nK. 7\t{answer}"
     path = _write_flat(tmp_path / "de" / "validation.tsv", lines)
-    with pytest.raises(paper.OptionMarkerError,
+    with pytest.raises(errors.OptionMarkerError,
                        match=rf"{re.escape(str(path))} row 0, line 1: option letters run "
                              r"A, B, C, D, E, F, G, H, I, J, K: option 11 \('K'\) is past J; "
                              r"expected at most 10 options"):
-        paper.load_mmlu_prox_lite("de", "validation", source=path.parent)
+        mmlu_prox.load_mmlu_prox_lite("de", "validation", source=path.parent)
 
 
 def test_flattened_rows_with_fewer_options_keep_loading():
@@ -205,7 +206,7 @@ def test_flattened_rows_with_fewer_options_keep_loading():
     counts = {}
     for lang in ("en", "de", "ja", "zh"):
         for split in ("test", "validation"):
-            for item in paper.parse_flattened_prox_tsv(FLAT / lang / f"{split}.tsv", lang):
+            for item in prox_flattened.parse_flattened_prox_tsv(FLAT / lang / f"{split}.tsv", lang):
                 counts[len(item["choices"])] = counts.get(len(item["choices"]), 0) + 1
     assert counts == {4: 108, 5: 4, 6: 28, 7: 20, 8: 76, 9: 176, 10: 4 * (485 + 70)}
 
@@ -218,14 +219,14 @@ def test_lite_test_without_label_column_is_refused(tmp_path, hf_cache):
     rows = _read_csv(LITE / "es.csv")
     columns = [c for c in rows[0] if c != "cultural_sensitivity_label"]
     path = _write_csv(tmp_path / "lite_test" / "es.csv", rows, columns)
-    with pytest.raises(paper.MissingColumnError,
+    with pytest.raises(errors.MissingColumnError,
                        match=rf"{re.escape(str(path))}: not a Global-MMLU-Lite file/source: "
                              r"missing column\(s\) \['cultural_sensitivity_label'\] "
                              r"\(Global-MMLU-Lite's test split is annotated throughout: every "
                              r"row needs its CS/CA label\)"):
-        paper.load_global_mmlu_lite("es", source=path, cache_dir=hf_cache)
+        global_mmlu.load_global_mmlu_lite("es", source=path, cache_dir=hf_cache)
     # the full data set's test split is annotated only in part: there the column is optional
-    items = paper.load_global_mmlu("es", "test", source=path, cache_dir=hf_cache)
+    items = global_mmlu.load_global_mmlu("es", "test", source=path, cache_dir=hf_cache)
     assert len(items) == 400 and "cs_label" not in items[0]
 
 
@@ -239,7 +240,7 @@ def test_break_before_italian_words_is_decoded_and_math_kept(tmp_path):
     added = (r"\ni) una barca costa $5.\ne poi $x \ne y$, $A \ni x$, \(a \ne b\)"
              r"\nil resto\ne $\nu \neq 0$")
     path = _write_flat(tmp_path / "en" / "test.tsv", [f"{question}{added}\\nA. {rest}"])
-    [item] = paper.parse_flattened_prox_tsv(path, "en")
+    [item] = prox_flattened.parse_flattened_prox_tsv(path, "en")
     assert item["question"] == (
         question + "\ni) una barca costa $5.\ne poi $x \\ne y$, $A \\ni x$, \\(a \\ne b\\)"
         "\nil resto\ne $\\nu \\neq 0$")
@@ -251,7 +252,7 @@ def test_flattened_fixture_text_keeps_no_literal_backslash_n():
     # that begins with n occurs there): none may survive the decoding
     for lang in ("en", "de", "ja", "zh"):
         for split in ("test", "validation"):
-            for item in paper.parse_flattened_prox_tsv(FLAT / lang / f"{split}.tsv", lang):
+            for item in prox_flattened.parse_flattened_prox_tsv(FLAT / lang / f"{split}.tsv", lang):
                 assert not any("\\n" in text for text in [item["question"], *item["choices"]])
 
 
@@ -261,10 +262,12 @@ def test_flattened_fixture_text_keeps_no_literal_backslash_n():
 
 def test_every_global_mmlu_fixture_file_loads_under_its_code(hf_cache):
     for lang in LITE_LANGS:
-        assert len(paper.load_global_mmlu_lite(lang, source=LITE, cache_dir=hf_cache)) == 400
+        assert len(global_mmlu.load_global_mmlu_lite(lang, source=LITE, cache_dir=hf_cache)) == 400
     for lang in DEV_LANGS:
-        assert len(paper.load_global_mmlu(lang, "dev", source=GMMLU, cache_dir=hf_cache)) == 285
-    full = paper.load_global_mmlu("en", "test", source=GMMLU / "full_test_en", cache_dir=hf_cache)
+        assert len(global_mmlu.load_global_mmlu(lang, "dev", source=GMMLU,
+                                                cache_dir=hf_cache)) == 285
+    full = global_mmlu.load_global_mmlu("en", "test", source=GMMLU / "full_test_en",
+                                        cache_dir=hf_cache)
     assert len(full) == 152 + 135 + 234
 
 
@@ -278,8 +281,8 @@ def test_fixture_files_under_neutral_names_pass_the_content_check(tmp_path, hf_c
                                                                   lang, split):
     real = GMMLU / source
     path = _copy(real, tmp_path / "rows" / f"questions{real.suffix}")
-    items = paper.load_global_mmlu(lang, split, source=path, source_split=split,
-                                   cache_dir=hf_cache)
+    items = global_mmlu.load_global_mmlu(lang, split, source=path, source_split=split,
+                                         cache_dir=hf_cache)
     expected = {"test": 400, "dev": 285, "anatomy": 135, "astronomy": 152, "marketing": 234}
     assert len(items) == expected.get(real.stem, expected[split])
 
@@ -287,13 +290,13 @@ def test_fixture_files_under_neutral_names_pass_the_content_check(tmp_path, hf_c
 def test_every_prox_and_aya_fixture_loads(hf_cache):
     for lang in ("en", "de", "ja", "zh"):
         for split, n in (("test", 588), ("validation", 70)):
-            assert len(paper.load_mmlu_prox_lite(lang, split, source=FLAT)) == n
-    arrow = paper.load_mmlu_prox_lite("en", source=FIXTURES / "mmlu_prox_lite" / "en_arrow",
-                                      source_split="test", cache_dir=hf_cache)
+            assert len(mmlu_prox.load_mmlu_prox_lite(lang, split, source=FLAT)) == n
+    arrow = mmlu_prox.load_mmlu_prox_lite("en", source=FIXTURES / "mmlu_prox_lite" / "en_arrow",
+                                          source_split="test", cache_dir=hf_cache)
     assert len(arrow) == 588
-    aya = paper.load_aya(FIXTURES / "aya" / "aya_collection_aya_dataset_sample_5k.parquet",
+    pairs = aya.load_aya(FIXTURES / "aya" / "aya_collection_aya_dataset_sample_5k.parquet",
                          cache_dir=hf_cache)
-    assert len(aya) > 4900
+    assert len(pairs) > 4900
 
 
 def test_each_lite_file_is_refused_under_every_other_fixture_code(tmp_path, hf_cache):
@@ -303,7 +306,7 @@ def test_each_lite_file_is_refused_under_every_other_fixture_code(tmp_path, hf_c
         path = _copy(LITE / f"{real}.csv", folder / "test.csv")
         for asked in LITE_LANGS:
             if asked == real:
-                assert len(paper.load_global_mmlu_lite(asked, source=path)) == 400
+                assert len(global_mmlu.load_global_mmlu_lite(asked, source=path)) == 400
                 continue
-            with pytest.raises(paper.ContentLanguageError, match=re.escape(str(path))):
-                paper.load_global_mmlu_lite(asked, source=path, cache_dir=hf_cache)
+            with pytest.raises(errors.ContentLanguageError, match=re.escape(str(path))):
+                global_mmlu.load_global_mmlu_lite(asked, source=path, cache_dir=hf_cache)

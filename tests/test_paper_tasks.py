@@ -149,11 +149,11 @@ def test_loader_items_hand_lm_eval_their_hub_rows_unchanged(hf_cache):
     hub option with surrounding whitespace without it: the check can tell the two apart."""
     from lm_eval.utils import apply_template
 
-    from compass.data import paper
+    from compass.data.sets import global_mmlu
 
     template = lm_eval_yaml("global_mmlu/default/es/global_mmlu_es_stem.yaml")["doc_to_text"]
     raw = read_csv(GMMLU / "lite_test" / "es.csv")
-    items = paper.load_global_mmlu_lite("es", source=GMMLU / "lite_test", cache_dir=hf_cache)
+    items = global_mmlu.load_global_mmlu_lite("es", source=GMMLU / "lite_test", cache_dir=hf_cache)
     padded = {r["sample_id"] for r in raw
               if any(r[o] != r[o].strip() for o in paper_tasks.GLOBAL_MMLU_OPTIONS)}
     assert len(padded) == 1
@@ -176,10 +176,10 @@ def test_loader_items_hand_lm_eval_their_hub_rows_unchanged(hf_cache):
 def test_run_global_mmlu_tiny_with_cross_check(tok, tmp_path, hf_cache):
     from lm_eval.utils import apply_template
 
-    from compass.data import paper
+    from compass.data.sets import global_mmlu
 
     model = tiny_gemma(len(tok), seed=3)
-    items = paper.load_global_mmlu_lite("es", source=GMMLU / "lite_test", cache_dir=hf_cache)
+    items = global_mmlu.load_global_mmlu_lite("es", source=GMMLU / "lite_test", cache_dir=hf_cache)
     frame = paper_tasks.run_global_mmlu(model, tok, items, "es", tmp_path, limit=4)
     assert list(frame["id"]) == [item["id"] for item in items[:4]]
     assert {"id", "subject", "subject_category", "cultural_sensitivity_label", "gold", "pred",
@@ -279,10 +279,10 @@ def test_prox_loader_items_hand_lm_eval_their_hub_rows_unchanged(prox_en):
     surrounding whitespace (the check can fail)."""
     from lm_eval.tasks.mmlu_prox.en import utils as en_utils
 
-    from compass.data import paper
+    from compass.data.sets import mmlu_prox
 
     rows, _, _ = prox_en
-    items = paper.load_mmlu_prox_lite("en", source=PROX / "en_arrow", source_split="test")
+    items = mmlu_prox.load_mmlu_prox_lite("en", source=PROX / "en_arrow", source_split="test")
 
     def differ(converted):
         assert [(c["answer"], c["category"]) for c in converted] == \

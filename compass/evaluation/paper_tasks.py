@@ -25,7 +25,7 @@ The written tasks are named ``compass_<lm-eval name>`` (group and leaves) and li
 
 Rows: lm-eval's configs read the hub's columns. Both writers accept either hub rows (dicts with
 those columns, e.g. read from the fixtures' CSV / Arrow; written unchanged: exact) or the MC items
-of :mod:`compass.data.paper`'s loaders, converted back (see :func:`global_mmlu_rows` and
+of the loaders in :mod:`compass.data.sets`, converted back (see :func:`global_mmlu_rows` and
 :func:`prox_rows` for what such a conversion cannot restore).
 
 Offline: data comes from local files through the packaged ``json`` builder, the model is the
@@ -47,6 +47,9 @@ import numpy as np
 import pandas as pd
 
 from compass import io
+from compass.data.mc_items import LETTERS
+from compass.data.sets.global_mmlu import GLOBAL_MMLU_OPTIONS
+from compass.data.sets.mmlu_prox import PROX_OPTIONS
 from compass.evaluation import lmeval, scoring
 
 PREFIX = "compass_"
@@ -56,9 +59,6 @@ PROX_LITE = "mmlu_prox_lite_{lang}"
 # the folder of lm_eval/tasks that holds each benchmark's YAMLs
 LM_EVAL_FOLDERS = {GLOBAL_MMLU_LITE: "global_mmlu", GLOBAL_MMLU_FULL: "global_mmlu",
                    PROX_LITE: "mmlu_prox"}
-LETTERS = "ABCDEFGHIJ"
-GLOBAL_MMLU_OPTIONS = ("option_a", "option_b", "option_c", "option_d")
-PROX_OPTIONS = tuple(f"option_{i}" for i in range(10))
 MANIFEST = "manifest.json"
 
 
@@ -172,7 +172,7 @@ def global_mmlu_rows(items) -> list[dict]:
     """Rows in the hub's Global-MMLU columns, what lm-eval's global_mmlu configs read.
 
     A hub row (it has ``option_a``), or the one a loader item carries (``row``,
-    compass.data.paper.hub_row), passes unchanged: lm-eval reads what ``lm_eval --tasks`` would.
+    compass.data.mc_items.hub_row), passes unchanged: lm-eval reads what ``lm_eval --tasks`` would.
     An item without its row is converted back:
     sample_id = id, subject = topic, subject_category = category, cultural_sensitivity_label =
     cs_label ('' when absent), option_a..option_d = choices, answer = the letter. The loader
