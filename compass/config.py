@@ -14,11 +14,9 @@ from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from compass import languages, paths
 from compass.protocols import protocol_of
-from compass.settings import checks, schema
+from compass.settings import checks, overlays, schema
 from compass.settings.checks import ConfigError
 from compass.settings.schema import (  # noqa: F401  (the names other modules import from here)
     CLUSTER_ALGORITHMS, ECDA_METHODS, ECDA_SCORINGS, LONG_CONTEXT_SCORINGS, LONG_CONTEXT_TASKS,
@@ -235,13 +233,7 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> Confi
 
     ``overrides`` maps dotted keys to values, e.g. ``{"sampling.budget": 50}``.
     """
-    path = Path(path) if path else paths.PARAMS
-    if not path.exists():
-        raise ConfigError(f"params file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"params file {path} is not valid YAML: {err}") from None
+    raw = overlays.read(Path(path) if path else paths.PARAMS)
     for dotted, value in (overrides or {}).items():
         apply_override(raw, dotted, value)
     with _paused():  # validation reads every param: not what a stage depends on
