@@ -53,19 +53,10 @@ def _build(cls, raw: Any, where: str):
     return cls(**kwargs)
 
 
-def _choices(marker):
-    """The allowed values behind a schema marker (registries the schema does not import)."""
-    if marker == schema.SELECTION_METHODS:
-        from compass.selection.registry import METHODS
-
-        return METHODS
-    return marker
-
-
 def _validate(cfg: Config) -> Config:
     """The schema's checks of every setting, then the rules across settings; returns the config
     with language codes normalised."""
-    checks.section(cfg, "", schema.key_of, _choices)
+    checks.section(cfg, "", schema.key_of)
     targets = _targets(cfg)
     aux = _auxiliary(cfg)
     _split_sums_to_one(cfg.data.split)

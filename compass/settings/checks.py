@@ -54,9 +54,8 @@ def _is_word(value, words) -> bool:
     return isinstance(value, str) and value in words
 
 
-def leaf(value, meta, where: str, resolve_choices) -> None:
-    """Check one value against its field's metadata. ``resolve_choices`` turns a marker such as
-    schema.SELECTION_METHODS into the allowed values (registries the schema does not import)."""
+def leaf(value, meta, where: str) -> None:
+    """Check one value against its field's metadata."""
     if value is None and meta.get("optional"):
         return
     also = meta.get("also", ())
@@ -71,7 +70,7 @@ def leaf(value, meta, where: str, resolve_choices) -> None:
         raise ConfigError(f"{where} = {value!r} is not allowed; use {_describe(meta)} or "
                           f"{words}") from None
     if "choices" in meta:
-        one_of(value, resolve_choices(meta["choices"]), where)
+        one_of(value, meta["choices"], where)
     if "check" in meta:
         NAMED[meta["check"]](value, where)
 
@@ -93,19 +92,19 @@ def _describe(meta) -> str:
     return f"a number in ({low}, {high})" if meta.get("open") else f"a number in [{low}, {high}]"
 
 
-def section(obj, prefix: str, key_of, resolve_choices) -> None:
+def section(obj, prefix: str, key_of) -> None:
     """Check every field of a config section (and its subsections) against its metadata."""
     for f in fields(obj):
         value = getattr(obj, f.name)
         where = key_of(prefix, f.name)
         if is_dataclass(value):
-            section(value, f"{prefix}{f.name}.", key_of, resolve_choices)
+            section(value, f"{prefix}{f.name}.", key_of)
             continue
         meta = f.metadata
         if "nonempty" in meta and not value:
             raise ConfigError(f"{where} is empty; {meta['nonempty']}")
         if not meta.get("each"):
-            leaf(value, meta, where, resolve_choices)
+            leaf(value, meta, where)
             continue
         for entry in value if isinstance(value, (tuple, list, str)) else [value]:
-            leaf(entry, meta, f"{where} entry", resolve_choices)
+            leaf(entry, meta, f"{where} entry")

@@ -69,11 +69,9 @@ def _allowed(meta) -> str:
     if meta.get("optional"):
         words.append("null")
     choices = meta.get("choices")
-    if isinstance(choices, tuple):
+    if choices is not None:
         shown = " | ".join(_scalar(c) for c in choices)
         described = f"each one of {shown}" if meta.get("each") else shown
-    elif choices is not None:
-        described = f"each one of the {choices}" if meta.get("each") else f"one of the {choices}"
     elif meta.get("kind") == "int":
         plural = "integers" if meta.get("each") else "an integer"
         described = f"{plural} >= {meta.get('low', 1)}"

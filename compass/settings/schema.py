@@ -4,8 +4,7 @@ This is the only place a setting is described. The defaults are the tiny profile
 overlay what differs; params.yaml is generated from both (``python -m compass.cli profile NAME``),
 with the help below as its comments; ``compass.config`` checks values against the metadata.
 
-Metadata of a field (all optional besides help): ``choices`` (allowed values; for a tuple, of each
-entry), ``kind`` ('int', 'number' or 'bool'), ``low``/``high`` (inclusive bounds; ``open`` makes
+Metadata of a field (all optional besides help): ``choices`` (the allowed values), ``kind`` ('int', 'number' or 'bool'), ``low``/``high`` (inclusive bounds; ``open`` makes
 them exclusive), ``also`` (words allowed beside a number), ``optional`` (null allowed),
 ``nonempty`` (a tuple that must not be empty: the hint to give), ``check`` (a named check in
 compass.settings.checks), ``each`` (the check applies to every entry of a tuple).
@@ -15,6 +14,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 
 from compass import languages
+from compass.selection.registry import METHODS as SELECTION_METHODS
 from compass.settings.tracing import SECTIONS, Params
 
 INF = float("inf")
@@ -29,7 +29,6 @@ ECDA_SCORINGS = ("answer", "choices")
 ECDA_METHODS = ("no_update", "naive", "ewc", "random_rehearsal", "ecda", "full_retrain")
 CLUSTER_ALGORITHMS = ("kmeans", "hdbscan")
 WITHIN_CLUSTER = ("nearest", "diverse")
-SELECTION_METHODS = "selection methods"  # a marker: compass.selection.registry.METHODS
 # Config fields that params.yaml groups under another key
 GROUPED = {"targets": "languages", "auxiliary": "languages"}
 
