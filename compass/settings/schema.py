@@ -4,10 +4,11 @@ This is the only place a setting is described. The defaults are the tiny profile
 overlay what differs; params.yaml is generated from both (``python -m compass.cli profile NAME``),
 with the help below as its comments; ``compass.config`` checks values against the metadata.
 
-Metadata of a field (all optional besides help): ``choices`` (the allowed values), ``kind`` ('int', 'number' or 'bool'), ``low``/``high`` (inclusive bounds; ``open`` makes
-them exclusive), ``also`` (words allowed beside a number), ``optional`` (null allowed),
-``nonempty`` (a tuple that must not be empty: the hint to give), ``check`` (a named check in
-compass.settings.checks), ``each`` (the check applies to every entry of a tuple).
+Metadata of a field (all optional besides help): ``choices`` (the allowed values), ``kind``
+('int', 'number' or 'bool'), ``low``/``high`` (inclusive bounds; ``open`` makes them exclusive),
+``also`` (words allowed beside a number), ``optional`` (null allowed), ``nonempty`` (a tuple that
+must not be empty: the hint to give), ``check`` (a named check in compass.settings.checks),
+``each`` (the check applies to every entry of a tuple).
 """
 from __future__ import annotations
 
