@@ -165,7 +165,9 @@ class SamplingConfig(Params):
                                             "aux item is dropped", low=-1.0)
     decontam_mutual_floor: float = number(0.84, "translation: an aux item and a test item that "
                                                 "are each other's nearest neighbours across the "
-                                                "language pair, above this cosine, are dropped",
+                                                "language pair, above this cosine, are dropped "
+                                                "(recall on carried parallel text: the sampling "
+                                                "chapter)",
                                           low=-1.0)
     inverse_count: InverseCountConfig = section(InverseCountConfig)
     langsim: LangSimConfig = section(LangSimConfig)
@@ -195,7 +197,10 @@ class TrainConfig(Params):
         "(fused qkv_proj, gate_up_proj: compass.training.targets), or all-linear",
         nonempty="name the modules LoRA adapts, e.g. [q_proj, v_proj]")
     learning_rate: float = number(5e-4, "peak learning rate", low=1e-12)
-    steps: int = integer(6, "optimizer steps (the same for every method: equal compute)")
+    steps: int = integer(6, "optimizer steps (the same for every method: equal compute). Tiny: 6 "
+                            "x 3 seeds fits the 25-minute budget; in a 16-step probe (fa, one "
+                            "seed) the NLL gains and the gaps between methods kept growing to "
+                            "step 12")
     batch_size: int = integer(8, "examples per optimizer step (a multiple of processes)")
     grad_accum: int = integer(1, "micro-batches accumulated per step")
     max_length: int = integer(64, "tokens per example (prompt + response); longer ones are cut")
@@ -206,7 +211,8 @@ class TrainConfig(Params):
                             "tables pool them (intervals over items and seeds)")
     curve_steps: tuple[int, ...] = setting((), "steps at which the first seed's adapter is also "
                                                "kept and its held-out NLL scored (how the gains "
-                                               "grow with steps)")
+                                               "grow with steps); tiny: off, to keep the CPU "
+                                               "budget")
     packing: bool = setting(True, "several examples per row, attention kept within each (same "
                                   "loss); falls back to padding where a model does not keep "
                                   "packed examples apart", kind="bool")
@@ -215,9 +221,11 @@ class TrainConfig(Params):
                                                "template (training, NLL, lm-eval, long context); "
                                                "auto: the instruct models (compass.training.chat)",
                                        ("auto", True, False))
-    dtype: str = choice("auto", "auto: bf16 on CUDA and on CPUs that compute it natively "
-                                "(measured), else fp32 (compass.training.precision); or float32 / "
-                                "bfloat16 to force one", ("auto", "float32", "bfloat16"))
+    dtype: str = choice(
+        "auto", "auto: bf16 on CUDA and on CPUs that compute it natively (flags + a timed matmul), "
+        "else fp32 (bf16 is emulated, up to 100x slower, on e.g. AMD Zen 3; "
+        "compass.training.precision); the choice and its reason show on the book's build page; "
+        "or float32 / bfloat16 to force one", ("auto", "float32", "bfloat16"))
     adapter_dtype: str = choice("float32", "LoRA weights and optimizer state: float32 (also on a "
                                            "bf16 base model) or base (the base model's dtype: "
                                            "less memory, less precise updates)",
@@ -255,7 +263,10 @@ class ProxConfig(Params):
 
 @dataclass(frozen=True)
 class EvalConfig(Params):
-    """Scoring every adapter: multiple choice, held-out NLL and the statistics over them."""
+    """Scoring every adapter: multiple choice, held-out NLL and the statistics over them.
+    Multiple-choice accuracy at 270M parameters sits near chance and cannot see effects of a few
+    points; the held-out NLL can, so the tiny CPU budget goes to NLL pairs (a quarter of an MC
+    item's cost each)."""
 
     max_items: int = integer(12, "multiple-choice test items scored per language (all choices "
                                  "scored; 0: all)", low=0)
@@ -281,7 +292,9 @@ class LongContextConfig(Params):
     adapter."""
 
     languages: tuple[str, ...] = setting(("fa",), "targets that get the tasks (a list; empty: "
-                                                  "all); the DVC stage fans out over it")
+                                                  "all); the DVC stage fans out over it. Tiny: at "
+                                                  "270M and 320 tokens no model answers (see the "
+                                                  "book), so the CPU goes to seeds")
     tasks: tuple[str, ...] = choice(("niah_single", "niah_multikey", "niah_none", "cwe"),
                                     "OneRuler tasks to run", LONG_CONTEXT_TASKS, each=True)
     lengths: tuple[int, ...] = integer((320,), "context tokens, whole prompt (the paper: 8k .. "
@@ -304,9 +317,14 @@ class LongContextConfig(Params):
 @dataclass(frozen=True)
 class EcdaConfig(Params):
     """COMPASS-ECDA: drift-triggered continual updates of one language's adapter on a simulated
-    stream."""
+    stream. The tiny stream is forgetting's positive control: from T1 on the windows are English
+    literary prose and updates train on them (a planted effect). Probe on T0's 12 Persian items,
+    NLL change after two 4-step updates: lr 2e-3 -0.12, 4e-3 -0.06 (prose did not hurt); 1e-2
+    +1.25 [+0.77, +1.70] nats. A topic shift made no method forget either."""
 
-    language: str = setting("fa", "the target language whose stream is simulated")
+    language: str = setting("fa", "the target language whose stream is simulated (tiny: the "
+                                  "target with the most own data; its E_t, 306 pairs, is the "
+                                  "usage population)")
     model: str = setting("gemma-3-270m", "the base model (one of train.models) whose COMPASS "
                                          "adapter is updated")
     steps: int = integer(3, "time steps T0..T(steps-1)", low=2)
@@ -346,7 +364,9 @@ class EcdaConfig(Params):
     update_steps: int = integer(3, "optimizer steps per update")
     learning_rate: float | None = number(1e-2, "an update's learning rate (null: "
                                                "train.learning_rate); full retraining always "
-                                               "trains as the first adapter was",
+                                               "trains as the first adapter was. Tiny: 20x the "
+                                               "first training's, so that the planted prose "
+                                               "makes naive updates forget",
                                          low=1e-12, optional=True)
     fisher_examples: int = integer(16, "old-data examples whose squared gradients estimate the "
                                        "EWC Fisher")
@@ -369,9 +389,12 @@ class Config(Params):
     profile: str = choice("tiny", "the protocol: tiny (offline, 2-core CPU) | paper (Aya + "
                                   "Global-MMLU, GPUs, hub)", PROFILES)
     seed: int = integer(0, "the seed everything random starts from", low=0)
-    targets: tuple[str, ...] = setting(("fa", "uk"), "target languages: ISO 639-1 codes where "
-                                                     "one exists (639-3 accepted and normalised); "
-                                                     "quote codes YAML reads as booleans ('no')")
+    targets: tuple[str, ...] = setting(
+        ("fa", "uk"), "target languages: ISO 639-1 codes where one exists (639-3 accepted and "
+        "normalised); quote codes YAML reads as booleans ('no'). Tiny: two scripts (Arabic, "
+        "Cyrillic); the CPU budget buys 3 training seeds per adapter rather than a third language "
+        "([fa, ja, uk] takes about 1.5x the time). `make repro` checks each target first and "
+        "refuses one that cannot run, in one line with a remedy")
     auxiliary: tuple[str, ...] | str = setting("all", "all (every other language of the data) "
                                                       "or a list of codes")
     data: DataConfig = section(DataConfig)
