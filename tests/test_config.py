@@ -9,39 +9,57 @@ def build(**sections):
     return config.from_dict(sections)
 
 
-def test_repository_params_equal_the_dataclass_defaults():
-    """params.yaml spells out the tiny profile; the dataclass defaults are the same profile. A knob
-    changed in one place only would make code paths that build a default Config (tests,
-    benchmarks) silently run another experiment than the pipeline."""
-    from dataclasses import fields, is_dataclass
+def test_every_setting_has_help_and_a_default_it_allows():
+    """The schema is the one description of a setting: each carries help text, and the defaults
+    (the tiny profile) pass the checks its metadata asks for."""
+    from dataclasses import MISSING, fields, is_dataclass
 
-    def differences(a, b, where=""):
-        for f in fields(a):
-            va, vb = getattr(a, f.name), getattr(b, f.name)
-            if is_dataclass(va):
-                yield from differences(va, vb, f"{where}{f.name}.")
-            elif va != vb:
-                yield f"{where}{f.name}: dataclass {va!r} vs params.yaml {vb!r}"
+    from compass.settings import schema
 
-    assert list(differences(config.Config(), config.load())) == []
-    # every knob is spelled out in params.yaml (DVC reads params from the file, not from code)
-    import yaml
-
-    from compass import paths
-
-    raw = yaml.safe_load(paths.PARAMS.read_text())
-
-    def missing(cls, node, where=""):
+    def leaves(cls, where=""):
         for f in fields(cls):
-            key = {"targets": "languages", "auxiliary": "languages"}.get(f.name) if not where else None
-            value = node.get(key, {}).get(f.name) if key else node.get(f.name)
-            if value is None and f.name not in (node.get(key, {}) if key else node):
-                yield f"{where}{f.name}"
-            default = f.default_factory() if callable(f.default_factory) else None
-            if is_dataclass(default) and isinstance(value, dict):
-                yield from missing(type(default), value, f"{where}{f.name}.")
+            if f.default_factory is not MISSING and is_dataclass(f.default_factory):
+                yield from leaves(f.default_factory, f"{where}{f.name}.")
+            else:
+                yield f"{where}{f.name}", f
 
-    assert list(missing(config.Config, raw)) == []
+    without_help = [name for name, f in leaves(schema.Config) if not f.metadata.get("help")]
+    assert without_help == []
+    assert config.from_dict({}) == config.Config()
+
+
+def test_ecda_method_names_agree_with_the_recipes():
+    """config names the continual methods without importing the recipes (a stage that reads
+    params does not depend on them); the names must be the recipes' own."""
+    from compass.continual.recipes import METHODS
+
+    assert config.ECDA_METHODS == METHODS
+
+
+@pytest.mark.parametrize("raw, named, allowed", [
+    ({"train": {"fused_loss": "fast"}}, "train.fused_loss = 'fast'",
+     "choose one of ['off', 'chunked', 'torch', 'liger']"),
+    ({"evaluation": {"confidence": 0.2}}, "evaluation.confidence = 0.2", r"in [0.5, 0.999]"),
+    ({"train": {"packing": "yes"}}, "train.packing = 'yes'", "true or false"),
+    ({"evaluation": {"lm_eval_batch_size": 0}}, "evaluation.lm_eval_batch_size = 0",
+     "use an integer >= 1 or 'auto'"),
+    ({"ecda": {"methods": ["naive", "magic"]}}, "ecda.methods entry = 'magic'", "'full_retrain'"),
+    ({"train": {"target_modules": []}}, "train.target_modules is empty", "e.g. [q_proj, v_proj]"),
+])
+def test_validation_names_the_value_and_what_is_allowed(raw, named, allowed):
+    with pytest.raises(ConfigError) as err:
+        config.from_dict(raw)
+    assert named in str(err.value) and allowed in str(err.value)
+
+
+def test_protocol_rules_refuse_what_each_protocol_cannot_score():
+    """tiny: every MC item is also an NLL pair; paper: the evaluation scores one seed."""
+    with pytest.raises(ConfigError, match="evaluation.nll_items = 4 is below evaluation.max_items"):
+        config.from_dict({"evaluation": {"nll_items": 4, "max_items": 8}})
+    config.from_dict({"profile": "paper", "evaluation": {"nll_items": 4, "max_items": 8}})
+    with pytest.raises(ConfigError, match="train.seeds = 3, train.curve_steps = \\[\\]"):
+        config.validate_pipeline(config.from_dict({"profile": "paper"}))
+    config.validate_pipeline(config.from_dict({}))
 
 
 def test_iso639_3_codes_are_normalised():
@@ -117,7 +135,7 @@ def test_clustering_range_is_clipped_to_what_e_t_holds():
     ({"ecda": {"delta": "auto"}}, None, r"ecda.delta = 'auto' is not allowed; use a number in \[0, 1\].* or 'calibrated'"),
     ({"ecda": {"delta": 1.5}}, None, r"ecda.delta = 1.5 is not allowed"),
     ({"ecda": {"delta": True}}, None, r"ecda.delta = True is not allowed"),
-    ({"ecda": {"false_alarm_rate": 0}}, None, r"ecda.false_alarm_rate = 0 must be a number strictly between 0 and 0.5"),
+    ({"ecda": {"false_alarm_rate": 0}}, None, r"ecda.false_alarm_rate = 0 must be a number in \(0, 0.5\)"),
     ({"ecda": {"calibration_draws": 10}}, None, r"ecda.calibration_draws = 10 must be an integer >= 100"),
     ({"ecda": {"n_permutations": 100, "false_alarm_rate": 0.001}}, None,
      r"ecda.n_permutations = 100 is too few for ecda.false_alarm_rate = 0.001: need at least 999"),
@@ -176,7 +194,8 @@ def test_a_malformed_revision_in_a_hub_id_is_a_config_error():
 def test_chat_template_takes_auto_true_or_false():
     assert config.from_dict({}).train.chat_template == "auto"
     assert config.from_dict({"train": {"chat_template": False}}).train.chat_template is False
-    with pytest.raises(config.ConfigError, match="train.chat_template = 'yes'; allowed: auto, true, false"):
+    allowed = r"train.chat_template = 'yes' is not allowed; choose one of \['auto', True, False\]"
+    with pytest.raises(config.ConfigError, match=allowed):
         config.from_dict({"train": {"chat_template": "yes"}})
 
 
