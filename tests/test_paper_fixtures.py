@@ -5,7 +5,6 @@ Only the hub and the model differ from a real paper run."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from compass import io, paths
+from compass import io, paths, profiles
 
 from tests.conftest import SHARED_FIXTURES as FIXTURES
 TARGETS = ("en", "es")
@@ -35,16 +34,11 @@ def _copy_repository(target: Path) -> None:
 def paper_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("paper") / "repo"
     _copy_repository(root)
-    preset = (root / "profiles" / "paper_fixtures.yaml").read_text(encoding="utf-8")
     # two targets, long context on one, 24 test items: the stages are the same per language and
     # item, and CI's 30 minutes are short (fr's rows stay in the pool as an auxiliary language)
-    one_long_context = "languages: [en]  # one target (test)"
-    preset = preset.replace("languages: [en, es, fr]  # every target", one_long_context)
-    two_targets = "targets: [en, es]  # two targets (test)"
-    preset = re.sub(r"targets: \[en, es, fr\].*", two_targets, preset, count=1)
-    fewer_items = "max_test_items: 24  # (test)"
-    preset = re.sub(r"max_test_items: 40.*", fewer_items, preset, count=1)
-    assert one_long_context in preset and two_targets in preset and fewer_items in preset
+    preset = profiles.params_text("paper_fixtures", {"languages.targets": ["en", "es"],
+                                                     "long_context.languages": ["en"],
+                                                     "data.split.max_test_items": 24})
     (root / "params.yaml").write_text(preset.replace("../shared/fixtures", str(FIXTURES)),
                                       encoding="utf-8")
     (root / "dvc.lock").unlink(missing_ok=True)
