@@ -1,4 +1,5 @@
-"""TODO"""
+"""Multiple-choice accuracy: the methods x languages table, COMPASS against each baseline,
+the overview figure, and the results chapter's caveats (book/templates/results_caveats.md)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""TODO"""
+"""Table cells and marks shared by every generated page: a value with its interval,
+significance stars, the seeds in which COMPASS led."""
 from __future__ import annotations
 
 import pandas as pd

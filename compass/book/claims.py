@@ -1,4 +1,6 @@
-"""TODO"""
+"""The claims table of a protocol that does not measure what the paper measured: each of the
+paper's claims, whether this protocol can test it, what this build measured and how far to
+trust it (the instruments' checks)."""
 from __future__ import annotations
 
 import pandas as pd

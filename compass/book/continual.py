@@ -1,4 +1,5 @@
-"""TODO"""
+"""The continual chapter: the ECDA stream's table (forgetting, plasticity, compute), the
+planted regression and rollback-guard sentences, and the drift trigger's calibration."""
 from __future__ import annotations
 
 import pandas as pd

@@ -1,4 +1,5 @@
-"""TODO"""
+"""The data and sampling chapters' tables: the pool per language, each target's splits, and
+what each selection method picked."""
 from __future__ import annotations
 
 import pandas as pd

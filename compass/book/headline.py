@@ -1,4 +1,5 @@
-"""TODO"""
+"""The intro's findings (generated/headline.md), computed from the stages' outputs and
+closed by the protocol's note (book/templates/headline_note.md)."""
 from __future__ import annotations
 
 from compass import io, paths

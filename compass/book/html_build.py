@@ -1,4 +1,5 @@
-"""TODO"""
+"""Build the HTML with Jupyter Book 1.x into a staging folder and replace book/_build/html
+only with a book that built and reads offline."""
 from __future__ import annotations
 
 import shutil

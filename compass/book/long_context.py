@@ -1,4 +1,4 @@
-"""TODO"""
+"""The long-context (OneRuler-style) table and finding line, from the long_context stages."""
 from __future__ import annotations
 
 import pandas as pd

@@ -1,4 +1,5 @@
-"""TODO"""
+"""Executed notebooks as book pages: titled by the language (and model) they ran on,
+without progress-bar widgets."""
 from __future__ import annotations
 
 from pathlib import Path

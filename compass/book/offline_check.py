@@ -1,4 +1,5 @@
-"""TODO"""
+"""Whether a built book reads offline: every asset a page or stylesheet would load from the
+network, or references without containing it."""
 from __future__ import annotations
 
 import re

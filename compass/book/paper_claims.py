@@ -1,4 +1,5 @@
-"""TODO"""
+"""The paper's claims as this run measured them: one row per claim and base model, judged
+by the rule of :mod:`compass.book.paper_rule`."""
 from __future__ import annotations
 
 from compass import paths

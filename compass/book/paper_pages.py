@@ -1,11 +1,12 @@
-"""TODO"""
+"""The paper protocol's book: its pages (book/paper/) copied over the others and its
+generated tables, headline and caveats written."""
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+from compass import paths
 from compass.book.paper_claims import claim_rows, claims_table
-from compass.book.paper_rule import PAGES
 from compass.book.paper_runs import items_per_language, measured_table, on_fixtures
 from compass.book.paper_tables import (
     cultural_section,
@@ -14,23 +15,15 @@ from compass.book.paper_tables import (
     long_context_section,
     prox_section,
 )
-from compass.book.prose import seeds_sentence
+from compass.book.prose import render, seeds_sentence
+
+PAGES = paths.BOOK / "paper"  # the paper protocol's versions of the static pages, and its chapter
 
 
 def caveats(cfg) -> str:
-    """What the paper profile's numbers can and cannot show (the diagnostics chapter's end)."""
-    lines = []
-    if on_fixtures(cfg):
-        models = ", ".join(f"`{m}`" for m in cfg.train.models)
-        lines.append(f"- This build ran on the test fixtures with {models} standing in for the "
-                     f"paper's models, {cfg.train.steps} training steps and a few items per "
-                     "language: its numbers test the pipeline, not the paper's claims, and the "
-                     "claims table says *not measured here* for each.")
-    lines.append("- " + seeds_sentence(cfg))
-    lines.append("- Cohen's d: the paper's d = 0.52-0.64 does not name its variant; this package "
-                 "reports the paired d_z, which is not comparable to a pooled-SD d, so the "
-                 "LangSim claim is judged by the direction of the gain.")
-    return "\n".join(lines) + "\n"
+    """What the paper protocol's numbers can and cannot show (the diagnostics chapter's end)."""
+    return render("paper_caveats.md", on_fixtures=on_fixtures(cfg), models=models_listed(cfg),
+                  steps=cfg.train.steps, seeds=seeds_sentence(cfg))
 
 
 def headline(cfg) -> str:
@@ -38,18 +31,16 @@ def headline(cfg) -> str:
     what stood in for the paper's models (the reason every claim is not measured here)."""
     decided = [r["reproduces?"].split("**")[1] for r in claim_rows(cfg)]
     counts = {v: decided.count(v) for v in ("yes", "no", "inconclusive", "not measured here")}
-    text = (f"Of the paper's {len(decided)} claims below, this run reproduces {counts['yes']}, "
-            f"does not reproduce {counts['no']}; {counts['inconclusive']} are inconclusive and "
-            f"{counts['not measured here']} not measured here.")
-    if on_fixtures(cfg):
-        models = ", ".join(f"`{m}`" for m in cfg.train.models)
-        items = "; ".join((f"`{m}` " if len(cfg.train.models) > 1 else "")
-                          + items_per_language(cfg, m) for m in cfg.train.models)
-        text += (f" This build ran on the test fixtures: {models} stood in for the paper's "
-                 f"models, with {cfg.train.steps} training steps and Global-MMLU test items: "
-                 f"{items}. Its numbers test the pipeline, not the paper's claims, so each claim "
-                 "is *not measured here*; the cell still says what the rule gives on them.")
-    return text + "\n"
+    items = "; ".join((f"`{m}` " if len(cfg.train.models) > 1 else "")
+                      + items_per_language(cfg, m) for m in cfg.train.models)
+    return render("paper_headline.md", claims=len(decided), counts=counts,
+                  on_fixtures=on_fixtures(cfg), models=models_listed(cfg),
+                  steps=cfg.train.steps, items=items)
+
+
+def models_listed(cfg) -> str:
+    """The base models this run trained, as inline code, comma-separated."""
+    return ", ".join(f"`{m}`" for m in cfg.train.models)
 
 
 GENERATED = {"paper_headline.md": headline, "paper_claims.md": claims_table,

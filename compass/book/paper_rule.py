@@ -1,4 +1,5 @@
-"""TODO"""
+"""The paper's published figures (constants, never computed) and the stated rule by which a
+claim reproduces, with the pooled estimate it is applied to."""
 from __future__ import annotations
 
 import math
@@ -7,9 +8,8 @@ from statistics import NormalDist
 
 import pandas as pd
 
-from compass import paths
+from compass.book.prose import sentence
 
-PAGES = paths.BOOK / "paper"  # the paper profile's versions of the static pages, and its chapter
 SOURCE = "the design brief (COMPASS, Flynn, arXiv 2604.20720, TMLR 2026)"
 
 # The paper's published figures, as the design brief gives them (never computed here).
@@ -21,18 +21,7 @@ PAPER_LANGSIM_D = (0.52, 0.64)  # Cohen's d of COMPASS against LangSim / LangRan
 PAPER_FORGETTING = {"naive": -10.9, "ecda": -1.6}  # backward transfer on the stream, pp
 PAPER_FINAL = {"ecda": 0.592, "full_retrain": 0.590}  # final accuracy on the stream
 
-RULE = (
-    "**When a claim reproduces.** A claim stated as a number reproduces when this run's 95% "
-    "interval contains the paper's figure and, for a change (a gain or forgetting, where 0 means "
-    "no effect), also excludes 0: the run agrees with the figure and detects an effect. It does "
-    "not reproduce when the interval excludes the paper's figure. A claim stated as a direction "
-    "(below zero-shot, better than LangSim) reproduces when the whole interval lies on the "
-    "paper's side of 0, and does not when the whole interval lies on the other side. Otherwise "
-    "(the interval holds the paper's figure and 0 alike, or straddles 0) it is *inconclusive*. "
-    "A claim about a model this run did not train, a method it did not run, or a run on the test "
-    "fixtures is *not measured here*, with the reason. Gains over several languages are their "
-    "equal-weight mean, with the interval of a mean of independent estimates (each language's "
-    "half-width read as 1.96 standard errors; one language: its own interval).")
+RULE = sentence("paper_rule.md")  # when a claim reproduces: the rule :func:`verdict` applies
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""TODO"""
+"""The paper protocol's view of a run: reading its outputs (missing files are empty), who
+ran and how (models, weights, prompts, items), and the table helpers its pages share."""
 from __future__ import annotations
 
 from pathlib import Path

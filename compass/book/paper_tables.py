@@ -1,4 +1,5 @@
-"""TODO"""
+"""One section per table of the paper, laid out by base model: Global-MMLU gains (with the
+figure), culturally sensitive / agnostic, MMLU-ProX-Lite, long context and ECDA."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""TODO"""
+"""The build page (generated/profile.md): what ran, on which data and models, in which
+precision and with which training switches, and how long each stage took."""
 from __future__ import annotations
 
 from compass import io, paths

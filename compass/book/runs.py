@@ -1,4 +1,5 @@
-"""TODO"""
+"""What the book covers: the evaluated (language, model) runs with their column labels, one
+output file of each read into one frame, and the base models as prose names them."""
 from __future__ import annotations
 
 import pandas as pd

@@ -1,4 +1,5 @@
-"""TODO"""
+""""How far to trust each number": each instrument's false-positive rate under no effect
+and its power at a planted effect, as this build measured them."""
 from __future__ import annotations
 
 import pandas as pd
