@@ -28,7 +28,8 @@ def results_tables(cfg, generated: Path) -> tuple[str, str, str]:
                     h = hit.iloc[0]
                     row[f"{lang} {label}"] = interval(h["accuracy"], h["ci_low"], h["ci_high"], 2)
         rows.append(row)
-    n_items = ", ".join(f"{lang} {int(g['n'].iloc[0])}" for lang, g in summary.groupby("language", sort=False))
+    n_items = ", ".join(f"{lang} {int(g['n'].iloc[0])}"
+                        for lang, g in summary.groupby("language", sort=False))
     table = (markdown_table(pd.DataFrame(rows)) + f"\nTest items per language: {n_items}.\n")
     vs_table = "COMPASS was not among the trained methods.\n"
     if len(versus):
@@ -51,7 +52,8 @@ def results_tables(cfg, generated: Path) -> tuple[str, str, str]:
     n_sig, n_cmp = int(acc_versus["significant"].sum()) if len(acc_versus) else 0, len(acc_versus)
     acc = summary[summary["metric"] == "acc"]
     best_text = ", ".join(  # every method tied at the top is named: no silent tie-breaking
-        f"{lang}: " + " = ".join(f"`{m}`" for m in g.loc[g["accuracy"] == g["accuracy"].max(), "method"])
+        f"{lang}: "
+        + " = ".join(f"`{m}`" for m in g.loc[g["accuracy"] == g["accuracy"].max(), "method"])
         + f" ({g['accuracy'].max():.3f})" for lang, g in acc.groupby("language", sort=False))
     steps = cfg.train.steps * cfg.train.batch_size * cfg.train.grad_accum
     caveats = render("results_caveats.md", best=best_text, significant=n_sig,

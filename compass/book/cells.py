@@ -14,6 +14,11 @@ def interval(mean: float, low: float, high: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def signed(value: float, low: float, high: float, fmt: str = "+.3f") -> str:
+    """One table cell of a change: "+0.012 [-0.004, +0.030]" (signs shown: 0 means no change)."""
+    return f"{value:{fmt}} [{low:{fmt}}, {high:{fmt}}]"
+
+
 def stars(p: float) -> str:
     """Significance marks, escaped: two in one table cell would otherwise become bold text."""
     return "" if pd.isna(p) else (" \\*\\*" if p < 0.01 else " \\*" if p < 0.05 else "")

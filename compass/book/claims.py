@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from compass import io, paths
-from compass.book.cells import change_cells
+from compass.book.cells import change_cells, interval
 from compass.book.prose import seeds_sentence
 from compass.book.runs import per_language, runs
 from compass.book.trust import stream_forgetting
@@ -27,8 +27,8 @@ def gap_differences(cfg) -> str:
     frame = per_language(cfg, "nll_gap_interaction.csv", optional=True)
     if frame.empty:
         return "not run"
-    return "; ".join(f"{r['language']} vs `{r['baseline']}` {r['difference']:+.3f} (p = {r['p_value']:.3f})"
-                     for _, r in frame.iterrows())
+    return "; ".join(f"{r['language']} vs `{r['baseline']}` {r['difference']:+.3f} "
+                     f"(p = {r['p_value']:.3f})" for _, r in frame.iterrows())
 
 
 def instrument_checks(cfg) -> dict[str, str]:
@@ -55,9 +55,10 @@ def instrument_checks(cfg) -> dict[str, str]:
         nulls = {n["profile"]: n for n in io.read_json(metrics_file).get("forgetting_null", [])}
         if "every step" in nulls:
             n = nulls["every step"]
-            out["forgetting"] = (f"no change: intervals exclude 0 in {n['false_positive_rate']:.2f} of "
-                                 f"null streams (mean {n['forgetting_pp']:+.1f} pp; final minus best "
-                                 f"gave {n['old_definition_pp']:+.1f} pp); planted forgetting: "
+            out["forgetting"] = (f"no change: intervals exclude 0 in "
+                                 f"{n['false_positive_rate']:.2f} of null streams (mean "
+                                 f"{n['forgetting_pp']:+.1f} pp; final minus best gave "
+                                 f"{n['old_definition_pp']:+.1f} pp); planted forgetting: "
                                  + stream_forgetting(cfg)[0])
     return out
 
@@ -79,7 +80,8 @@ def claims_table(cfg) -> str:
         better = int((rows["significant"] & (rows["change"] < 0)).sum())
         worse = int((rows["significant"] & (rows["change"] > 0)).sum())
         return (f"**COMPASS better in {better}, worse in {worse} of {len(rows)} languages** "
-                f"(Holm p < 0.05). " + change_cells(rows, "change", "change_ci_low", "change_ci_high"))
+                f"(Holm p < 0.05). "
+                + change_cells(rows, "change", "change_ci_low", "change_ci_high"))
 
     def acc_against(baseline):
         if acc_vs.empty:
@@ -98,7 +100,8 @@ def claims_table(cfg) -> str:
          f"NLL change: {nll_against('random')}. Accuracy (pp): {acc_against('random')}"),
         ("COMPASS beats all-data mixing", "yes (NLL; accuracy near chance)",
          f"NLL change: {nll_against('all')}. Accuracy (pp): {acc_against('all')}"),
-        ("All-data mixing hurts (below zero-shot)", f"partly: {cfg.sampling.budget} items, not the whole pool",
+        ("All-data mixing hurts (below zero-shot)",
+         f"partly: {cfg.sampling.budget} items, not the whole pool",
          f"{nll_verdict(nll_sum, 'all')} `all` vs zero-shot, NLL change: {vs_zero_shot('all')}. "
          "Accuracy gain (pp): "
          + change_cells(acc_all, "gain_pp", "gain_ci_low_pp", "gain_ci_high_pp", "+.1f")),
@@ -133,19 +136,22 @@ def claims_table(cfg) -> str:
                 return f"`{m}` not run"
             r = ecda.loc[m]
             if "final_accuracy" in r:
-                value = f"{r['final_accuracy']:.2f} [{r['final_ci_low']:.2f}, {r['final_ci_high']:.2f}]"
+                value = interval(r["final_accuracy"], r["final_ci_low"], r["final_ci_high"], 2)
             else:
-                value = f"NLL {r['final_nll']:.3f} [{r['final_nll_ci_low']:.3f}, {r['final_nll_ci_high']:.3f}]"
+                value = "NLL " + interval(r["final_nll"], r["final_nll_ci_low"],
+                                          r["final_nll_ci_high"], 3)
             return f"`{m}` {value} after {int(r['steps'])} optimizer steps"
 
-        scored = "accuracy / NLL" if "forgetting_pp" in ecda else "NLL of the answers; accuracy not scored"
+        scored = ("accuracy / NLL" if "forgetting_pp" in ecda
+                  else "NLL of the answers; accuracy not scored")
         final_what = "final accuracy" if "final_accuracy" in ecda else "final NLL"
         rows += [
             ("ECDA forgets far less than naive updates (-1.6 vs -10.9 pp)",
              "weakly: a few dozen items per step; NLL sees more",
              f"forgetting ({scored}): {forgetting('naive')}; {forgetting('ecda')}"),
             ("ECDA reaches full retraining's accuracy at a fraction of its compute",
-             "weakly: intervals of +-0.1-0.2", f"{final_what}: {final('ecda')}; {final('full_retrain')}"),
+             "weakly: intervals of +-0.1-0.2",
+             f"{final_what}: {final('ecda')}; {final('full_retrain')}"),
         ]
     rows.append(("+6 to +9 pp on Global-MMLU for 4-8B models", "no: needs the `paper` profile",
                  "not measured here"))

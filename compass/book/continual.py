@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from compass import io, paths
-from compass.book.cells import interval, markdown_table
+from compass.book.cells import interval, markdown_table, signed
 from compass.book.trust import stream_forgetting_answer
 
 
@@ -18,22 +18,23 @@ def continual_table(cfg) -> str:
             f"{metrics['shift']}, updates trained on {metrics.get('train_on', 'selection')}): ECDA "
             f"triggered {metrics['triggers']} update(s); {metrics['rollbacks']} update(s) were "
             f"rolled back (only ECDA's updates are guarded).{planted}\n\n")
-    compute = {"updates": frame["updates"].astype(int), "optimizer steps": frame["steps"].astype(int)}
+    compute = {"updates": frame["updates"].astype(int),
+               "optimizer steps": frame["steps"].astype(int)}
     text = head
     if "forgetting_pp" in frame:  # ecda.scoring: choices
         columns = {
             "method": frame["method"],
-            "forgetting (pp)": [f"{r.forgetting_pp:+.1f} [{r.forgetting_ci_low:+.1f}, {r.forgetting_ci_high:+.1f}]"
-                                for r in frame.itertuples()],
+            "forgetting (pp)": [signed(r.forgetting_pp, r.forgetting_ci_low, r.forgetting_ci_high,
+                                       "+.1f") for r in frame.itertuples()],
             "plasticity": [interval(r.plasticity, r.plasticity_ci_low, r.plasticity_ci_high, 2)
                            for r in frame.itertuples()],
             "final accuracy": [interval(r.final_accuracy, r.final_ci_low, r.final_ci_high, 2)
                                for r in frame.itertuples()]}
         text += markdown_table(pd.DataFrame({**columns, **compute}))
         compute = {}
-        text += ("\n**The same stream in held-out likelihood**: NLL forgetting is the final mean NLL "
-                 "minus the mean right after each earlier step was learned (positive: the adapter "
-                 "forgot).\n\n")
+        text += ("\n**The same stream in held-out likelihood**: NLL forgetting is the final mean "
+                 "NLL minus the mean right after each earlier step was learned (positive: the "
+                 "adapter forgot).\n\n")
     else:
         text += ("The stream scores each item's correct answer alone (`ecda.scoring: answer`): its "
                  "NLL in nats/token, not accuracy. Forgetting is the final mean NLL minus the mean "
@@ -43,14 +44,15 @@ def continual_table(cfg) -> str:
         nll = pd.DataFrame({
             "method": frame["method"],
             "forgetting (NLL, nats/token)": [
-                f"{r.forgetting_nll:+.3f} [{r.forgetting_nll_ci_low:+.3f}, {r.forgetting_nll_ci_high:+.3f}]"
+                signed(r.forgetting_nll, r.forgetting_nll_ci_low, r.forgetting_nll_ci_high)
                 for r in frame.itertuples()],
             **({"forgetting minus naive's": [
                 f"{r.forgetting_nll_vs_naive:+.3f} [{r.forgetting_nll_vs_naive_ci_low:+.3f}, "
                 f"{r.forgetting_nll_vs_naive_ci_high:+.3f}]" for r in frame.itertuples()]}
                if "forgetting_nll_vs_naive" in frame else {}),
             **({"plasticity (NLL)": [interval(r.plasticity_nll, r.plasticity_nll_ci_low,
-                                               r.plasticity_nll_ci_high, 3) for r in frame.itertuples()]}
+                                              r.plasticity_nll_ci_high, 3)
+                                     for r in frame.itertuples()]}
                if "plasticity_nll" in frame else {}),
             "final NLL": [interval(r.final_nll, r.final_nll_ci_low, r.final_nll_ci_high, 3)
                           for r in frame.itertuples()]})
@@ -64,12 +66,13 @@ def continual_table(cfg) -> str:
         windows = io.read_csv(windows_file, numeric=True)
         if "forgetting_nll" in windows and len(windows):
             wide = windows.assign(cell=[
-                f"{r.forgetting_nll:+.3f} [{r.forgetting_nll_ci_low:+.3f}, {r.forgetting_nll_ci_high:+.3f}]"
-                for r in windows.itertuples()]).pivot(index="method", columns="window", values="cell")
+                signed(r.forgetting_nll, r.forgetting_nll_ci_low, r.forgetting_nll_ci_high)
+                for r in windows.itertuples()])
+            wide = wide.pivot(index="method", columns="window", values="cell")
             wide = wide.reindex(frame["method"]).rename(columns=lambda j: f"T{j}'s items")
-            text += ("\n**Forgetting per earlier window** (NLL, nats/token): the T0 window is the usage "
-                     "the adapter was built for; later windows were learned by an adapter the shift "
-                     "had already changed.\n\n" + markdown_table(wide.reset_index()))
+            text += ("\n**Forgetting per earlier window** (NLL, nats/token): the T0 window is the "
+                     "usage the adapter was built for; later windows were learned by an adapter "
+                     "the shift had already changed.\n\n" + markdown_table(wide.reset_index()))
     if cfg.ecda.shift in ("book", "language"):  # the streams meant to make naive updates forget
         text += ("\n**Did this stream make naive updates forget?** "
                  + stream_forgetting_answer(cfg) + "." + guard_sentence(lang) + "\n")
@@ -107,8 +110,9 @@ def planted_sentence(planted: dict | None, scoring: str = "choices") -> str:
                else "**not caught** by the guard")
     accuracy = (f", accuracy {planted['old_val']:.2f} -> {planted['new_val']:.2f}"
                 if scoring == "choices" else "")
-    return (f" A planted bad update (corrupted data) tried on ECDA's adapter at T{planted['t']} was "
-            f"{verdict} (validation NLL {planted['old_nll']:.3f} -> {planted['new_nll']:.3f} "
+    return (f" A planted bad update (corrupted data) tried on ECDA's adapter at "
+            f"T{planted['t']} was {verdict} (validation NLL {planted['old_nll']:.3f} -> "
+            f"{planted['new_nll']:.3f} "
             f"nats/token{accuracy}); it is not counted in any column below.")
 
 
@@ -133,8 +137,8 @@ def calibration_table(cfg) -> str:
     control = metrics.get("no_drift_control")
     real = ("" if not control else
             f" On the real stream, {control['draws']} pairs of no-drift windows drawn from the T0 "
-            f"population ({control['population']} usage pairs, assigned to clusters as the stream's "
-            f"windows are) fired {control['false_alarm_rate']:.3f} of the time "
+            f"population ({control['population']} usage pairs, assigned to clusters as the "
+            f"stream's windows are) fired {control['false_alarm_rate']:.3f} of the time "
             f"[{control['ci_low']:.3f}, {control['ci_high']:.3f}] (target {control['target']:g}).")
     head = (f"This run's drift monitor used the {metrics['delta_mode']} rule. Simulation: windows "
             f"of {int(first['window'])} inputs, K = {int(first['k'])} clusters, a reference of "

@@ -12,7 +12,8 @@ from compass.languages import display_name
 def data_tables(cfg) -> str:
     summary = io.read_json(paths.pool_summary())
     pool = pd.DataFrame([{"language": k, "name": display_name(k), "pairs": v}
-                         for k, v in summary["languages"].items()]).sort_values("pairs", ascending=False)
+                         for k, v in summary["languages"].items()])
+    pool = pool.sort_values("pairs", ascending=False)
     per_target = pd.DataFrame([io.read_json(paths.data_metrics(t)) for t in cfg.targets])
     return (markdown_table(pool) + "\n**Target languages: splits**\n\n"
             + markdown_table(per_target))
@@ -31,8 +32,10 @@ def sampling_tables(cfg) -> str:
             placed = v.get("placed")
             rows.append({"language": lang, "method": method, "selected": v["selected"],
                          "languages": v["n_languages"], "tv_to_target": v["tv_to_target"],
-                         "tv_train_plus_selection_to_target": v["tv_train_plus_selection_to_target"],
-                         "own / spill / widened": ("" if not placed else
-                                                   f"{placed['own']} / {placed['spill']} / {placed['widened']}")})
+                         "tv_train_plus_selection_to_target":
+                             v["tv_train_plus_selection_to_target"],
+                         "own / spill / widened": (
+                             "" if not placed else
+                             f"{placed['own']} / {placed['spill']} / {placed['widened']}")})
     return (markdown_table(pd.DataFrame(overview)) + ("\n" + "".join(notes) if notes else "")
             + "\n**Per method**\n\n" + markdown_table(pd.DataFrame(rows)))

@@ -32,7 +32,8 @@ def headline(cfg) -> str:
                  f"{adapters['mean'].min():.3f}–{adapters['mean'].max():.3f} nats per token; "
                  f"lowest: `{best}`.")
         vs = io.read_csv(out / "nll_vs_baselines.csv", numeric=True)
-        vs = vs[(vs["metric"] == "nll") & (vs["subset"] == "all")].set_index("baseline") if len(vs) else vs
+        if len(vs):
+            vs = vs[(vs["metric"] == "nll") & (vs["subset"] == "all")].set_index("baseline")
         parts = []
         for baseline in ("all", "random"):
             if len(vs) and baseline in vs.index:
@@ -45,13 +46,15 @@ def headline(cfg) -> str:
             text += (" COMPASS against " + "; against ".join(parts)
                      + " (change in NLL; negative: COMPASS better).")
         lines.append(text)
-    items = {io.read_json(paths.evaluation_metrics(lang, model))["items"] for _, lang, model in runs(cfg)}
+    items = {io.read_json(paths.evaluation_metrics(lang, model))["items"]
+             for _, lang, model in runs(cfg)}
     acc = per_language(cfg, "compass_vs_baselines.csv")
     acc = acc[acc["metric"] == "acc"] if len(acc) else acc
     acc_sig, acc_n = (int(acc["significant"].sum()) if len(acc) else 0), len(acc)
     lines.append(f"- Multiple-choice accuracy separates COMPASS from a baseline in {acc_sig} of "
-                 f"{acc_n} comparisons (Holm p < 0.05): with {'/'.join(map(str, sorted(items)))} items per "
-                 "language near chance level it cannot see differences of this size.")
+                 f"{acc_n} comparisons (Holm p < 0.05): with "
+                 f"{'/'.join(map(str, sorted(items)))} items per language near chance level it "
+                 "cannot see differences of this size.")
     lines += steps_line(cfg)
     lines += long_context_line(cfg)
     metrics_file = paths.ecda_metrics(cfg.ecda.language)

@@ -22,7 +22,8 @@ def build(cfg) -> Path:
            str(src), "--path-output", str(staging)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"jupyter-book build failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+        raise RuntimeError(f"jupyter-book build failed:\n{done.stdout[-4000:]}\n"
+                           f"{done.stderr[-4000:]}")
     problems = offline_problems(staging / "_build" / "html")
     if problems:
         raise RuntimeError("the built book would not read offline (see book/_config.yml):\n"

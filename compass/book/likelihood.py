@@ -39,7 +39,8 @@ def likelihood_tables(cfg, generated: Path) -> tuple[str, str, str]:
         f"{int(counts.get((lang, 'covered'), 0))}" for lang in labels(cfg)) + ".\n"
     table = (markdown_table(pd.DataFrame(rows)) + "\n" + note
              + "\n**Change against zero-shot on gap / covered test items** (nats per token; "
-             "negative: the adapter lowers the loss there)\n\n" + markdown_table(pd.DataFrame(split)))
+             "negative: the adapter lowers the loss there)\n\n"
+             + markdown_table(pd.DataFrame(split)))
     vs_text = "COMPASS was not among the trained methods.\n"
     findings = ""
     if len(versus):
@@ -57,10 +58,10 @@ def likelihood_tables(cfg, generated: Path) -> tuple[str, str, str]:
         def listed(frame):
             return ", ".join(f"{r.language} {r.subset} vs `{r.baseline}` ({r.change:+.3f})"
                              for r in frame.itertuples()) or "none"
-        findings = (f"- Held-out NLL, COMPASS against each baseline (Holm-adjusted p < 0.05 over the "
-                    f"baselines of one language and subset): lower NLL in {len(wins)} of {len(vs)} "
-                    f"comparisons ({listed(wins[wins['subset'] != 'all'])} on the gap/covered "
-                    f"split); higher in {len(losses)} ({listed(losses)}).\n")
+        findings = (f"- Held-out NLL, COMPASS against each baseline (Holm-adjusted p < 0.05 over "
+                    f"the baselines of one language and subset): lower NLL in {len(wins)} of "
+                    f"{len(vs)} comparisons ({listed(wins[wins['subset'] != 'all'])} on the "
+                    f"gap/covered split); higher in {len(losses)} ({listed(losses)}).\n")
     from compass import plotting
 
     change = nll[(nll["method"] != "zero_shot") & nll["subset"].isin(["gap", "covered"])].dropna(
@@ -105,10 +106,11 @@ def steps_section(cfg, generated: Path) -> str:
         if source.exists():
             target = generated / f"nll_by_step_{lang}_{model}.png"
             target.write_bytes(source.read_bytes())
-            figures.append(f"```{{figure}} generated/{target.name}\n`{label}`: change in held-out NLL against "
-                           "zero-shot of each method's first-seed adapter after each number of "
-                           "training steps (left) and COMPASS minus each baseline (right), 95% "
-                           "paired item-bootstrap bands (made by notebook 03_evaluate).\n```\n")
+            figures.append(f"```{{figure}} generated/{target.name}\n`{label}`: change in "
+                           "held-out NLL against zero-shot of each method's first-seed adapter "
+                           "after each number of training steps (left) and COMPASS minus each "
+                           "baseline (right), 95% paired item-bootstrap bands (made by "
+                           "notebook 03_evaluate).\n```\n")
     return ("COMPASS minus each baseline in held-out NLL (nats per token; negative: COMPASS ahead) "
             "after each number of training steps, first seed, 95% paired CIs over items:\n\n"
             + markdown_table(pd.DataFrame(cells)) + "\n" + "\n".join(figures))
@@ -123,7 +125,8 @@ def steps_line(cfg) -> list[str]:
     parts = []
     for (label, baseline), g in frame.groupby(["language", "method"], sort=False):
         g = g.sort_values("step")
-        parts.append(f"{label} vs `{baseline}` " + " / ".join(f"{v:+.3f}" for v in g["compass_minus"]))
+        parts.append(f"{label} vs `{baseline}` "
+                     + " / ".join(f"{v:+.3f}" for v in g["compass_minus"]))
     steps = " / ".join(str(int(s)) for s in sorted(frame["step"].unique()))
-    return [f"- With training steps (after {steps} steps, first seed), COMPASS minus the baseline in "
-            f"held-out NLL: {'; '.join(parts)} (negative: COMPASS ahead)."]
+    return [f"- With training steps (after {steps} steps, first seed), COMPASS minus the baseline "
+            f"in held-out NLL: {'; '.join(parts)} (negative: COMPASS ahead)."]

@@ -45,8 +45,9 @@ def long_context_table(cfg) -> str:
         rows.append(row)
     per_cell = both[both["method"] == "zero_shot"].groupby("cell", sort=False)["n"].sum()
     languages = ", ".join(sorted(set(both["language"])))
-    return (markdown_table(pd.DataFrame(rows), floatfmt=".2f") + f"\nColumns: task @ context tokens. Languages: "
-            f"{languages}; samples per cell: {', '.join(sorted({str(int(n)) for n in per_cell}))} "
+    return (markdown_table(pd.DataFrame(rows), floatfmt=".2f")
+            + f"\nColumns: task @ context tokens. Languages: {languages}; samples per cell: "
+            f"{', '.join(sorted({str(int(n)) for n in per_cell}))} "
             "(each method answers the same prompts). " + " ".join(notes) + "\n")
 
 
@@ -61,4 +62,5 @@ def long_context_line(cfg) -> list[str]:
     return [f"- Long context (OneRuler-style, {int(asked.get('zero_shot', 0))} prompts per model): "
             f"zero-shot answered {int(right.get('zero_shot', 0))}, the adapters "
             + ", ".join(f"`{m}` {int(right[m])}" for m in adapters)
-            + f" of them (contexts of {', '.join(str(n) for n in cfg.long_context.lengths)} tokens)."]
+            + f" of them (contexts of {', '.join(str(n) for n in cfg.long_context.lengths)} "
+            "tokens)."]

@@ -113,10 +113,10 @@ def method_claims(cfg) -> list[dict]:
         else:
             run, decided = "not run", ("not measured here",
                                        "`langsim` and `compass` are not both in `train.methods`")
-        rows.append(claim_row("COMPASS beats typology-based selection (LangSim)", model_label(model),
-                           f"d = {low:.2f}-{high:.2f}", run, decided,
-                           how_measured(cfg, model) + "; judged by the gain's sign: the "
-                           "paper's d names no variant, and paired d_z is not comparable"))
+        rows.append(claim_row("COMPASS beats typology-based selection (LangSim)",
+                              model_label(model), f"d = {low:.2f}-{high:.2f}", run, decided,
+                              how_measured(cfg, model) + "; judged by the gain's sign: the "
+                              "paper's d names no variant, and paired d_z is not comparable"))
     rows.append(claim_row("COMPASS beats LangRank", "all", f"d = {low:.2f}-{high:.2f}", "not run",
                        ("not measured here", "this package has no LangRank baseline"), ""))
     return rows
@@ -165,7 +165,8 @@ def claim_rows(cfg) -> list[dict]:
 
 def claims_table(cfg) -> str:
     """The paper's claims, its figures, this run's and whether they agree (by :data:`RULE`)."""
-    return (full_width(markdown_rows(claim_rows(cfg))) + f"\n*Paper*: the published figure, from {SOURCE}. "
+    return (full_width(markdown_rows(claim_rows(cfg)))
+            + f"\n*Paper*: the published figure, from {SOURCE}. "
             "*This run*: mean [95% CI] from this build's outputs (Global-MMLU: the evaluate "
             "stages' summary.csv and compass_vs_baselines.csv, pooled over the target languages; "
             "ECDA: the ecda stage's summary.csv). Gains in percentage points of accuracy.\n\n"

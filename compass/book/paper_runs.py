@@ -72,7 +72,8 @@ def items_per_language(cfg, model: str) -> str:
     """Global-MMLU test items scored per language (the evaluate stage's metrics), short when
     every language has the same number."""
     counts = {lang: n for lang in cfg.targets
-              if (n := json_or_empty(paths.evaluation_metrics(lang, model)).get("items")) is not None}
+              if (n := json_or_empty(paths.evaluation_metrics(lang, model)).get("items"))
+              is not None}
     if len(set(counts.values())) == 1:
         return f"{next(iter(counts.values()))} items x {len(counts)} languages"
     return ", ".join(f"{lang} {n}" for lang, n in counts.items()) or "none scored"

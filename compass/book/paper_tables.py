@@ -156,7 +156,8 @@ def cultural_table(cfg, model: str) -> str:
         zero = frame[(frame["language"] == lang) & (frame["method"] == "zero_shot")]
         n = dict(zip(zero["cs_label"], zero["n"].astype(int)))
         counts.append(f"{lang} {n.get('CS', 0)} / {n.get('CA', 0)} / {n.get('not annotated', 0)}")
-    return full_width(markdown_rows(rows)) + "\nItems CS / CA / not annotated: " + "; ".join(counts) + ".\n"
+    return (full_width(markdown_rows(rows)) + "\nItems CS / CA / not annotated: "
+            + "; ".join(counts) + ".\n")
 
 
 def cultural_section(cfg) -> str:
@@ -189,8 +190,8 @@ def prox_table(cfg, model: str) -> str:
     fails = ("; ".join(f"{r.language} `{r.method}` {r.extraction_failure_rate:.2f}"
                        for r in summary.itertuples())
              if "extraction_failure_rate" in summary else "")
-    return full_width(markdown_rows(rows)) + (f"\nShare of answers with no extractable choice: {fails}.\n"
-                           if fails else "")
+    return full_width(markdown_rows(rows)) + (
+        f"\nShare of answers with no extractable choice: {fails}.\n" if fails else "")
 
 
 def prox_section(cfg) -> str:
@@ -230,7 +231,8 @@ def long_context_table(cfg, model: str) -> tuple[str, list[str]]:
         rows.append(row)
     zero = both[both["method"] == "zero_shot"]
     n = ", ".join(f"{int(k):,}: {int(v)}" for k, v in zero.groupby("length")["n"].sum().items())
-    return (markdown_rows(rows) + f"\nSamples per cell (every method answers the same prompts): {n}; "
+    return (markdown_rows(rows)
+            + f"\nSamples per cell (every method answers the same prompts): {n}; "
             f"tasks {', '.join(sorted(set(both['task'])))}; languages "
             f"{', '.join(sorted(set(both['language'])))}.\n"), notes
 
@@ -270,7 +272,8 @@ def ecda_section(cfg) -> str:
         row["optimizer steps"] = str(int(r.steps))
         rows.append(row)
     metrics = json_or_empty(paths.ecda_metrics(lang))
-    return (model_section(model, full_width(markdown_rows(rows))) + f"\nStream of `{lang}` ({display_name(lang)}), "
+    return (model_section(model, full_width(markdown_rows(rows)))
+            + f"\nStream of `{lang}` ({display_name(lang)}), "
             f"{metrics.get('steps', cfg.ecda.steps)} steps, {metrics.get('schedule', '')} shift "
             f"toward {metrics.get('shift', cfg.ecda.shift)}; ECDA's drift monitor triggered "
             f"{metrics.get('triggers', 0)} update(s), {metrics.get('rollbacks', 0)} rolled back. "

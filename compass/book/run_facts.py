@@ -18,8 +18,8 @@ def data_sources_line(cfg) -> str:
     if built_on_fixtures(cfg):
         return ("- **built on fixtures**: the paper profile's stages ran on real rows from "
                 "`../shared/fixtures` (a sample of Aya, Global-MMLU dev and Lite test rows), with "
-                f"{models} standing in for the paper's models and a few items and steps; the numbers "
-                "test the pipeline, not the paper's claims\n")
+                f"{models} standing in for the paper's models and a few items and steps; the "
+                "numbers test the pipeline, not the paper's claims\n")
     lines = [f"- data ({d.test_set} Global-MMLU test): Aya {pinned(d.aux_dataset)}, Global-MMLU "
              f"{pinned(d.target_dataset)}, Global-MMLU-Lite {pinned(d.target_lite_dataset)}, "
              f"MMLU-ProX-Lite {pinned(d.prox_lite_dataset)}\n"]
@@ -109,10 +109,12 @@ def training_line(cfg) -> str:
     else:
         return ""
     on = {True: "on", False: "off", "auto": "auto (the memory plan decides)"}
-    return (f"- training switches (README, \"Training speed\"): packing {on.get(t.get('packing'), '?')}, "
+    return (f"- training switches (README, \"Training speed\"): packing "
+            f"{on.get(t.get('packing'), '?')}, "
             f"fused loss {t.get('fused_loss', 'off')}, gradient checkpointing "
             f"{on.get(t.get('gradient_checkpointing', False), '?')}, compile "
-            f"{on.get(t.get('compile', False), '?')}, LoRA weights {t.get('adapter_dtype', 'float32')}, "
+            f"{on.get(t.get('compile', False), '?')}, LoRA weights "
+            f"{t.get('adapter_dtype', 'float32')}, "
             f"{t.get('processes', 1)} process{'es' if t.get('processes', 1) != 1 else ''}\n"
             + adapters_line(cfg))
 

@@ -38,7 +38,9 @@ def reductions(summary: pd.DataFrame) -> str:
         word = "less" if high < 0 else "more" if low > 0 else "no difference shown"
         verdicts.append(f"`{method}` {r['forgetting_nll_vs_naive']:+.3f} [{low:+.3f}, {high:+.3f}] "
                         f"({word})")
-    return ("; forgetting minus naive's on the same items: " + ", ".join(verdicts)) if verdicts else ""
+    if not verdicts:
+        return ""
+    return "; forgetting minus naive's on the same items: " + ", ".join(verdicts)
 
 
 def stream_forgetting_answer(cfg) -> str:
@@ -71,18 +73,23 @@ def trust_rows(cfg) -> list[dict]:
                 "no effect: rejects": rate(seeded["false_positive_rate"], seeded["fp_ci_low"],
                                             seeded["fp_ci_high"]),
                 "planted effect: detects": "; ".join(
-                    f"{seeded[k]:.2f} at {k.split('_', 1)[1]} nats" for k in seeded if k.startswith("power_")),
+                    f"{seeded[k]:.2f} at {k.split('_', 1)[1]} nats"
+                    for k in seeded if k.startswith("power_")),
                 "measured how": (f"simulated at this run's shape: {seeded['seeds']} seeds x "
-                                 f"{seeded['items']} items, SDs of COMPASS minus `{seeded['baseline']}`"
-                                 f" (seed / item / noise) {seeded['difference_seed_sd']:.3f} / "
-                                 f"{seeded['difference_item_sd']:.3f} / {seeded['difference_noise_sd']:.3f}")})
+                                 f"{seeded['items']} items, SDs of COMPASS minus "
+                                 f"`{seeded['baseline']}` (seed / item / noise) "
+                                 f"{seeded['difference_seed_sd']:.3f} / "
+                                 f"{seeded['difference_item_sd']:.3f} / "
+                                 f"{seeded['difference_noise_sd']:.3f}")})
         gap = m.get("gap_controls") or {}
         if gap:
             rows.append({
                 "instrument": f"gap vs covered, COMPASS minus `{gap['baseline']}` (`{label}`)",
-                "no effect: rejects": rate(gap["false_positive_rate"], gap["fp_ci_low"], gap["fp_ci_high"]),
-                "planted effect: detects": (f"{rate(gap['power'], gap['power_ci_low'], gap['power_ci_high'])}"
-                                            f" at {gap['planted']:g} nats"),
+                "no effect: rejects": rate(gap["false_positive_rate"], gap["fp_ci_low"],
+                                           gap["fp_ci_high"]),
+                "planted effect: detects": (rate(gap["power"], gap["power_ci_low"],
+                                                 gap["power_ci_high"])
+                                            + f" at {gap['planted']:g} nats"),
                 "measured how": (f"this run's per-item changes ({gap['gap_items']} gap, "
                                  f"{gap['covered_items']} covered items): gap labels shuffled; "
                                  "a drop planted on the gap items")})
@@ -92,16 +99,17 @@ def trust_rows(cfg) -> list[dict]:
         for null in e.get("forgetting_null", []):
             if null["profile"] == "never":
                 continue
+            rejects = rate(null["false_positive_rate"], null["false_positive_ci_low"],
+                           null["false_positive_ci_high"])
             rows.append({
-                "instrument": f"forgetting (backward transfer), a method updating {null['profile']}",
-                "no effect: rejects": (rate(null["false_positive_rate"], null["false_positive_ci_low"],
-                                             null["false_positive_ci_high"])
-                                       + f"; mean {null['forgetting_pp']:+.1f} pp (final minus best: "
-                                       f"{null['old_definition_pp']:+.1f} pp)"),
+                "instrument": ("forgetting (backward transfer), a method updating "
+                               f"{null['profile']}"),
+                "no effect: rejects": (rejects + f"; mean {null['forgetting_pp']:+.1f} pp (final "
+                                       f"minus best: {null['old_definition_pp']:+.1f} pp)"),
                 "planted effect: detects": stream_forgetting_text(cfg),
-                "measured how": (f"{null['simulations']} simulated streams of {null['steps']} steps, "
-                                 f"{null['items_per_window']} items per step, 30% of outcomes "
-                                 "redrawn per update")})
+                "measured how": (f"{null['simulations']} simulated streams of {null['steps']} "
+                                 f"steps, {null['items_per_window']} items per step, 30% of "
+                                 "outcomes redrawn per update")})
         control = e.get("no_drift_control")
         calibration = paths.ecda_calibration(cfg.ecda.language)
         if control and calibration.exists():
@@ -124,7 +132,8 @@ def trust_rows(cfg) -> list[dict]:
         if planted:
             rows.append({"instrument": "rollback guard", "no effect: rejects": "",
                          "planted effect: detects": "caught" if planted["caught"] else "NOT caught",
-                         "measured how": f"one corrupted update at T{planted['t']} ({planted['rule'] or 'no rule'})"})
+                         "measured how": (f"one corrupted update at T{planted['t']} "
+                                          f"({planted['rule'] or 'no rule'})")})
     sampling = paths.sampling_metrics(cfg.targets[0])
     if sampling.exists():
         recall = io.read_json(sampling).get("decontamination_recall") or []
@@ -144,7 +153,8 @@ def trust_table(cfg) -> str:
     rows = trust_rows(cfg)
     if not rows:
         return "No instrument controls were run in this build.\n"
-    return (pd.DataFrame(rows).to_markdown(index=False) + "\n\n*No effect: rejects*: how often the "
-            "instrument reports an effect where there is none by construction (its false-positive "
-            "rate, nominally 0.05, with a 95% Clopper-Pearson interval). *Planted effect: detects*: "
-            "how often it finds an effect of known size planted into the data (its power).\n")
+    return (pd.DataFrame(rows).to_markdown(index=False) + "\n\n*No effect: rejects*: how often "
+            "the instrument reports an effect where there is none by construction (its "
+            "false-positive rate, nominally 0.05, with a 95% Clopper-Pearson interval). *Planted "
+            "effect: detects*: how often it finds an effect of known size planted into the data "
+            "(its power).\n")
