@@ -115,7 +115,7 @@ def gains_figure(cfg, folder: Path) -> str:
     return ("\n```{figure} generated/paper_gains.png\nGain over zero-shot in percentage "
             "points with 95% paired bootstrap CIs, per base model (panel), target language "
             "(colour) and method; dashed: the paper's gain for COMPASS with that model (made by "
-            "compass/book_paper.py from the evaluate stages' summary.csv files).\n```\n")
+            "compass/book/paper_tables.py from the evaluate stages' summary.csv files).\n```\n")
 
 
 def global_mmlu_section(cfg, folder: Path | None = None) -> str:
