@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from compass import io, paths
+from compass.book.cells import stars
 from compass.book.paper_rule import PAPER_GAINS
 from compass.book.run_facts import built_on_fixtures, pinned
 from compass.training import catalog
@@ -39,8 +40,6 @@ def read_per_language(cfg, model: str, name: str, folder=paths.evaluation_dir) -
 
 def bare_stars(p) -> str:
     """compass.book's significance marks, without their leading space."""
-    from compass.book.cells import stars
-
     return stars(p).strip()
 
 
