@@ -32,19 +32,21 @@ def test_copy_titled_rewrites_only_the_first_heading(tmp_path):
 
 
 def test_interval_cells():
-    assert book._interval(0.3, 0.2, 0.41, 2) == "0.30 [0.20, 0.41]"
-    assert book._stars(0.004) == " \\*\\*" and book._stars(0.03) == " \\*" and book._stars(0.2) == ""
-    assert book._stars(float("nan")) == ""
+    from compass.book.cells import interval, stars
+
+    assert interval(0.3, 0.2, 0.41, 2) == "0.30 [0.20, 0.41]"
+    assert stars(0.004) == " \\*\\*" and stars(0.03) == " \\*" and stars(0.2) == ""
+    assert stars(float("nan")) == ""
 
 
 def test_planted_regression_is_reported_apart_from_the_table():
-    from compass import book
+    from compass.book.continual import planted_sentence
 
     caught = {"t": 2, "caught": True, "old_nll": 0.55, "new_nll": 1.58, "old_val": 0.5, "new_val": 0.33}
-    text = book._planted_sentence(caught)
+    text = planted_sentence(caught)
     assert "T2" in text and "rolled back" in text and "not counted" in text and "0.550 -> 1.580" in text
-    assert "not caught" in book._planted_sentence({**caught, "caught": False})
-    assert book._planted_sentence(None) == ""
+    assert "not caught" in planted_sentence({**caught, "caught": False})
+    assert planted_sentence(None) == ""
 
 
 def test_training_line_reports_the_switches_the_adapters_ran_with(tmp_path, monkeypatch):
@@ -68,19 +70,20 @@ def test_the_guard_sentence_only_where_every_ecda_update_was_rolled_back(tmp_pat
     update ECDA trained; no events at all (no method updated) is no sentence, not an error."""
     import pandas as pd
 
-    from compass import book, io
+    from compass import io, paths
+    from compass.book.continual import guard_sentence
 
-    monkeypatch.setattr(book.paths, "ecda_dir", lambda lang: tmp_path)
+    monkeypatch.setattr(paths, "ecda_dir", lambda lang: tmp_path)
     io.write_csv(tmp_path / "events.csv", pd.DataFrame([]))
-    assert book._guard_sentence("fa") == ""
+    assert guard_sentence("fa") == ""
     rows = [{"t": 1, "method": "ecda", "event": "rolled_back", "planted": False},
             {"t": 1, "method": "naive", "event": "accepted", "planted": False},
             {"t": 2, "method": "ecda", "event": "planted_rolled_back", "planted": True}]
     io.write_csv(tmp_path / "events.csv", pd.DataFrame(rows))
-    assert "guard rolled back every one" in book._guard_sentence("fa")
+    assert "guard rolled back every one" in guard_sentence("fa")
     rows[0]["event"] = "accepted"
     io.write_csv(tmp_path / "events.csv", pd.DataFrame(rows))
-    assert book._guard_sentence("fa") == ""
+    assert guard_sentence("fa") == ""
 
 
 def test_the_build_page_names_each_data_set_and_model_with_its_revision():
@@ -95,7 +98,7 @@ def test_the_build_page_names_each_data_set_and_model_with_its_revision():
     assert "model `qwen2.5-7b-instruct`: `Qwen/Qwen2.5-7B-Instruct` at revision `v2`" in line
 
 
-# ---- the paper profile's book (compass.book_paper), on fake stage outputs: no pipeline run
+# ---- the paper profile's book (compass.book.paper_*), on fake stage outputs: no pipeline run
 PAPER_MODELS = ("phi-4-mini", "qwen2.5-7b-instruct")
 PAPER_LANGS = ("ja", "ko")
 
@@ -171,7 +174,7 @@ def _claim(rows, claim_start: str, model: str) -> dict:
 
 
 def test_the_reproduces_rule_on_a_figure_inside_and_outside_the_interval():
-    from compass.book_paper import Estimate, verdict
+    from compass.book.paper_rule import Estimate, verdict
 
     assert verdict(Estimate(8.0, 5.0, 11.0), figure=8.9)[0] == "yes"
     assert verdict(Estimate(2.0, 0.5, 3.5), figure=8.9)[0] == "no"  # same sign, too small
@@ -186,7 +189,7 @@ def test_the_reproduces_rule_on_a_figure_inside_and_outside_the_interval():
 def test_pooled_gain_is_the_mean_with_the_interval_of_a_mean():
     import pandas as pd
 
-    from compass.book_paper import pooled
+    from compass.book.paper_rule import pooled
 
     one = pooled(pd.DataFrame({"g": [8.0], "l": [5.0], "h": [11.0]}), "g", "l", "h")
     assert (one.value, one.low, one.high) == (8.0, 5.0, 11.0)
@@ -197,12 +200,12 @@ def test_pooled_gain_is_the_mean_with_the_interval_of_a_mean():
 def test_the_paper_claims_table_follows_the_rule(tmp_path, monkeypatch):
     """Positive and negative control: Phi-4-Mini's planted COMPASS gain holds the paper's +8.9
     (yes) or lies above it (no); Qwen's holds 0 (inconclusive); Llama was not trained."""
-    from compass import book_paper
+    from compass.book import paper_claims
 
     monkeypatch.setenv("COMPASS_DATA_DIR", str(tmp_path))
     cfg = _paper_cfg()
     _write_paper_outputs(tmp_path)
-    rows = book_paper.claim_rows(cfg)
+    rows = paper_claims.claim_rows(cfg)
     phi = _claim(rows, "COMPASS gains +8.9", "Phi-4-Mini")
     assert phi["reproduces?"].startswith("**yes**") and phi["this run"].startswith("+8.0 pp [+5.9")
     assert "`microsoft/Phi-4-mini-instruct`" in phi["how measured"]
@@ -219,29 +222,29 @@ def test_the_paper_claims_table_follows_the_rule(tmp_path, monkeypatch):
     ecda = _claim(rows, "ECDA matches full retraining: ECDA", "Phi-4-Mini")["reproduces?"]
     assert ecda.startswith("**yes**")
     _write_paper_outputs(tmp_path, phi_compass=(20.0, 15.0, 25.0))  # negative control
-    phi = _claim(book_paper.claim_rows(cfg), "COMPASS gains +8.9", "Phi-4-Mini")
+    phi = _claim(paper_claims.claim_rows(cfg), "COMPASS gains +8.9", "Phi-4-Mini")
     phi = phi["reproduces?"]
     assert phi.startswith("**no**") and "above the paper's +8.9" in phi
 
 
 def test_fixture_runs_are_not_measured_here_whatever_the_rule_says(tmp_path, monkeypatch):
-    from compass import book_paper
+    from compass.book import paper_claims
 
     monkeypatch.setenv("COMPASS_DATA_DIR", str(tmp_path))
     cfg = _paper_cfg(**{"data.target_dataset": "../shared/fixtures/global_mmlu/dev"})
     _write_paper_outputs(tmp_path)
-    phi = _claim(book_paper.claim_rows(cfg), "COMPASS gains +8.9", "Phi-4-Mini")["reproduces?"]
+    phi = _claim(paper_claims.claim_rows(cfg), "COMPASS gains +8.9", "Phi-4-Mini")["reproduces?"]
     assert phi.startswith("**not measured here**") and "fixtures" in phi
     assert "; the rule on these numbers: yes" in phi
 
 
 def test_the_paper_tables_are_laid_out_by_base_model(tmp_path, monkeypatch):
-    from compass import book_paper
+    from compass.book import paper_tables
 
     monkeypatch.setenv("COMPASS_DATA_DIR", str(tmp_path))
     cfg = _paper_cfg()
     _write_paper_outputs(tmp_path)
-    text = book_paper.global_mmlu_section(cfg, tmp_path)
+    text = paper_tables.global_mmlu_section(cfg, tmp_path)
     assert [text.index(f"**`{m}`**") for m in PAPER_MODELS] == sorted(
         text.index(f"**`{m}`**") for m in PAPER_MODELS)
     phi = text[text.index("**`phi-4-mini`**"):text.index("**`qwen2.5-7b-instruct`**")]
@@ -249,13 +252,13 @@ def test_the_paper_tables_are_laid_out_by_base_model(tmp_path, monkeypatch):
     assert all(col in header for col in ("method", "ja", "ko", "mean gain over languages", "paper"))
     assert "| `compass`" in phi and "+8.9 pp" in phi and "+8.0 pp [+5.9" in phi
     assert (tmp_path / "paper_gains.png").exists() and "generated/paper_gains.png" in text
-    cultural = book_paper.cultural_section(cfg)
+    cultural = paper_tables.cultural_section(cfg)
     assert "ja CS" in cultural and "ko CA" in cultural and "ja 100 / 250 / 50" in cultural
-    prox = book_paper.prox_section(cfg)
+    prox = paper_tables.prox_section(cfg)
     assert "| `compass`" in prox and "ko" not in prox.split("\n\n")[1].splitlines()[0]
-    long_context = book_paper.long_context_section(cfg)
+    long_context = paper_tables.long_context_section(cfg)
     assert long_context.count("8,000 tokens") == 2 and "32,000 tokens" in long_context
-    ecda = book_paper.ecda_section(cfg)
+    ecda = paper_tables.ecda_section(cfg)
     assert "-10.9" in ecda and "0.592" in ecda and "**`phi-4-mini`**" in ecda
 
 
@@ -269,20 +272,21 @@ def test_the_paper_book_carries_no_tiny_profile_prose(tmp_path, monkeypatch):
     it, is free of the tiny profile's sentences; the pages it shares with tiny are too."""
     import re
 
-    from compass import book, book_paper, paths
+    from compass import book, paths
+    from compass.book import paper_pages, paper_tables
 
     monkeypatch.setenv("COMPASS_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(book_paper, "gains_figure", lambda cfg, folder: "")  # drawn above: time
+    monkeypatch.setattr(paper_tables, "gains_figure", lambda cfg, folder: "")  # drawn above: time
     cfg = _paper_cfg()
     _write_paper_outputs(tmp_path)
     src = tmp_path / "src"
     (src / "generated").mkdir(parents=True)
-    pages = book_paper.write(cfg, src)
+    pages = paper_pages.write(cfg, src)
     assert {"intro.md", "paper.md", "data.md", "results.md", "continual.md"} <= set(pages)
     shared = [n for n in book.STATIC if n.endswith(".md") and n not in pages]
     texts = {n: (src / n).read_text() for n in pages}
     texts |= {n: (paths.BOOK / n).read_text() for n in shared}
-    texts |= {f"generated/{n}": (src / "generated" / n).read_text() for n in book_paper.GENERATED}
+    texts |= {f"generated/{n}": (src / "generated" / n).read_text() for n in paper_pages.GENERATED}
     for name, text in texts.items():
         for phrase in TINY_PROSE:
             assert phrase.lower() not in text.lower(), (name, phrase)
