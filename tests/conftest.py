@@ -10,11 +10,48 @@ import pandas as pd
 import pytest
 
 from compass import config
+from tests.tiers import TIERS, tier_of
 
-# The real-format fixtures (../shared/fixtures, or where COMPASS_FIXTURES points): the one place
-# tests find them; each test that needs them skips, saying where it looked, when they are absent.
-SHARED_FIXTURES = Path(os.environ.get("COMPASS_FIXTURES")
-                       or Path(__file__).resolve().parents[2] / "shared" / "fixtures").resolve()
+# The real-format fixtures (Global-MMLU, MMLU-ProX, Aya rows, model configs) live outside the
+# repository. COMPASS_FIXTURES names their folder (default: ../shared/fixtures beside the
+# repository); COMPASS_FIXTURES=none says this machine has none, and the tests that need them skip.
+FIXTURES_ENV = "COMPASS_FIXTURES"
+REPOSITORY = Path(__file__).resolve().parents[1]
+_fixtures_setting = os.environ.get(FIXTURES_ENV, "").strip()
+FIXTURES_OFF = _fixtures_setting.lower() == "none"
+_DEFAULT_FIXTURES = REPOSITORY.parent / "shared" / "fixtures"
+SHARED_FIXTURES = (Path(_fixtures_setting) if _fixtures_setting and not FIXTURES_OFF
+                   else _DEFAULT_FIXTURES).resolve()
+
+
+def fixture_path(*parts: str) -> Path:
+    """A path inside the shared fixtures. Missing, the test fails (a run that silently skips
+    them proves nothing), unless COMPASS_FIXTURES=none declares their absence: then it skips."""
+    path = SHARED_FIXTURES.joinpath(*parts)
+    if FIXTURES_OFF:
+        pytest.skip(f"{FIXTURES_ENV}=none: the shared fixtures are declared absent")
+    if not path.exists():
+        pytest.fail(f"shared fixtures not found at {path}: set {FIXTURES_ENV} to their folder, "
+                    f"or {FIXTURES_ENV}=none to skip the tests that need them", pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """The shared fixtures folder (see :func:`fixture_path`)."""
+    return fixture_path()
+
+
+def pytest_collection_modifyitems(items):
+    """Each test gets its one tier from tests/tiers.py; a tier marker written anywhere else is an
+    error, so the map stays the only place that says it."""
+    for item in items:
+        own = [m.name for m in item.iter_markers() if m.name in TIERS]
+        if own:
+            raise pytest.UsageError(f"{item.nodeid}: tier marker {own} outside tests/tiers.py")
+        tier = tier_of(item.path.name, getattr(item, "originalname", item.name))
+        if tier is not None:
+            item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.fixture

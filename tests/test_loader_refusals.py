@@ -17,7 +17,6 @@ import shutil
 import pytest
 
 from compass.data import paper
-from compass.schemas import SchemaError
 
 from tests.conftest import SHARED_FIXTURES as FIXTURES
 
