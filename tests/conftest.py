@@ -14,7 +14,7 @@ from tests.tiers import TIERS, tier_of
 
 # The real-format fixtures (Global-MMLU, MMLU-ProX, Aya rows, model configs) live outside the
 # repository. COMPASS_FIXTURES names their folder (default: ../shared/fixtures beside the
-# repository); COMPASS_FIXTURES=none says this machine has none, and the tests that need them skip.
+# repository); COMPASS_FIXTURES=none says this machine has none: the tests that need them skip.
 FIXTURES_ENV = "COMPASS_FIXTURES"
 REPOSITORY = Path(__file__).resolve().parents[1]
 _fixtures_setting = os.environ.get(FIXTURES_ENV, "").strip()
@@ -24,16 +24,17 @@ SHARED_FIXTURES = (Path(_fixtures_setting) if _fixtures_setting and not FIXTURES
                    else _DEFAULT_FIXTURES).resolve()
 
 
-def fixture_path(*parts: str) -> Path:
-    """A path inside the shared fixtures. Missing, the test fails (a run that silently skips
-    them proves nothing), unless COMPASS_FIXTURES=none declares their absence: then it skips."""
+def fixture_path(*parts: str | Path) -> Path:
+    """A path inside the shared fixtures (parts relative to their folder, or a path already in
+    it; a path elsewhere, e.g. in tests/, passes through). Missing, the test fails, since a run
+    that silently skips them proves nothing; COMPASS_FIXTURES=none skips it instead."""
     path = SHARED_FIXTURES.joinpath(*parts)
-    if FIXTURES_OFF:
-        pytest.skip(f"{FIXTURES_ENV}=none: the shared fixtures are declared absent")
-    if not path.exists():
-        pytest.fail(f"shared fixtures not found at {path}: set {FIXTURES_ENV} to their folder, "
-                    f"or {FIXTURES_ENV}=none to skip the tests that need them", pytrace=False)
-    return path
+    if FIXTURES_OFF and path.is_relative_to(SHARED_FIXTURES):
+        pytest.skip(f"{FIXTURES_ENV}=none: the shared fixtures are declared absent ({path})")
+    if path.exists():
+        return path
+    pytest.fail(f"shared fixtures not found at {path}: set {FIXTURES_ENV} to their folder, "
+                f"or {FIXTURES_ENV}=none to skip the tests that need them", pytrace=False)
 
 
 @pytest.fixture(scope="session")

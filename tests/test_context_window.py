@@ -11,7 +11,7 @@ import torch
 
 from compass import config
 from compass.training import context_window
-from tests.conftest import SHARED_FIXTURES
+from tests.conftest import fixture_path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_LENGTHS = (8000, 32000, 64000, 128000)
@@ -56,9 +56,7 @@ def test_make_cost_counts_the_lengths_the_stage_scores():
 def test_yarn_changes_qwens_rotary_embedding_and_nothing_else():
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    path = SHARED_FIXTURES / "models" / "qwen2.5-7b-instruct" / "config.json"
-    if not path.exists():
-        pytest.skip(f"no config at {path}")
+    path = fixture_path("models", "qwen2.5-7b-instruct", "config.json")
     raw = json.loads(path.read_text())
     raw.update(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
                num_key_value_heads=2, vocab_size=512)  # the real rope settings, a small body

@@ -14,6 +14,7 @@ import torch
 from compass.training import memory
 from compass.training.memory import GIB
 from tests.conftest import SHARED_FIXTURES as FIXTURES
+from tests.conftest import fixture_path
 
 CONFIGS = {
     "phi-4-mini": Path(__file__).parent / "model_configs" / "phi-4-mini-instruct.json",
@@ -24,9 +25,7 @@ PAPER = memory.Setting()  # profiles/paper.yaml's train section (checked below)
 
 
 def config_of(name: str) -> dict:
-    if not CONFIGS[name].exists():
-        pytest.skip(f"no config at {CONFIGS[name]}")
-    return json.loads(CONFIGS[name].read_text())
+    return json.loads(fixture_path(CONFIGS[name]).read_text())
 
 
 @pytest.fixture(scope="module")
@@ -240,8 +239,7 @@ def measured_now():
 def test_checkpointing_keeps_only_each_layer_input(name, measured_now):
     """Checkpointing keeps a layer's input (hidden size x bf16 per token) instead of its
     activations, on each architecture built from its config (2 layers, full width, CPU)."""
-    if name not in measured_now:
-        pytest.skip(f"no config at {CONFIGS[name]}")
+    fixture_path(CONFIGS[name])
     acts, hidden = measured_now[name], config_of(name)["hidden_size"]
     assert acts.checkpointed.per_layer == 2 * hidden
     assert acts.plain.per_layer > 20 * acts.checkpointed.per_layer
@@ -251,8 +249,7 @@ def test_checkpointing_keeps_only_each_layer_input(name, measured_now):
 def test_the_stored_numbers_match_a_fresh_measurement(name, measured_now):
     """MEASURED is what the installed torch/transformers/peft save (if this fails after an
     upgrade, rerun benchmarks/measure_activation_memory.py --emit)."""
-    if name not in measured_now:
-        pytest.skip(f"no config at {CONFIGS[name]}")
+    fixture_path(CONFIGS[name])
     stored = memory.activations_for(config_of(name))
     for mode in (False, True):
         fresh, kept = measured_now[name].of(mode), stored.of(mode)
