@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from compass import paths
 from compass.training import memory
 from compass.training.memory import GIB
 from tests.conftest import SHARED_FIXTURES as FIXTURES
@@ -121,7 +122,7 @@ def test_a_refusal_is_one_line_naming_the_values_and_what_fits(phi):
 def test_the_paper_profile_reads_the_measured_setting():
     from compass import config
 
-    train = config.load(Path(__file__).parents[1] / "profiles" / "paper.yaml").train
+    train = config.load(paths.PROFILES / "paper.yaml").train
     assert memory.Setting.from_train(train) == PAPER
     assert (train.batch_size, train.max_length) == (16, 1024)
 
@@ -313,7 +314,7 @@ def test_the_preflight_plans_each_model_and_refuses_one_that_cannot_fit(monkeypa
     raw = config_of("phi-4-mini")
     at_hand = {"phi-4-mini": AutoConfig.for_model(**raw)}
     monkeypatch.setattr(targets, "configs_at_hand", lambda cfg: at_hand)
-    paper = Path(__file__).resolve().parents[1] / "profiles" / "paper.yaml"
+    paper = paths.PROFILES / "paper.yaml"
     [line] = check.memory_plans(config.load(paper))
     assert line.startswith("memory: phi-4-mini") and "x" in line
     with pytest.raises(config.ConfigError) as err:
