@@ -120,7 +120,8 @@ def synthetic_pool(cfg, n_topics=4, per_topic=30, train_topics=(0, 1), aux_langs
 
     pool = build_target_pool(
         cfg, "uk", frame[frame["split"] == "dev"], frame[frame["split"] == "train"],
-        frame[frame["split"] == "aux"], vectors_of, frame.loc[frame["split"] == "test", "id"].tolist(),
+        frame[frame["split"] == "aux"], vectors_of,
+        frame.loc[frame["split"] == "test", "id"].tolist(),
     )
     return pool, frame, vectors, vectors_of
 
@@ -197,7 +198,8 @@ WORKSPACE_OVERRIDES = {
     "ecda.fisher_examples": 2,
     "ecda.n_permutations": 100,
     "long_context.languages": ["uk"],
-    "long_context.lengths": [1536],  # the tiny byte-level tokenizer spends ~1,100 tokens on the uk template
+    # the tiny byte-level tokenizer spends ~1,100 tokens on the uk template
+    "long_context.lengths": [1536],
     "long_context.samples_per_task": 1,
     "long_context.max_new_tokens": 4,
 }

@@ -9,7 +9,8 @@ TESTS = Path(__file__).resolve().parent
 
 def _test_functions(file: Path) -> set[str]:
     tree = ast.parse(file.read_text(encoding="utf-8"))
-    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")}
+    return {node.name for node in tree.body
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test")}
 
 
 def test_every_test_file_has_a_tier_and_every_entry_a_file():
