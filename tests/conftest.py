@@ -10,11 +10,49 @@ import pandas as pd
 import pytest
 
 from compass import config
+from tests.tiers import TIERS, tier_of
 
-# The real-format fixtures (../shared/fixtures, or where COMPASS_FIXTURES points): the one place
-# tests find them; each test that needs them skips, saying where it looked, when they are absent.
-SHARED_FIXTURES = Path(os.environ.get("COMPASS_FIXTURES")
-                       or Path(__file__).resolve().parents[2] / "shared" / "fixtures").resolve()
+# The real-format fixtures (Global-MMLU, MMLU-ProX, Aya rows, model configs) live outside the
+# repository. COMPASS_FIXTURES names their folder (default: ../shared/fixtures beside the
+# repository); COMPASS_FIXTURES=none says this machine has none: the tests that need them skip.
+FIXTURES_ENV = "COMPASS_FIXTURES"
+REPOSITORY = Path(__file__).resolve().parents[1]
+_fixtures_setting = os.environ.get(FIXTURES_ENV, "").strip()
+FIXTURES_OFF = _fixtures_setting.lower() == "none"
+_DEFAULT_FIXTURES = REPOSITORY.parent / "shared" / "fixtures"
+SHARED_FIXTURES = (Path(_fixtures_setting) if _fixtures_setting and not FIXTURES_OFF
+                   else _DEFAULT_FIXTURES).resolve()
+
+
+def fixture_path(*parts: str | Path) -> Path:
+    """A path inside the shared fixtures (parts relative to their folder, or a path already in
+    it; a path elsewhere, e.g. in tests/, passes through). Missing, the test fails, since a run
+    that silently skips them proves nothing; COMPASS_FIXTURES=none skips it instead."""
+    path = SHARED_FIXTURES.joinpath(*parts)
+    if FIXTURES_OFF and path.is_relative_to(SHARED_FIXTURES):
+        pytest.skip(f"{FIXTURES_ENV}=none: the shared fixtures are declared absent ({path})")
+    if path.exists():
+        return path
+    pytest.fail(f"shared fixtures not found at {path}: set {FIXTURES_ENV} to their folder, "
+                f"or {FIXTURES_ENV}=none to skip the tests that need them", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """The shared fixtures folder (see :func:`fixture_path`)."""
+    return fixture_path()
+
+
+def pytest_collection_modifyitems(items):
+    """Each test gets its one tier from tests/tiers.py; a tier marker written anywhere else is an
+    error, so the map stays the only place that says it."""
+    for item in items:
+        own = [m.name for m in item.iter_markers() if m.name in TIERS]
+        if own:
+            raise pytest.UsageError(f"{item.nodeid}: tier marker {own} outside tests/tiers.py")
+        tier = tier_of(item.path.name, getattr(item, "originalname", item.name))
+        if tier is not None:
+            item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.fixture
@@ -82,7 +120,8 @@ def synthetic_pool(cfg, n_topics=4, per_topic=30, train_topics=(0, 1), aux_langs
 
     pool = build_target_pool(
         cfg, "uk", frame[frame["split"] == "dev"], frame[frame["split"] == "train"],
-        frame[frame["split"] == "aux"], vectors_of, frame.loc[frame["split"] == "test", "id"].tolist(),
+        frame[frame["split"] == "aux"], vectors_of,
+        frame.loc[frame["split"] == "test", "id"].tolist(),
     )
     return pool, frame, vectors, vectors_of
 
@@ -159,7 +198,8 @@ WORKSPACE_OVERRIDES = {
     "ecda.fisher_examples": 2,
     "ecda.n_permutations": 100,
     "long_context.languages": ["uk"],
-    "long_context.lengths": [1536],  # the tiny byte-level tokenizer spends ~1,100 tokens on the uk template
+    # the tiny byte-level tokenizer spends ~1,100 tokens on the uk template
+    "long_context.lengths": [1536],
     "long_context.samples_per_task": 1,
     "long_context.max_new_tokens": 4,
 }

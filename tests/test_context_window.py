@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from pathlib import Path
 
 import pytest
 import torch
 
-from compass import config
+from compass import config, paths
 from compass.training import context_window
-from tests.conftest import SHARED_FIXTURES
+from tests.conftest import fixture_path
 
-ROOT = Path(__file__).resolve().parents[1]
 PAPER_LENGTHS = (8000, 32000, 64000, 128000)
 
 
@@ -45,7 +43,7 @@ def test_a_length_beyond_every_window_is_skipped_and_named():
 def test_make_cost_counts_the_lengths_the_stage_scores():
     from compass import cost
 
-    cfg = config.load(ROOT / "profiles" / "paper.yaml")
+    cfg = config.load(paths.PROFILES / "paper.yaml")
     answer = max(cfg.long_context.max_new_tokens, cfg.long_context.cwe_max_new_tokens)
     for name in cfg.train.models:
         assert cost.scored_lengths(cfg, name) == list(
@@ -56,9 +54,7 @@ def test_make_cost_counts_the_lengths_the_stage_scores():
 def test_yarn_changes_qwens_rotary_embedding_and_nothing_else():
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    path = SHARED_FIXTURES / "models" / "qwen2.5-7b-instruct" / "config.json"
-    if not path.exists():
-        pytest.skip(f"no config at {path}")
+    path = fixture_path("models", "qwen2.5-7b-instruct", "config.json")
     raw = json.loads(path.read_text())
     raw.update(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
                num_key_value_heads=2, vocab_size=512)  # the real rope settings, a small body
@@ -86,10 +82,10 @@ def test_yarn_changes_qwens_rotary_embedding_and_nothing_else():
 def test_the_preflight_names_lengths_that_cannot_run_and_the_yarn_it_applies():
     from compass.stages import check
 
-    cfg = config.load(ROOT / "profiles" / "paper.yaml",
+    cfg = config.load(paths.PROFILES / "paper.yaml",
                       {"long_context.lengths": [8000, 64000, 131072]})
     notes = check.long_context_notes(cfg)
     assert any("qwen2.5-7b-instruct reads beyond its native 32,768 tokens with YaRN" in n
                for n in notes)
     assert any("lengths [131072] do not fit llama-3.1-8b-instruct's" in n for n in notes)
-    assert check.long_context_notes(config.load(ROOT / "profiles" / "tiny.yaml")) == []
+    assert check.long_context_notes(config.load(paths.PROFILES / "tiny.yaml")) == []

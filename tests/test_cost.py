@@ -329,12 +329,10 @@ def test_prompt_lengths_script_on_a_subset(tmp_path):
     (~20 s: converting Llama-3.1's tokenizer alone takes ~10 s)."""
     pytest.importorskip("tiktoken")
     pytest.importorskip("lm_eval")
-    from tests.conftest import SHARED_FIXTURES
+    from tests.conftest import SHARED_FIXTURES, fixture_path
 
-    tokenizer = SHARED_FIXTURES / "models" / "llama-3.1-8b-instruct" / "original"
-    tokenizer = tokenizer / "tokenizer.model"
-    if not tokenizer.is_file() or not (SHARED_FIXTURES / "mmlu_prox_lite").is_dir():
-        pytest.skip(f"fixtures not found at {SHARED_FIXTURES}")
+    fixture_path("models", "llama-3.1-8b-instruct", "original", "tokenizer.model")
+    fixture_path("mmlu_prox_lite")
     out = tmp_path / "prompt_lengths.json"
     done = subprocess.run([sys.executable, "benchmarks/prompt_lengths.py", "--languages", "ja",
                            "--rows", "12", "--fixtures", str(SHARED_FIXTURES), "--out", str(out)],

@@ -13,7 +13,7 @@ import pytest
 
 from compass.data.sets import global_mmlu, mmlu_prox
 from compass.evaluation import paper_tasks
-from tests.conftest import SHARED_FIXTURES
+from tests.conftest import SHARED_FIXTURES, fixture_path
 from tests.tiny_lm import tiny_llama, tiny_tokenizer
 
 LITE = SHARED_FIXTURES / "global_mmlu" / "lite_test" / "es.csv"
@@ -71,9 +71,7 @@ def _by_doc(result: dict, key: str) -> dict:
 
 def test_global_mmlu_per_sample_equals_lm_evals_own_task(model, tok, manager, tmp_path,
                                                        monkeypatch):
-    if not LITE.exists():
-        pytest.skip(f"no fixture at {LITE}")
-    with open(LITE, newline="", encoding="utf-8") as handle:
+    with open(fixture_path(LITE), newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     padded = [r for r in rows if any(r[o] != r[o].strip() for o in paper_tasks.GLOBAL_MMLU_OPTIONS)]
     by_category = {}
@@ -107,8 +105,7 @@ def test_global_mmlu_per_sample_equals_lm_evals_own_task(model, tok, manager, tm
 
 def test_prox_lite_per_sample_equals_lm_evals_own_task(model, tok, manager, tmp_path,
                                                       monkeypatch):
-    if not PROX_ARROW.is_dir():
-        pytest.skip(f"no fixture at {PROX_ARROW}")
+    fixture_path(PROX_ARROW)
     import datasets
 
     rows = datasets.load_from_disk(str(PROX_ARROW)).to_list()

@@ -22,11 +22,7 @@ from compass.schemas import SchemaError
 
 from tests.conftest import SHARED_FIXTURES as FIXTURES
 
-pytestmark = pytest.mark.skipif(
-    not (FIXTURES / "README.md").is_file(),
-    reason=f"real-format fixtures not found at {FIXTURES} (set COMPASS_FIXTURES to the "
-           "shared/fixtures folder to run these tests)",
-)
+pytestmark = pytest.mark.usefixtures("fixtures_dir")  # absent: fail, or skip where declared
 GMMLU = FIXTURES / "global_mmlu"
 LITE = GMMLU / "lite_test"
 FLAT = FIXTURES / "mmlu_prox_lite" / "flattened_tsv"

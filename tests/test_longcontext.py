@@ -10,24 +10,9 @@ import pytest
 
 from compass import paths
 from compass.evaluation import longcontext as lc
+from tests.conftest import fixture_path
 
 LENGTH = 1024  # the tiny BPE tokenizer (400 tokens) needs ~300-800 for the templates alone
-
-
-def fixtures_dir() -> Path:
-    """The shared fixtures: ``COMPASS_FIXTURES``, else ``shared/fixtures`` beside the repository."""
-    from tests.conftest import SHARED_FIXTURES
-
-    return SHARED_FIXTURES
-
-
-def needs_fixtures(sub: str) -> Path:
-    """``fixtures_dir() / sub``, or skip the test saying where it looked."""
-    path = fixtures_dir() / sub
-    if not path.exists():
-        pytest.skip(f"OneRuler fixtures not found at {path} (set COMPASS_FIXTURES to the "
-                    "shared/fixtures folder to run this test)")
-    return path
 
 
 def write_book(folder: Path, lang: str, text: str, layout: str = "oneruler") -> Path:
@@ -296,7 +281,7 @@ def test_bundled_books_are_small_line_cut_prefixes_with_their_license():
 
 
 def test_bundled_books_are_byte_exact_prefixes_of_oneruler_books():
-    books = needs_fixtures("oneruler/books")
+    books = fixture_path("oneruler", "books")
     assert (lc.BOOKS / "LICENSE").read_bytes() == (books / "LICENSE").read_bytes()
     for lang in lc.bundled_books():
         (source,) = sorted((books / lang).glob("*.txt"))
@@ -311,7 +296,7 @@ def test_reproduces_the_real_oneruler_instance_format():
     """A real generated niah_single instance (en, de): our assembly of its haystack, key and
     value gives its input, up to the generating fork's two changes (no period after the needle;
     one instruction line appended)."""
-    generated = needs_fixtures("oneruler/generated_niah_single")
+    generated = fixture_path("oneruler", "generated_niah_single")
     appended = "\n\nReturn only the answer in the requested format."
     for lang in ("en", "de"):
         for line in (generated / f"{lang}.jsonl").read_text(encoding="utf-8").splitlines():

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from compass import paths
 from compass.training import memory
 from compass.training.memory import GIB
 from tests.conftest import SHARED_FIXTURES as FIXTURES
+from tests.conftest import fixture_path
 
 CONFIGS = {
     "phi-4-mini": Path(__file__).parent / "model_configs" / "phi-4-mini-instruct.json",
@@ -24,9 +26,7 @@ PAPER = memory.Setting()  # profiles/paper.yaml's train section (checked below)
 
 
 def config_of(name: str) -> dict:
-    if not CONFIGS[name].exists():
-        pytest.skip(f"no config at {CONFIGS[name]}")
-    return json.loads(CONFIGS[name].read_text())
+    return json.loads(fixture_path(CONFIGS[name]).read_text())
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_a_refusal_is_one_line_naming_the_values_and_what_fits(phi):
 def test_the_paper_profile_reads_the_measured_setting():
     from compass import config
 
-    train = config.load(Path(__file__).parents[1] / "profiles" / "paper.yaml").train
+    train = config.load(paths.PROFILES / "paper.yaml").train
     assert memory.Setting.from_train(train) == PAPER
     assert (train.batch_size, train.max_length) == (16, 1024)
 
@@ -240,8 +240,7 @@ def measured_now():
 def test_checkpointing_keeps_only_each_layer_input(name, measured_now):
     """Checkpointing keeps a layer's input (hidden size x bf16 per token) instead of its
     activations, on each architecture built from its config (2 layers, full width, CPU)."""
-    if name not in measured_now:
-        pytest.skip(f"no config at {CONFIGS[name]}")
+    fixture_path(CONFIGS[name])
     acts, hidden = measured_now[name], config_of(name)["hidden_size"]
     assert acts.checkpointed.per_layer == 2 * hidden
     assert acts.plain.per_layer > 20 * acts.checkpointed.per_layer
@@ -251,8 +250,7 @@ def test_checkpointing_keeps_only_each_layer_input(name, measured_now):
 def test_the_stored_numbers_match_a_fresh_measurement(name, measured_now):
     """MEASURED is what the installed torch/transformers/peft save (if this fails after an
     upgrade, rerun benchmarks/measure_activation_memory.py --emit)."""
-    if name not in measured_now:
-        pytest.skip(f"no config at {CONFIGS[name]}")
+    fixture_path(CONFIGS[name])
     stored = memory.activations_for(config_of(name))
     for mode in (False, True):
         fresh, kept = measured_now[name].of(mode), stored.of(mode)
@@ -316,7 +314,7 @@ def test_the_preflight_plans_each_model_and_refuses_one_that_cannot_fit(monkeypa
     raw = config_of("phi-4-mini")
     at_hand = {"phi-4-mini": AutoConfig.for_model(**raw)}
     monkeypatch.setattr(targets, "configs_at_hand", lambda cfg: at_hand)
-    paper = Path(__file__).resolve().parents[1] / "profiles" / "paper.yaml"
+    paper = paths.PROFILES / "paper.yaml"
     [line] = check.memory_plans(config.load(paper))
     assert line.startswith("memory: phi-4-mini") and "x" in line
     with pytest.raises(config.ConfigError) as err:

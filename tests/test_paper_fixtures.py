@@ -16,8 +16,7 @@ from compass import io, paths, profiles
 
 from tests.conftest import SHARED_FIXTURES as FIXTURES
 TARGETS = ("en", "es")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not FIXTURES.exists(), reason=f"no fixtures at {FIXTURES}")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fixtures_dir")]
 
 
 def _copy_repository(target: Path) -> None:

@@ -6,15 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_FIXTURES
+from tests.conftest import fixture_path
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 def test_every_stage_runs_on_every_paper_architecture(tmp_path, monkeypatch):
-    if not (SHARED_FIXTURES / "aya").is_dir():
-        pytest.skip(f"no fixtures at {SHARED_FIXTURES}")
+    fixture_path("aya")
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import rehearse_paper
 

@@ -12,6 +12,7 @@ import torch
 from compass.training import targets
 
 from tests.conftest import SHARED_FIXTURES as FIXTURES
+from tests.conftest import fixture_path
 CONFIGS = {
     "phi-4-mini": Path(__file__).parent / "model_configs" / "phi-4-mini-instruct.json",
     "llama-3.1-8b": FIXTURES / "models" / "llama-3.1-8b" / "config.json",
@@ -24,9 +25,7 @@ def build(name: str, layers: int | None = 2):
     """The architecture from its config at ``layers`` decoder layers (None: all), on meta."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    path = CONFIGS[name]
-    if not path.exists():
-        pytest.skip(f"no config at {path}")
+    path = fixture_path(CONFIGS[name])
     raw = json.loads(path.read_text())
     if layers is not None:
         raw["num_hidden_layers"] = layers
@@ -111,8 +110,7 @@ def test_the_check_refuses_models_that_would_adapt_different_kinds(tmp_path):
 
     sources = {}
     for name in ("phi-4-mini", "llama-3.1-8b"):
-        if not CONFIGS[name].exists():
-            pytest.skip(f"no config at {CONFIGS[name]}")
+        fixture_path(CONFIGS[name])
         folder = tmp_path / name
         folder.mkdir()
         shutil.copy(CONFIGS[name], folder / "config.json")
