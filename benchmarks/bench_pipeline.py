@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 
-import pandas as pd
 
 from compass import paths, timings
 

@@ -261,6 +261,10 @@ def prepare_data(spec: dict) -> dict:
     vec[n_max:] = t_vec
     test_rows = np.flatnonzero(split == "test")
     writer = None
+    # earlier chunks' rows, which a later chunk's near-duplicates copy
+    langs_seen, topics_seen = np.empty(0, np.int64), np.empty(0, np.int64)
+    prompts_seen: list[str] = []
+    resps_seen: list[str] = []
     for start_row in range(0, n_max, GEN_CHUNK):
         n = GEN_CHUNK  # always draw a whole chunk, then keep what fits: prefix-consistent
         crng = np.random.default_rng([seed, 3, start_row])
@@ -294,14 +298,10 @@ def prepare_data(spec: dict) -> dict:
         n = min(GEN_CHUNK, n_max - start_row)
         lang, topics, v, prompt, resp = lang[:n], topics[:n], v[:n], prompt[:n], resp[:n]
         vec[start_row:start_row + n] = v
-        if start_row == 0:
-            langs_seen, topics_seen = lang.copy(), topics.copy()
-            prompts_seen, resps_seen = list(prompt), list(resp)
-        else:
-            langs_seen = np.concatenate([langs_seen, lang])
-            topics_seen = np.concatenate([topics_seen, topics])
-            prompts_seen += prompt
-            resps_seen += resp
+        langs_seen = np.concatenate([langs_seen, lang])
+        topics_seen = np.concatenate([topics_seen, topics])
+        prompts_seen += list(prompt)
+        resps_seen += list(resp)
         codes = np.array(AUX_LANGS)[lang]
         frame = pd.DataFrame({
             "id": [f"{c}/synthetic/t{t:02d}/{start_row + i}" for i, (c, t) in enumerate(zip(codes, topics))],

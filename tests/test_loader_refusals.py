@@ -18,7 +18,6 @@ import pytest
 
 from compass.data import errors
 from compass.data.sets import aya, global_mmlu, mmlu_prox, prox_flattened
-from compass.schemas import SchemaError
 
 from tests.conftest import SHARED_FIXTURES as FIXTURES
 

@@ -608,7 +608,7 @@ def test_flattened_tsv_errors(tmp_path):
     path.write_text("no options here\tA\n", encoding="utf-8")
     with pytest.raises(SchemaError, match=r"row 0: no option marker"):
         prox_flattened.parse_flattened_prox_tsv(path, "en")
-    path.write_text(f"Line one\\nline two\\nA. x\\nB. y\tA\n", encoding="utf-8")
+    path.write_text("Line one\\nline two\\nA. x\\nB. y\tA\n", encoding="utf-8")
     [item] = prox_flattened.parse_flattened_prox_tsv(path, "eng")
     assert item == {"id": "test/0", "language": "en", "topic": "", "category": "",
                     "question": "Line one\nline two", "choices": ["x", "y"], "answer": 0}

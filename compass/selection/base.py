@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from compass.selection.allocation import shares
 
 MANIFEST_COLUMNS = ("id", "language", "cluster", "score")
 REPORT_COLUMNS = ("cluster", "target_share", "train_share", "aux_available", "quota", "selected")

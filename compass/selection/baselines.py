@@ -69,7 +69,7 @@ def select_langsim(pool, cfg, seed: int) -> Selection:
     order = np.argsort(keys, kind="stable")[: int(in_chosen.sum())]
     picked, skipped = _take(pool, cfg, order, budget, "non-duplicate items in the chosen languages")
     sim = dict(zip(ranking["language"], ranking["similarity"]))
-    scores = [sim[l] for l in pool.aux["language"].to_numpy()[picked]]
+    scores = [sim[lang] for lang in pool.aux["language"].to_numpy()[picked]]
     manifest = manifest_from(pool, picked, scores)
     info = {"languages": chosen, "ranking": ranking.to_dict("records"), "duplicates_skipped": skipped}
     return Selection("langsim", manifest, cluster_report(pool, manifest), info)

@@ -139,7 +139,7 @@ def hdbscan_clusters(vectors: np.ndarray, min_cluster_size: int,
     remap = {old: new for new, old in enumerate(found)}
     k = len(found)
     core = _unit(np.stack([vectors[labels == old].mean(axis=0) for old in found]))
-    labels = np.array([remap.get(l, -1) for l in labels])
+    labels = np.array([remap.get(label, -1) for label in labels])
     noise = labels == -1
     if noise.any():
         labels[noise] = (vectors[noise] @ core.T).argmax(axis=1)
