@@ -8,6 +8,8 @@ coarse: parse the stage's notebook (or its command's module), follow every ``com
 does), then name each library package by its folder (``compass/data``) and each top-level module
 and stage module by its file. DVC hashes a folder by content, so a file moving inside a package or
 a new module there changes no list. tests/test_pipeline_deps.py compares the lists with dvc.yaml.
+The params a stage lists are checked here too (``param_problems``), against the reads a traced run
+records (tests/test_notebooks.py).
 
     python -m compass.dependencies                  # show what differs from dvc.yaml
     python -m compass.dependencies --write          # rewrite the code entries of dvc.yaml's deps
