@@ -19,11 +19,8 @@ from compass.languages import UnknownLanguageError
 from compass.schemas import MC_FIELDS, PAIR_FIELDS, SchemaError
 
 from tests.conftest import SHARED_FIXTURES as FIXTURES
-needs_fixtures = pytest.mark.skipif(
-    not (FIXTURES / "README.md").is_file(),
-    reason=f"real-format fixtures not found at {FIXTURES} (set COMPASS_FIXTURES to the "
-           "shared/fixtures folder to run these tests)",
-)
+# missing fixtures fail these tests (COMPASS_FIXTURES=none skips them): conftest.fixture_path
+needs_fixtures = pytest.mark.usefixtures("fixtures_dir")
 GMMLU = FIXTURES / "global_mmlu"
 PROX = FIXTURES / "mmlu_prox_lite"
 
