@@ -1,4 +1,4 @@
-"""The protocol interface and the lookup from params (``profile`` names the protocol)."""
+"""The protocol interface: what a stage asks of the protocol its params name (``profile``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,19 +8,31 @@ from dataclasses import dataclass
 class Protocol:
     """What differs between protocols. ``name`` is the ``profile`` param's value; ``describes_paper``
     says whether the book opens on the paper's claims and tables (only the paper protocol
-    measures what the paper measured)."""
+    measures what the paper measured); ``hub_benchmarks`` says whether targets are scored on hub
+    benchmarks (Global-MMLU, MMLU-ProX-Lite), whose assets, coverage and prompt lengths are
+    checked and costed before a run."""
 
     name: str
     describes_paper: bool
+    hub_benchmarks: bool = False
 
+    def pool_pairs(self, cfg) -> list[dict]:
+        """Every pair the pool stage embeds (it may write the benchmark files it drew them from)."""
+        raise NotImplementedError
 
-_PROTOCOLS = {"tiny": Protocol(name="tiny", describes_paper=False),
-              "paper": Protocol(name="paper", describes_paper=True)}
+    def split_target(self, cfg, lang: str, own: list[dict]):
+        """(splits, test items, benchmark rows the loaders dropped or None) of one target from its
+        own pairs; the check stage runs it too, so what it refuses is what would fail there."""
+        raise NotImplementedError
 
+    def prox_languages(self, cfg) -> tuple[str, ...]:
+        """The targets scored on MMLU-ProX-Lite (none unless the protocol has the benchmark)."""
+        return ()
 
-def protocol_of(cfg) -> Protocol:
-    """The protocol a config runs under; an unknown ``profile`` is refused by name."""
-    try:
-        return _PROTOCOLS[cfg.profile]
-    except KeyError:
-        raise ValueError(f"profile = {cfg.profile!r}: allowed {sorted(_PROTOCOLS)}") from None
+    def languages_to_check(self, cfg) -> tuple[str, ...]:
+        """The targets whose data a built pool holds."""
+        return tuple(cfg.targets)
+
+    def dry_check_pairs(self, cfg) -> list[dict] | None:
+        """Pairs a dry check can read on a fresh clone, before the pool exists (None: none)."""
+        return None
