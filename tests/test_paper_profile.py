@@ -5,7 +5,7 @@ from compass import config
 from compass.data import paper_profile as pp
 from compass.protocols.paper import paper_splits
 from compass.stages import ecda as ecda_stage
-from compass.stages.evaluate_paper import _seeded_order, _wants_prox
+from compass.evaluation.paper_protocol import _seeded_order, _wants_prox
 
 
 def _pair(pid, lang, source, topic="t"):
@@ -84,7 +84,7 @@ def test_prox_items_keep_the_worked_answer(tmp_path):
 
 
 def test_unannotated_items_are_their_own_group_in_the_cultural_breakdown():
-    from compass.stages.evaluate_paper import cultural_label
+    from compass.evaluation.paper_protocol import cultural_label
 
     assert [cultural_label(x) for x in ("CS", "CA", "-", "", None)] == \
         ["CS", "CA", "not annotated", "not annotated", "not annotated"]

@@ -77,6 +77,7 @@ def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = 
     from functools import partial
 
     from compass.evaluation import longcontext
+    from compass.evaluation.sweep import AdapterSweep
     from compass.training import chat, context_window, models
     from compass.training.adapters import AdapterRegistry
 
@@ -116,18 +117,11 @@ def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = 
     budget = {task: lc.cwe_max_new_tokens if task == "cwe" else lc.max_new_tokens
               for task in lc.tasks}
 
-    def run(method, current):
-        return longcontext.evaluate(current, tokenizer, asked, scoring=scoring,
-                                    max_new_tokens=budget, batch_size=lc.batch_size,
-                                    show_progress_bar=show_progress_bar).assign(method=method)
-
-    frames = [run("zero_shot", model)]
-    methods = list(cfg.train.methods)
     registry = AdapterRegistry(model_name)
-    with_adapters = registry.attach(model, [(lang, m) for m in methods])
-    for method in methods:
-        registry.activate(with_adapters, lang, method)
-        frames.append(run(method, with_adapters))
+    frames = [longcontext.evaluate(current, tokenizer, asked, scoring=scoring,
+                                   max_new_tokens=budget, batch_size=lc.batch_size,
+                                   show_progress_bar=show_progress_bar).assign(method=method)
+              for method, current in AdapterSweep(model, registry, lang, list(cfg.train.methods))]
     predictions = pd.concat(frames, ignore_index=True)
     summary = longcontext.summary(predictions, by=("method", "task", "length"))[SUMMARY_COLUMNS]
     io.write_jsonl(out / "samples.jsonl", samples)
