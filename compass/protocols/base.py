@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Protocol:
-    """What differs between protocols. ``name`` is the ``profile`` param's value; ``describes_paper``
-    says whether the book opens on the paper's claims and tables (only the paper protocol
+    """What differs between protocols. ``name`` is the ``profile`` param's value;
+    ``describes_paper`` says whether the book opens on the paper's claims and tables (only the paper protocol
     measures what the paper measured); ``hub_benchmarks`` says whether targets are scored on hub
     benchmarks (Global-MMLU, MMLU-ProX-Lite), whose assets, coverage and prompt lengths are
     checked and costed before a run."""

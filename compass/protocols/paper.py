@@ -59,8 +59,8 @@ def paper_splits(own: list[dict], benchmarks: dict):
     if not (splits["split"] == "train").any():
         lang = own[0]["language"]
         raise config_mod.ConfigError(
-            f"target language {lang!r} has no Aya rows in data.aux_dataset: the paper protocol uses "
-            "them as its existing training data; choose a target Aya covers")
+            f"target language {lang!r} has no Aya rows in data.aux_dataset: the paper protocol "
+            "uses them as its existing training data; choose a target Aya covers")
     items = [{**item, "sample_id": item["id"], "id": pp.pool_id(item, pp.TEST_SOURCE)}
              for item in benchmarks["test"]]
     return splits.sort_values("id").reset_index(drop=True), items
