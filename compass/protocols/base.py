@@ -10,11 +10,15 @@ class Protocol:
     ``describes_paper`` says whether the book opens on the paper's claims and tables (only the paper protocol
     measures what the paper measured); ``hub_benchmarks`` says whether targets are scored on hub
     benchmarks (Global-MMLU, MMLU-ProX-Lite), whose assets, coverage and prompt lengths are
-    checked and costed before a run."""
+    checked and costed before a run. ``mc_items_are_nll_pairs``: every multiple-choice item's
+    answer is also a held-out pair whose NLL is measured (so nll_items >= max_items);
+    ``scores_one_seed``: the evaluation scores one seed's final adapters (no step curve)."""
 
     name: str
     describes_paper: bool
     hub_benchmarks: bool = False
+    mc_items_are_nll_pairs: bool = False
+    scores_one_seed: bool = False
 
     def pool_pairs(self, cfg) -> list[dict]:
         """Every pair the pool stage embeds (it may write the benchmark files it drew them from)."""

@@ -13,6 +13,8 @@ class PaperProtocol(Protocol):
     name: str = "paper"
     describes_paper: bool = True
     hub_benchmarks: bool = True
+    mc_items_are_nll_pairs: bool = False
+    scores_one_seed: bool = True
 
     def pool_pairs(self, cfg) -> list[dict]:
         """The Aya pool plus each target's E_t and test items as pairs; each target's benchmark

@@ -12,6 +12,8 @@ class TinyProtocol(Protocol):
     name: str = "tiny"
     describes_paper: bool = False
     hub_benchmarks: bool = False
+    mc_items_are_nll_pairs: bool = True
+    scores_one_seed: bool = False
 
     def pool_pairs(self, cfg) -> list[dict]:
         from compass.data.tiny import load_pairs
