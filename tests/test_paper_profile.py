@@ -4,7 +4,7 @@ import pytest
 from compass import config
 from compass.data import paper_profile as pp
 from compass.evaluation.paper_protocol import _seeded_order, _wants_prox
-from compass.protocols.paper import paper_splits
+from compass.protocols.data import paper_splits
 from compass.stages import ecda as ecda_stage
 
 

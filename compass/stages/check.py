@@ -12,6 +12,7 @@ from __future__ import annotations
 from compass import config as config_mod
 from compass import io, paths
 from compass.protocols import protocol_of
+from compass.protocols.data import data_of
 
 
 def _pool_for_check(cfg, dry: bool):
@@ -21,6 +22,7 @@ def _pool_for_check(cfg, dry: bool):
     from compass import data as data_mod
 
     protocol = protocol_of(cfg)
+    reads = data_of(cfg)
     index = paths.benchmarks_dir() / "index.json"
     built = paths.pool_file().exists() and index.exists()
     if built and io.read_json(index).get("profile") == protocol.name:
@@ -30,8 +32,8 @@ def _pool_for_check(cfg, dry: bool):
             from compass.data.embed import PoolVectors
 
             vectors = PoolVectors.load()
-        return pairs, vectors, protocol.languages_to_check(cfg)
-    pairs = protocol.dry_check_pairs(cfg) if dry else None
+        return pairs, vectors, reads.languages_to_check(cfg)
+    pairs = reads.dry_check_pairs(cfg) if dry else None
     if pairs is not None:
         return pairs, None, tuple(cfg.targets)
     return None, None, ()

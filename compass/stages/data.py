@@ -6,13 +6,13 @@ import pandas as pd
 from compass import config as config_mod
 from compass import data as data_mod
 from compass import io, paths
-from compass.protocols import protocol_of
+from compass.protocols.data import data_of
 from compass.schemas import MC_FIELDS, SPLIT_FIELDS
 
 
 def split_target(cfg, lang: str, own: list[dict]) -> tuple[pd.DataFrame, list[dict], int | None]:
-    """One target's splits, test items and dropped benchmark rows (compass.protocols)."""
-    return protocol_of(cfg).split_target(cfg, lang, own)
+    """One target's splits, test items and dropped benchmark rows (compass.protocols.data)."""
+    return data_of(cfg).split_target(cfg, lang, own)
 
 
 def prepare_language(cfg, lang: str) -> dict:

@@ -9,12 +9,13 @@ from compass import data as data_mod
 from compass import io, paths
 from compass.data.embed import embed_texts
 from compass.protocols import protocol_of
+from compass.protocols.data import data_of
 from compass.schemas import pair_text
 
 
 def load_profile_pairs(cfg) -> list[dict]:
-    """Every pair of the configured protocol (compass.protocols)."""
-    return protocol_of(cfg).pool_pairs(cfg)
+    """Every pair of the configured protocol (compass.protocols.data)."""
+    return data_of(cfg).pool_pairs(cfg)
 
 
 def build_pool(cfg, show_progress_bar: bool = True, pairs: list[dict] | None = None) -> dict:
