@@ -54,6 +54,7 @@ import pandas as pd
 
 from compass import paths
 from compass.config import Config, ConfigError
+from compass.protocols import protocol_of
 from compass.training import catalog
 
 GPU_RESULTS = paths.ROOT / "benchmarks" / "results" / "gpu.json"
@@ -249,7 +250,7 @@ def mc_item_tokens(cfg: Config, lang: str, chat: bool, lengths: dict) -> float:
     else its test rows, else the mean); without measurements (or in the tiny profile) bench_gpu's
     long item per 4 choices, as the items/s rate counted it."""
     bench = lengths.get("benchmarks", {}).get("global_mmlu_lite_test")
-    if cfg.profile != "paper" or not bench:
+    if not protocol_of(cfg).hub_benchmarks or not bench:
         return BENCH_ITEM_TOKENS * _mc_items(cfg)[1] / GMMLU_CHOICES
     suffix = "_chat" if chat else ""
     tokens = _figures(bench, lang)["item_tokens" + suffix]
@@ -300,7 +301,7 @@ def model_size(name: str) -> float:
 
 def _mc_items(cfg: Config) -> tuple[int, int]:
     """(items per language, choices per item) of the multiple-choice evaluation."""
-    if cfg.profile == "paper":
+    if protocol_of(cfg).hub_benchmarks:
         return cfg.evaluation.max_items or GMMLU_ITEMS[cfg.data.test_set], GMMLU_CHOICES
     return cfg.evaluation.max_items or cfg.data.split.max_test_items, cfg.data.split.n_distractors + 1
 
@@ -325,7 +326,7 @@ def cost_table(cfg: Config, gpu: str | Path | dict | None = None,
     train_tokens = adapters * t.steps * t.batch_size * t.grad_accum * t.max_length
     items, choices = _mc_items(cfg)
     mc_items = targets * runs * items
-    prox_langs = cfg.prox_languages() if cfg.profile == "paper" else ()
+    prox_langs = protocol_of(cfg).prox_languages(cfg)
     p = cfg.evaluation.prox
     per_prox_lang = runs * (p.limit or PROX_LITE_ITEMS)  # generations per prox language
     lc = cfg.long_context
@@ -400,7 +401,7 @@ def assumptions(cfg: Config, gpu: str | Path | dict | None = None,
     out += _benchmark_notes(cfg, measured, where)
     out += [
         "MMLU-ProX-Lite and long context count only the languages they cover (compass.coverage): "
-        f"MMLU-ProX-Lite {', '.join(cfg.prox_languages()) if cfg.profile == 'paper' else 'none'}; "
+        f"MMLU-ProX-Lite {', '.join(protocol_of(cfg).prox_languages(cfg)) or 'none'}; "
         f"OneRuler {', '.join(cfg.long_context_scored()) or 'none'}.",
         "Long context: one set per target language; each generation reads its full context length "
         "and writes up to long_context.max_new_tokens at the generation rate (decoding over a long "
@@ -418,7 +419,7 @@ def assumptions(cfg: Config, gpu: str | Path | dict | None = None,
 def _benchmark_notes(cfg: Config, measured: dict, where: str) -> list[str]:
     """The multiple-choice and MMLU-ProX lines: item counts and prompt lengths, each labelled."""
     items, choices = _mc_items(cfg)
-    if cfg.profile != "paper":
+    if not protocol_of(cfg).hub_benchmarks:
         return [f"Tiny profile: {items} multiple-choice items per language (evaluation.max_items, "
                 f"or data.split.max_test_items when 0) with {choices} choices, ESTIMATE of "
                 f"{BENCH_ITEM_TOKENS * choices / GMMLU_CHOICES:,.0f} tokens each (bench_gpu's long "

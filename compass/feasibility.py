@@ -77,11 +77,11 @@ class _Problems:
 def _splits(problems: _Problems, own: list[dict]):
     """The data stage's splits and test items (with the distractor fix applied if one is needed)."""
     from compass.data.splits import SplitError, distractor_capacity, split_language
-    from compass.stages.data import split_target
+    from compass.protocols.data import data_of
 
     cfg, lang = problems.cfg, problems.lang
     try:
-        return split_target(cfg, lang, own)[:2]
+        return data_of(cfg).split_target(cfg, lang, own)[:2]
     except ConfigError as err:  # paper profile: no Aya rows for the target
         raise problems.refuse(str(err)) from None
     except SplitError as err:
@@ -100,7 +100,7 @@ def _splits(problems: _Problems, own: list[dict]):
             raise problems.refuse(why) from None
         problems.fix(why, f"lower data.split.n_distractors to {most} (every target's items then "
                           f"have {most + 1} choices)", "data.split.n_distractors", most)
-        return split_target(problems.cfg, lang, own)[:2]
+        return data_of(problems.cfg).split_target(problems.cfg, lang, own)[:2]
 
 
 def _split_text(cfg) -> str:

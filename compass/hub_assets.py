@@ -31,6 +31,7 @@ from pathlib import Path
 
 from compass import hub_ids
 from compass.config import Config, ConfigError
+from compass.protocols import protocol_of
 from compass.training import catalog
 
 HUB_NAME = hub_ids.HUB_ID  # as compass.data.paper reads a hub name
@@ -107,7 +108,7 @@ def required(cfg: Config) -> list[Asset]:
         if "/" not in encoder and not Path(encoder).expanduser().exists():
             encoder = f"sentence-transformers/{encoder}"  # as sentence-transformers resolves a bare name
         assets.append(_source_asset("model", encoder, "encoder", "encoder.name"))
-    if cfg.profile == "paper":
+    if protocol_of(cfg).hub_benchmarks:
         d = cfg.data
         targets = tuple(cfg.targets)
         assets.append(_source_asset("dataset", d.aux_dataset, "auxiliary pool (Aya)", "data.aux_dataset",

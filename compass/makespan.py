@@ -13,6 +13,7 @@ import heapq
 from dataclasses import dataclass
 
 from compass.config import Config
+from compass.protocols import protocol_of
 
 GOAL_HOURS = 24.0  # the paper preset on one 8-GPU node in at most a day (issue's goal)
 
@@ -30,7 +31,7 @@ def jobs(cfg: Config, gpu=None, lengths=None) -> list[Job]:
 
     table = cost.cost_table(cfg, gpu, lengths)
     measured, _ = cost.prompt_lengths(lengths)
-    prox = set(cfg.prox_languages()) if cfg.profile == "paper" else set()
+    prox = set(protocol_of(cfg).prox_languages(cfg))
     long_context = set(cfg.long_context_scored())
     out = []
     for name in cfg.train.models:

@@ -3,9 +3,9 @@ import pytest
 
 from compass import config
 from compass.data import paper_profile as pp
-from compass.stages import data as data_stage
+from compass.evaluation.paper_protocol import _seeded_order, _wants_prox
+from compass.protocols.data import paper_splits
 from compass.stages import ecda as ecda_stage
-from compass.stages.evaluate_paper import _seeded_order, _wants_prox
 
 
 def _pair(pid, lang, source, topic="t"):
@@ -21,7 +21,7 @@ def _item(sample_id, lang="es"):
 def test_paper_splits_follow_the_protocol():
     own = [_pair("es/aya/1", "es", pp.AYA_SOURCE), _pair("es/global_mmlu/d1", "es", pp.DEV_SOURCE),
            _pair("es/global_mmlu_test/t1", "es", pp.TEST_SOURCE)]
-    splits, items = data_stage.paper_splits(own, {"test": [_item("t1")], "dev": [], "dropped": []})
+    splits, items = paper_splits(own, {"test": [_item("t1")], "dev": [], "dropped": []})
     assert dict(zip(splits["id"], splits["split"])) == {
         "es/aya/1": "train", "es/global_mmlu/d1": "dev", "es/global_mmlu_test/t1": "test"}
     assert items[0]["id"] == "es/global_mmlu_test/t1" and items[0]["sample_id"] == "t1"
@@ -31,7 +31,7 @@ def test_paper_splits_follow_the_protocol():
 def test_a_target_without_aya_rows_is_named():
     own = [_pair("xh/global_mmlu/d1", "xh", pp.DEV_SOURCE)]
     with pytest.raises(config.ConfigError, match="target language 'xh' has no Aya rows"):
-        data_stage.paper_splits(own, {"test": [], "dev": [], "dropped": []})
+        paper_splits(own, {"test": [], "dev": [], "dropped": []})
 
 
 def test_the_language_shift_never_streams_benchmark_items():
@@ -84,7 +84,7 @@ def test_prox_items_keep_the_worked_answer(tmp_path):
 
 
 def test_unannotated_items_are_their_own_group_in_the_cultural_breakdown():
-    from compass.stages.evaluate_paper import cultural_label
+    from compass.evaluation.paper_protocol import cultural_label
 
     assert [cultural_label(x) for x in ("CS", "CA", "-", "", None)] == \
         ["CS", "CA", "not annotated", "not annotated", "not annotated"]

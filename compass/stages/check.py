@@ -11,29 +11,31 @@ from __future__ import annotations
 
 from compass import config as config_mod
 from compass import io, paths
+from compass.protocols import protocol_of
+from compass.protocols.data import data_of
 
 
 def _pool_for_check(cfg, dry: bool):
     """(pairs, vectors, languages to check) from the pool when it exists; on a fresh clone
-    (``dry``, tiny profile) the raw pairs without embeddings; (None, None, ()) when neither."""
+    (``dry``) the raw pairs without embeddings where the protocol has them offline; (None, None,
+    ()) when neither."""
     from compass import data as data_mod
 
+    protocol = protocol_of(cfg)
+    reads = data_of(cfg)
     index = paths.benchmarks_dir() / "index.json"
     built = paths.pool_file().exists() and index.exists()
-    if built and io.read_json(index).get("profile") == cfg.profile:
+    if built and io.read_json(index).get("profile") == protocol.name:
         pairs = data_mod.read_pool()
         vectors = None
         if paths.pool_embeddings().exists():
             from compass.data.embed import PoolVectors
 
             vectors = PoolVectors.load()
-        langs = tuple(cfg.targets) if cfg.profile == "tiny" else tuple(
-            lang for lang in cfg.targets if paths.benchmark_file(lang).exists())  # dry: new targets
-        return pairs, vectors, langs
-    if dry and cfg.profile == "tiny":
-        from compass.stages.pool import load_profile_pairs
-
-        return load_profile_pairs(cfg), None, tuple(cfg.targets)
+        return pairs, vectors, reads.languages_to_check(cfg)
+    pairs = reads.dry_check_pairs(cfg) if dry else None
+    if pairs is not None:
+        return pairs, None, tuple(cfg.targets)
     return None, None, ()
 
 
@@ -49,8 +51,9 @@ def check_params(cfg, hub: bool = False, dry: bool = False) -> dict:
     comparable_adapters(cfg)
     plans = memory_plans(cfg)
     pairs, vectors, langs = _pool_for_check(cfg, dry)
-    covered = paper_coverage(cfg, pairs) if cfg.profile == "paper" else None
-    if hub and cfg.profile == "paper":
+    hub_benchmarks = protocol_of(cfg).hub_benchmarks
+    covered = paper_coverage(cfg, pairs) if hub_benchmarks else None
+    if hub and hub_benchmarks:
         from compass import coverage, hub_assets
 
         try:

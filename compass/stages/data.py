@@ -6,20 +6,13 @@ import pandas as pd
 from compass import config as config_mod
 from compass import data as data_mod
 from compass import io, paths
-from compass.data.splits import make_test_items, split_language
+from compass.protocols.data import data_of
 from compass.schemas import MC_FIELDS, SPLIT_FIELDS
 
 
 def split_target(cfg, lang: str, own: list[dict]) -> tuple[pd.DataFrame, list[dict], int | None]:
-    """One target's splits and test items from its own pairs (both profiles), and the number of
-    benchmark rows the paper profile's loaders dropped (None for the tiny profile). The check
-    stage runs this too (compass.feasibility), so what it refuses is what would fail here."""
-    if cfg.profile == "paper":
-        benchmarks = io.read_json(paths.benchmark_file(lang))
-        splits, items = paper_splits(own, benchmarks)
-        return splits, items, len(benchmarks["dropped"])  # rows with an empty option: counted
-    splits = split_language(own, cfg.data.split, cfg.seed)
-    return splits, make_test_items(own, splits, cfg.data.split, cfg.seed), None
+    """One target's splits, test items and dropped benchmark rows (compass.protocols.data)."""
+    return data_of(cfg).split_target(cfg, lang, own)
 
 
 def prepare_language(cfg, lang: str) -> dict:
@@ -40,25 +33,6 @@ def prepare_language(cfg, lang: str) -> dict:
     io.write_json(paths.data_metrics(lang), metrics)
     return {"metrics": metrics, "splits": splits, "topic_table": by_split.reset_index(),
             "items": items}
-
-
-def paper_splits(own: list[dict], benchmarks: dict) -> tuple[pd.DataFrame, list[dict]]:
-    """The paper's protocol: the target's own Aya rows are the existing train data, its
-    Global-MMLU dev items E_t, and its Global-MMLU test items the test split. Test items keep
-    subject, category and the cultural label, and take their pool pair's id."""
-    from compass.data import paper_profile as pp
-
-    split_of = {pp.AYA_SOURCE: "train", pp.DEV_SOURCE: "dev", pp.TEST_SOURCE: "test"}
-    splits = pd.DataFrame([{"id": p["id"], "split": split_of[p["source"]], "topic": p["topic"],
-                            "group": p["id"]} for p in own if p["source"] in split_of])
-    if not (splits["split"] == "train").any():
-        lang = own[0]["language"]
-        raise config_mod.ConfigError(
-            f"target language {lang!r} has no Aya rows in data.aux_dataset: the paper protocol uses "
-            "them as its existing training data; choose a target Aya covers")
-    items = [{**item, "sample_id": item["id"], "id": pp.pool_id(item, pp.TEST_SOURCE)}
-             for item in benchmarks["test"]]
-    return splits.sort_values("id").reset_index(drop=True), items
 
 
 def read_language(lang: str) -> tuple[pd.DataFrame, list[dict]]:

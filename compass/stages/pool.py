@@ -1,4 +1,4 @@
-"""Stage `pool`: every pair of the profile, embedded once (cached by text, so reruns are free)."""
+"""Stage `pool`: every pair of the protocol, embedded once (cached by text, so reruns are free)."""
 from __future__ import annotations
 
 import time
@@ -8,31 +8,22 @@ import numpy as np
 from compass import data as data_mod
 from compass import io, paths
 from compass.data.embed import embed_texts
+from compass.protocols import protocol_of
+from compass.protocols.data import data_of
 from compass.schemas import pair_text
 
 
 def load_profile_pairs(cfg) -> list[dict]:
-    """Every pair of the configured profile (tiny: chatterbot-corpus; paper: the Aya Dataset plus
-    each target's Global-MMLU E_t and test items as pairs, see compass.data.paper_profile)."""
-    if cfg.profile == "tiny":
-        from compass.data.tiny import load_pairs
-
-        return load_pairs()
-    from compass.data import paper_profile
-
-    pairs = paper_profile.aya_pool(cfg)
-    for lang in cfg.targets:
-        items = paper_profile.benchmark_items(cfg, lang)
-        io.write_json(paths.benchmark_file(lang), items)
-        pairs += paper_profile.benchmark_pairs(items)
-    return pairs
+    """Every pair of the configured protocol (compass.protocols.data)."""
+    return data_of(cfg).pool_pairs(cfg)
 
 
 def build_pool(cfg, show_progress_bar: bool = True, pairs: list[dict] | None = None) -> dict:
     """Write the pool and the embedding of every pair. ``pairs`` replaces the profile's pairs
     (tests use a small subset). The embedding time goes to the timing log, not the summary, so the
     summary's bytes depend on the data alone."""
-    if cfg.profile == "paper":
+    protocol = protocol_of(cfg)
+    if protocol.hub_benchmarks:
         from compass import hub_assets
 
         hub_assets.check(cfg)  # every missing hub asset named at once, before any download fails
@@ -44,7 +35,7 @@ def build_pool(cfg, show_progress_bar: bool = True, pairs: list[dict] | None = N
         raise ValueError(f"the pool has {len(duplicates)} duplicate pair id(s), e.g. "
                          f"{sorted(set(duplicates))[:5]}: ids must be unique (check the data sources)")
     io.write_json(paths.benchmarks_dir() / "index.json",  # the tiny profile has no benchmark files
-                  {"profile": cfg.profile, "languages": sorted(p.stem for p in paths.benchmarks_dir()
+                  {"profile": protocol.name, "languages": sorted(p.stem for p in paths.benchmarks_dir()
                                                              .glob("*.json") if p.stem != "index")})
     start = time.perf_counter()
     limit = cfg.encoder.max_chars or None

@@ -1,0 +1,20 @@
+"""The paper protocol: the Aya Dataset as the pool, each target's Global-MMLU dev items as E_t and
+its Global-MMLU (or -Lite) test items as the test split, MMLU-ProX-Lite where asked; the data
+comes from the hub (compass.data.paper_profile)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compass.protocols.base import Protocol
+
+
+@dataclass(frozen=True)
+class PaperProtocol(Protocol):
+    name: str = "paper"
+    describes_paper: bool = True
+    hub_benchmarks: bool = True
+    mc_items_are_nll_pairs: bool = False
+    scores_one_seed: bool = True
+
+    def prox_languages(self, cfg) -> tuple[str, ...]:
+        return tuple(cfg.prox_languages())
