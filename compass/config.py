@@ -26,7 +26,7 @@ from compass.settings.schema import (  # noqa: F401  (the names other modules im
 from compass.settings.tracing import TRACE as _TRACE  # noqa: F401
 from compass.settings.tracing import paused as _paused
 from compass.settings.tracing import trace_from_environment, tracing  # noqa: F401
-from compass.training import catalog
+from compass import model_catalog as catalog
 
 trace_from_environment()
 

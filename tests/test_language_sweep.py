@@ -11,7 +11,7 @@ import pytest
 
 from compass import config, data as data_mod, feasibility, io, paths
 from compass.data.embed import PoolVectors
-from compass.selection.registry import CONTROLS
+from compass.selection_methods import CONTROLS
 
 pytestmark = pytest.mark.slow
 

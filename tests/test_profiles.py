@@ -144,7 +144,7 @@ def test_a_new_model_goes_through_model_sources():
     cfg = config.from_dict({"train": {"models": ["mine"], "model_sources": {"mine": "org/model"}},
                             "ecda": {"model": "mine"}})
     config.validate_pipeline(cfg)
-    from compass.training import catalog
+    from compass import model_catalog as catalog
 
     assert catalog.source("mine", cfg.train.model_sources) == "org/model"
     with pytest.raises(ConfigError, match="ecda.model = 'gemma-3-270m' is not among train.models"):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from compass.selection.base import SelectionError
-from compass.selection.registry import CONTROLS, METHODS
+from compass.selection_methods import CONTROLS, METHODS
 from compass.selection.selectors import select
 from tests.conftest import with_sampling
 

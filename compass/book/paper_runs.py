@@ -10,7 +10,7 @@ from compass import io, paths
 from compass.book.cells import stars
 from compass.book.paper_rule import PAPER_GAINS
 from compass.book.run_facts import built_on_fixtures, pinned
-from compass.training import catalog
+from compass import model_catalog as catalog
 
 
 def csv_or_empty(file: Path) -> pd.DataFrame:

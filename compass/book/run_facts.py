@@ -6,7 +6,7 @@ from compass import io, paths
 from compass.book.runs import runs
 from compass.languages import display_name
 from compass.protocols import protocol_of
-from compass.training import catalog
+from compass import model_catalog as catalog
 
 
 def data_sources_line(cfg) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from compass import io, paths
-from compass.training import catalog
+from compass import model_catalog as catalog
 
 
 def runs(cfg) -> list[tuple[str, str, str]]:

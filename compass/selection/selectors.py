@@ -5,7 +5,7 @@ from functools import partial
 
 from compass.selection import baselines, compass_method
 from compass.selection.base import Selection, SelectionError
-from compass.selection.registry import METHODS, SELECTORS
+from compass.selection_methods import METHODS, SELECTORS
 
 _MODULES = {"baselines": baselines, "compass_method": compass_method}
 

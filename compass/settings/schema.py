@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 
 from compass import languages
-from compass.selection.registry import METHODS as SELECTION_METHODS
+from compass.selection_methods import METHODS as SELECTION_METHODS
 from compass.settings.tracing import SECTIONS, Params
 
 INF = float("inf")
@@ -156,7 +156,7 @@ class SamplingConfig(Params):
     budget: int = integer(300, "auxiliary items each method selects")
     methods: tuple[str, ...] = choice(
         ("random", "all", "langsim", "dsir", "compass", "compass_inverse", "compass_fill"),
-        "selection methods to run (compass.selection.registry)", SELECTION_METHODS, each=True)
+        "selection methods to run (compass.selection_methods)", SELECTION_METHODS, each=True)
     within_cluster: str = choice("nearest", "nearest to the centroid | diverse (farthest-point)",
                                  WITHIN_CLUSTER)
     dedup_threshold: float = number(0.97, "cosine above which two selected aux items are "
@@ -182,7 +182,7 @@ class TrainConfig(Params):
     models: tuple[str, ...] = setting(
         ("gemma-3-270m",), "base models, each gets every (language, method) adapter; names key "
         "folders and stages: gemma-3-270m (offline), phi-4-mini, llama-3.1-8b, qwen2.5-7b "
-        "(compass.training.catalog), or any name given in model_sources")
+        "(compass.model_catalog), or any name given in model_sources")
     model_sources: dict = setting({}, "name -> hub id (id@revision pins one) or local folder, "
                                       "for a model not built in")
     methods: tuple[str, ...] = choice(("random", "all", "langsim", "dsir", "compass"),
@@ -419,7 +419,7 @@ class Config(Params):
 
     def long_context_scored(self) -> tuple[str, ...]:
         """The long_context.languages that OneRuler's templates cover (the others get a note,
-        no scores: compass.stages.long_context)."""
+        no scores: compass.evaluation.long_context_language)."""
         from compass import coverage
 
         return tuple(t for t in self.long_context.languages if t in coverage.oneruler())

@@ -4,7 +4,7 @@ cache, which `compass.cli check` has confirmed holds it)."""
 from __future__ import annotations
 
 from compass import io, paths
-from compass.training import catalog
+from compass import model_catalog as catalog
 
 
 def prepare_model(cfg, name: str) -> dict:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from compass.training import catalog
+from compass import model_catalog as catalog
 
 SETTINGS = ("auto", True, False)
 _PROBE = "\x00compass-response\x00"  # a response no template rewrites, to find the end of turn

@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 
 from compass import hub_ids, paths, timings
-from compass.training import catalog, precision
-from compass.training.catalog import OFFLINE_MODEL, PAPER_MODELS  # noqa: F401 (re-exported)
+from compass import model_catalog as catalog
+from compass.training import precision
+from compass.model_catalog import OFFLINE_MODEL, PAPER_MODELS  # noqa: F401 (re-exported)
 
 LOG = logging.getLogger(__name__)
 
