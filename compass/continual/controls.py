@@ -42,7 +42,7 @@ def _stream_outcomes(rng, steps: int, n_items: int, redraw: float, profile: str)
 
 
 def _old_definition(outcomes: dict, steps: int) -> float:
-    """Final minus the best version's mean, per earlier window (what the table used to report)."""
+    """Final minus the best version's mean per earlier window: the biased definition, for contrast."""
     diffs = []
     for j in range(steps - 1):
         best = max(range(j, steps), key=lambda t: outcomes[(f"v{t}", f"test{j}")].mean())

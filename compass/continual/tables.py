@@ -3,9 +3,9 @@ same forgetting and final score in NLL, with bootstrap intervals over test items
 each method spent.
 
 Forgetting is backward transfer: on each earlier window's test items, the final adapter's score
-minus the score of the adapter served right after that window was learned. It used to be final
-minus the *best* score any served version reached on the window; on a dozen noisy items the best
-of several versions is biased upward, so that definition reported forgetting for a method that
+minus the score of the adapter served right after that window was learned. It is not final minus
+the *best* score any served version reached on the window: on a dozen noisy items the best of
+several versions is biased upward, so that definition reports forgetting for a method that
 updates often even when nothing changed (a null simulation: -6.2 pp when updating at every step,
 -2.5 pp when updating once, 0 exactly for no update: the scale of the paper's -10.9 vs -1.6).
 Backward transfer compares two single measurements, so under no change its expectation is 0

@@ -1,7 +1,7 @@
 """Stage `check`: every param checked against the data before any stage that writes results runs.
 
 DVC deletes a stage's previous outputs before running it, so a bad value caught inside a stage
-(e.g. a budget larger than the pool) used to cost the user their results and come wrapped in a
+(e.g. a budget larger than the pool) would cost the user their results and come wrapped in a
 papermill traceback. This stage runs right after `pool`, before everything else, and fails with
 one line per problem: params first, then every target language through the functions its data and
 sampling stages will run (compass.feasibility). Its output's bytes never change, so passing it
