@@ -72,7 +72,8 @@ def stage_graph(root: Path) -> dict[str, set[str]]:
 
     with Repo(str(root)) as repo:
         graph = repo.index.graph
-        return {s.name: {d.name for d in graph.successors(s)} for s in graph.nodes}  # dvc.yaml at the root
+        # dvc.yaml at the root
+        return {s.name: {d.name for d in graph.successors(s)} for s in graph.nodes}
 
 
 def stale(root: Path, graph: dict[str, set[str]], targets=()) -> list[str]:

@@ -79,7 +79,8 @@ class _ItemPools:
         self.left = np.ones(len(items), bool)
 
     def draw(self, mixture: dict, n: int, validation: bool, rng) -> list[dict]:
-        picked = _draw(self.topics, mixture, n, rng, available=self.left & (self.is_val == validation))
+        picked = _draw(self.topics, mixture, n, rng,
+                       available=self.left & (self.is_val == validation))
         self.left[picked] = False
         return [self.items[i] for i in picked]
 
