@@ -19,7 +19,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
+                               dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -64,7 +65,8 @@ def write_json(path, obj, digits: int | None = SIGNIFICANT_DIGITS) -> None:
     """JSON with sorted keys and floats to ``digits`` significant digits (None: as they are)."""
     if digits is not None:
         obj = _rounded(obj, digits)
-    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True, default=_plain) + "\n")
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True,
+                                default=_plain) + "\n")
 
 
 def _plain(value):
@@ -103,7 +105,8 @@ def read_jsonl(path, required: tuple[str, ...] = ()) -> list[dict]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise SchemaError(f"{path}:{lineno} is not valid JSON (corrupt file?): {err}") from None
+                raise SchemaError(f"{path}:{lineno} is not valid JSON (corrupt file?): "
+                                  f"{err}") from None
             records.append(check_record(record, required, f"{path}:{lineno}"))
     return records
 

@@ -35,7 +35,8 @@ def run(name: str, lang: str | None = None, overrides: dict | None = None,
     stage's own run (writes data/); otherwise the run is redirected to a scratch folder unless
     COMPASS_DATA_DIR already names a data folder."""
     source = notebook_path(name)
-    cfg = config.load(overrides=overrides)  # a bad override fails here, in one line, not in the kernel
+    # a bad override fails here, in one line, not in the kernel
+    cfg = config.load(overrides=overrides)
     if model is not None:
         config.require_model(cfg, model)
     stem = "_".join(part for part in (source.stem, model, lang) if part)
@@ -45,7 +46,8 @@ def run(name: str, lang: str | None = None, overrides: dict | None = None,
         scratch.redirect_exploration(stem)
     target = paths.executed_notebook(source.name, lang, model)
     if dry_run:
-        where = "data/" if pipeline or os.environ.get(scratch.DATA_DIR_ENV) else f"data/scratch/{stem}/"
+        where = "data/" if pipeline or os.environ.get(scratch.DATA_DIR_ENV) \
+            else f"data/scratch/{stem}/"
         print(f"would run {source.relative_to(paths.ROOT)} (lang={lang}, model={model}, "
               f"overrides={overrides or {}}); results in {where}")
         return None

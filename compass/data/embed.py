@@ -108,7 +108,8 @@ class EmbeddingCache:
         for start in range(0, len(unique), 900):  # SQLite's bound-parameter limit
             chunk = unique[start:start + 900]
             marks = ",".join("?" * len(chunk))
-            for key, blob in self._db.execute(f"SELECT key, v FROM vec WHERE key IN ({marks})", chunk):
+            for key, blob in self._db.execute(f"SELECT key, v FROM vec WHERE key IN ({marks})",
+                                              chunk):
                 found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
 
@@ -127,8 +128,9 @@ class EmbeddingCache:
 
 
 def embed_texts(texts: Sequence[str], encoder_name: str = OFFLINE_DEFAULT,
-                prefix: str = "passage: ", batch_size: int = 64, cache_path: str | Path | None = None,
-                show_progress_bar: bool = True, encoder: Encoder | None = None) -> np.ndarray:
+                prefix: str = "passage: ", batch_size: int = 64,
+                cache_path: str | Path | None = None, show_progress_bar: bool = True,
+                encoder: Encoder | None = None) -> np.ndarray:
     """Embed ``texts`` (L2-normalised rows), computing only what the cache lacks.
 
     The encoder is loaded only when something is missing from the cache.
@@ -204,7 +206,8 @@ class PoolVectors:
         found = self.index.get_indexer(list(ids))
         if (found < 0).any():
             missing = [i for i, r in zip(ids, found) if r < 0]
-            raise KeyError(f"{len(missing)} id(s) have no embedding (e.g. {missing[:3]}); rerun the pool stage")
+            raise KeyError(f"{len(missing)} id(s) have no embedding (e.g. {missing[:3]}); "
+                           "rerun the pool stage")
         return self.positions[found]
 
     def __call__(self, ids) -> np.ndarray:
@@ -224,4 +227,5 @@ class PoolVectors:
                                        shape=(len(codes), len(block)))
             sums += onehot @ block
         counts = np.bincount(inverse, minlength=len(codes))[:, None]
-        return {lang: (sums[i] / counts[i]).astype(self.vectors.dtype) for i, lang in enumerate(codes)}
+        return {lang: (sums[i] / counts[i]).astype(self.vectors.dtype)
+                for i, lang in enumerate(codes)}

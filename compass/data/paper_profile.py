@@ -69,7 +69,8 @@ def benchmark_items(cfg, lang: str) -> dict[str, list[dict]]:
     d = cfg.data
     dev = paper.load_global_mmlu(lang, "dev", **hub_source(d.target_dataset, (lang,)))
     if d.test_set == "lite":
-        test = paper.load_global_mmlu_lite(lang, "test", **hub_source(d.target_lite_dataset, (lang,)))
+        test = paper.load_global_mmlu_lite(lang, "test",
+                                           **hub_source(d.target_lite_dataset, (lang,)))
     else:
         test = paper.load_global_mmlu(lang, "test", **hub_source(d.target_dataset, (lang,)))
     test = list(test)
