@@ -10,7 +10,8 @@ PAIR  (one line of data/pool/pairs.jsonl; the auxiliary pool and the target spli
 
 SPLIT  (data/languages/<lang>/data/splits.csv; one row per target-language pair)
     id, split ('dev' = target usage sample E_t, 'train' = existing target training data,
-    'test' = source of the multiple-choice items), topic, group (prompt group: never straddles splits)
+    'test' = source of the multiple-choice items), topic, group (prompt group: never straddles
+    splits)
 
 MC_ITEM  (data/languages/<lang>/data/test_items.jsonl; multiple-choice evaluation items)
     id        str   item id (the pair id for the tiny profile, sample_id / question_id for paper)

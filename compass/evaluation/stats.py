@@ -521,7 +521,8 @@ def compare_to_baselines(correct: Mapping[str, ArrayLike], method: str = "compas
 
 
 def rate_ci(fired: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Share of simulated draws that fired (a control's false-positive rate or power), with its Clopper-Pearson (exact binomial) interval."""
+    """Share of simulated draws that fired (a control's false-positive rate or power), with its
+    Clopper-Pearson (exact binomial) interval."""
     fired = np.asarray(fired, bool)
     ci = _st.binomtest(int(fired.sum()), len(fired)).proportion_ci(confidence, method="exact")
     return float(fired.mean()), float(ci.low), float(ci.high)
