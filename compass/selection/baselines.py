@@ -71,7 +71,8 @@ def select_langsim(pool, cfg, seed: int) -> Selection:
     sim = dict(zip(ranking["language"], ranking["similarity"]))
     scores = [sim[lang] for lang in pool.aux["language"].to_numpy()[picked]]
     manifest = manifest_from(pool, picked, scores)
-    info = {"languages": chosen, "ranking": ranking.to_dict("records"), "duplicates_skipped": skipped}
+    info = {"languages": chosen, "ranking": ranking.to_dict("records"),
+            "duplicates_skipped": skipped}
     return Selection("langsim", manifest, cluster_report(pool, manifest), info)
 
 
@@ -107,6 +108,7 @@ def select_oracle(pool, cfg, seed: int) -> Selection:
     rows = pool.dev.assign(cluster=labels, distance=1.0 - cosine)
     rows = rows[np.isin(labels, gaps)].sort_values(["distance", "id"]).head(cfg.sampling.budget)
     manifest = pd.DataFrame({"id": rows["id"].to_numpy(), "language": rows["language"].to_numpy(),
-                             "cluster": rows["cluster"].to_numpy(), "score": 1.0 - rows["distance"].to_numpy()})
+                             "cluster": rows["cluster"].to_numpy(),
+                             "score": 1.0 - rows["distance"].to_numpy()})
     return Selection("oracle", manifest, cluster_report(pool, manifest),
                      {"note": "positive control: the target's own E_t pairs in the gap clusters"})

@@ -32,7 +32,8 @@ class TargetPool:
     clusters: TargetClusters
     dev_labels: np.ndarray
     train_labels: np.ndarray
-    decontamination: pd.DataFrame  # per auxiliary language: candidates, near-copies, translations, kept
+    # per auxiliary language: candidates, near-copies, translations, kept
+    decontamination: pd.DataFrame
     target_mean: np.ndarray | None = None  # the mean E_t was centred by (None: no centring)
 
     @property

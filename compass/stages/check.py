@@ -60,7 +60,8 @@ def check_params(cfg, hub: bool = False, dry: bool = False) -> dict:
             hub_assets.check(cfg)
         except hub_assets.MissingHubAssets as err:  # what will run, then what it needs
             raise hub_assets.MissingHubAssets(
-                f"benchmarks per target:\n{coverage.describe(covered).to_string(index=False)}\n{err}"
+                "benchmarks per target:\n"
+                f"{coverage.describe(covered).to_string(index=False)}\n{err}"
             ) from None
     table = None
     if pairs is not None:
@@ -126,7 +127,8 @@ def paper_coverage(cfg, pairs: list[dict] | None):
     from compass.data.paper_profile import AYA_SOURCE
     from compass.feasibility import Infeasible
 
-    aya = None if pairs is None else Counter(p["language"] for p in pairs if p["source"] == AYA_SOURCE)
+    aya = None if pairs is None else Counter(p["language"] for p in pairs
+                                             if p["source"] == AYA_SOURCE)
     lines = coverage.refusals(cfg.targets, cfg.data.test_set, aya)
     uncovered = [lang for lang in cfg.prox_languages() if lang not in coverage.mmlu_prox_lite()]
     if uncovered:

@@ -15,7 +15,8 @@ def prepare_model(cfg, name: str) -> dict:
     else:
         source = catalog.source(name, cfg.train.model_sources)
         report = {"model": name, "source": source,
-                  "note": "loaded from the Hugging Face cache or the folder named; nothing converted"}
+                  "note": "loaded from the Hugging Face cache or the folder named; nothing "
+                          "converted"}
         io.write_json(paths.model_dir(name) / "source.json", report)
     io.write_json(paths.model_report(name), report)
     return report

@@ -125,7 +125,8 @@ def batch_indices(n_examples: int, step: int, batch_size: int, seed: int) -> np.
 
 
 def batch_of(encoded: list[dict], step: int, batch_size: int, seed: int, pad_id: int,
-             device, packed: bool = False, shard: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
+             device, packed: bool = False,
+             shard: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
     """Micro-batch ``step`` of ``encoded`` as tensors on ``device``, padded or ``packed``
     (:func:`collate_packed`; the same examples and loss): the one place that turns
     :func:`batch_indices` into a batch, so adapter training, continual updates and the Fisher
@@ -217,7 +218,8 @@ def packing_supported(model, examples: list[dict]) -> bool:
         model.train(was_training)
     base.compass_packing_ok = ok
     if not ok:
-        warnings.warn(f"{type(base).__name__} does not keep packed examples apart; training pads instead")
+        warnings.warn(f"{type(base).__name__} does not keep packed examples apart; training "
+                      "pads instead")
     return ok
 
 
@@ -336,7 +338,8 @@ def memory_plan(base_model, train_cfg, name: str):
     from compass.training import memory
 
     gib = getattr(train_cfg, "device_memory_gib", None)
-    device_bytes = gib * memory.GIB if gib else torch.cuda.get_device_properties(device).total_memory
+    device_bytes = gib * memory.GIB if gib \
+        else torch.cuda.get_device_properties(device).total_memory
     share = train_cfg.batch_size // distributed.world()[1]
     plan = memory.plan(base_model.config, device_bytes, share, train_cfg.max_length,
                        memory.Setting.from_train(train_cfg), name=name,
@@ -453,7 +456,8 @@ def run_digest(train_cfg, examples: list[dict], seed: int, init_adapter, snapsho
     the snapshot steps and the training code. Equal digests train equal adapters."""
     import hashlib
 
-    h = hashlib.sha256(json.dumps({"config": asdict(train_cfg), "seed": seed, "init": str(init_adapter),
+    h = hashlib.sha256(json.dumps({"config": asdict(train_cfg), "seed": seed,
+                                   "init": str(init_adapter),
                                    "steps": list(snapshot_steps),
                                    "examples": [[e["prompt"], e["response"]] for e in examples]},
                                   sort_keys=True, default=str).encode())
@@ -518,7 +522,8 @@ def adapted_summary(model) -> dict:
     names = names if isinstance(names, str) else sorted(names)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return {"target_modules": names, "kinds": list(targets.adapted_kinds(base, names)),
-            "trainable_parameters": int(sum(p.numel() for p in model.parameters() if p.requires_grad))}
+            "trainable_parameters": int(sum(p.numel() for p in model.parameters()
+                                            if p.requires_grad))}
 
 
 def serve_adapter(model, final: Path, base_name: str) -> Path:
@@ -558,9 +563,11 @@ class AdapterRegistry:
 
     def __init__(self, model: str | None = None, path_of=None):
         if path_of is None and model is None:
-            raise ValueError("AdapterRegistry needs the base model's name (adapters are keyed by it)")
+            raise ValueError("AdapterRegistry needs the base model's name (adapters are keyed "
+                             "by it)")
         self._model = model
-        self._path_of = path_of or (lambda lang, method: paths.adapter_dir(lang, model, method) / "adapter")
+        self._path_of = path_of or (lambda lang, method:
+                                    paths.adapter_dir(lang, model, method) / "adapter")
 
     def path(self, lang: str, method: str, replicate: int = 0, step: int | None = None) -> Path:
         """The adapter of the first training seed, of seed ``replicate`` (train.seeds), or the
@@ -597,12 +604,14 @@ class AdapterRegistry:
 
         missing = [e for e in entries if not self.exists(*e)]
         if missing:
-            raise FileNotFoundError(f"no trained adapter for {missing}; run `dvc repro` (train stages)")
+            raise FileNotFoundError(f"no trained adapter for {missing}; run `dvc repro` "
+                                    "(train stages)")
         first, *rest = entries
         model = PeftModel.from_pretrained(base_model, str(self.path(*first)),
                                           adapter_name=adapter_name(*first))
         for lang, method in rest:
-            model.load_adapter(str(self.path(lang, method)), adapter_name=adapter_name(lang, method))
+            model.load_adapter(str(self.path(lang, method)),
+                               adapter_name=adapter_name(lang, method))
         model.eval()
         return model
 

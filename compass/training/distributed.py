@@ -90,7 +90,8 @@ def finish() -> None:
         dist.destroy_process_group()
 
 
-def launch_command(module: str, args: list[str], processes: int, port: int | None = None) -> list[str]:
+def launch_command(module: str, args: list[str], processes: int,
+                   port: int | None = None) -> list[str]:
     """``accelerate launch`` running ``python -m module args`` in ``processes`` processes on this
     machine (torchrun underneath: GPUs, or CPU processes with gloo)."""
     import sys
