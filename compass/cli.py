@@ -17,6 +17,7 @@ from compass import config
 
 
 def main(argv=None) -> int:
+    """Run one command (see ``--help``); returns the exit status: 0 done, 2 bad params or model."""
     parser = argparse.ArgumentParser(prog="python -m compass.cli")
     parser.add_argument("command",
                         choices=["precision", "pool", "check", "model", "book", "profile"])

@@ -282,6 +282,8 @@ class _JobFuture(Future):
 
 
 def main(argv=None) -> int:
+    """Command line of :func:`fan_out`: 0 when every stage was recorded, 1 when one failed, 2 when
+    the fan-out itself stopped (:class:`ClusterError`)."""
     parser = argparse.ArgumentParser(prog="python -m compass.cluster",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("stages", nargs="*", help="limit to these stages and their inputs")
