@@ -542,6 +542,7 @@ def report(cfg: Config, gpu: str | Path | dict | None = None,
 
 
 def main(argv=None) -> int:
+    """Print the cost report for the params; returns 2 when the params are invalid."""
     from compass import config
 
     parser = argparse.ArgumentParser(prog="python -m compass.cost",

@@ -68,6 +68,7 @@ def oneruler() -> frozenset[str]:
 
 
 def test_set_languages(test_set: str) -> frozenset[str]:
+    """The target languages the configured Global-MMLU test set (``lite`` or ``full``) covers."""
     return global_mmlu_lite() if test_set == "lite" else global_mmlu_full()
 
 

@@ -342,6 +342,8 @@ def fetch(assets: list[Asset]) -> None:
 
 
 def main(argv=None) -> int:
+    """Check (or with ``--fetch`` first download) the hub assets the params need; returns 2 when the
+    params are invalid or an asset is missing offline."""
     from compass import config
 
     parser = argparse.ArgumentParser(prog="python -m compass.hub_assets",

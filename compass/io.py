@@ -32,6 +32,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_text(path, text: str) -> None:
+    """Write UTF-8 text atomically: a reader never sees a half-written file."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
@@ -78,6 +79,8 @@ def _plain(value):
 
 
 def read_json(path):
+    """Parse a JSON file; a missing file says which stage writes it, a corrupt one raises
+    SchemaError."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; run the stage that writes it (dvc repro)")
@@ -88,12 +91,15 @@ def read_json(path):
 
 
 def write_jsonl(path, records: Iterable[dict]) -> None:
+    """Write one JSON object per line (UTF-8, non-ASCII kept), atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def read_jsonl(path, required: tuple[str, ...] = ()) -> list[dict]:
+    """The records of a JSON-lines file (blank lines skipped), each checked for the ``required``
+    fields; errors name the file and line."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; run the stage that writes it (dvc repro)")
@@ -136,12 +142,15 @@ def read_csv(path, required: tuple[str, ...] = (), numeric: bool = False) -> pd.
 
 
 def write_npz(path, **arrays) -> None:
+    """Write arrays to an uncompressed .npz, atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
 
 
 def read_npz(path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file, loaded eagerly and without pickle (a corrupt file raises
+    SchemaError)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; run the stage that writes it (dvc repro)")

@@ -20,6 +20,8 @@ from compass.io import atomic_path
 
 
 def notebook_path(name: str):
+    """The notebook file for ``name`` (with or without ``.ipynb``); FileNotFoundError lists the
+    notebooks there are."""
     name = name if name.endswith(".ipynb") else f"{name}.ipynb"
     source = paths.notebook(name)
     if not source.exists():
@@ -84,6 +86,8 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def main(argv=None):
+    """Command line of :func:`run`; a bad param or notebook name exits with one line, not a
+    traceback."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook")
     parser.add_argument("--lang")

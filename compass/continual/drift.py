@@ -96,6 +96,8 @@ def js_divergence(p: np.ndarray, q: np.ndarray, base: float = 2.0) -> float:
 
 @dataclass(frozen=True)
 class MMDResult:
+    """What :func:`mmd_permutation_test` found: the statistic with its permutation p-value, and the
+    kernel bandwidth and permutation count that produced them."""
     statistic: float  # biased MMD^2 estimate
     p_value: float
     bandwidth: float

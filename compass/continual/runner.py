@@ -38,6 +38,8 @@ from compass.selection.compass_method import select_compass
 
 @dataclass
 class MethodState:
+    """One method's state along the stream: the adapter it serves, everything it trained on, the
+    drift reference it compares windows with, and the compute it has spent."""
     name: str
     weights: dict  # adapter parameters
     version: str
@@ -58,6 +60,7 @@ class Memo:
         self.values: dict = {}
 
     def get(self, key, compute: Callable[[], Any]):
+        """The value for ``key``; ``compute`` runs only when it is missing (or the memo is off)."""
         if not self.enabled or key not in self.values:
             self.values[key] = compute()
         return self.values[key]

@@ -37,6 +37,8 @@ from compass.data.splits import rng_for
 
 @dataclass
 class StreamStep:
+    """Step ``t`` of the stream: the topic mixture it was drawn from, the production window, and
+    the validation and test items of the same mixture."""
     t: int
     mixture: dict[str, float]  # topic -> share
     window: pd.DataFrame  # PAIR rows (production inputs)

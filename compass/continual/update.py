@@ -39,14 +39,18 @@ from compass.training.adapters import (NonFiniteLossError, batch_of, collate, co
 
 
 def trainable(model) -> dict[str, torch.nn.Parameter]:
+    """The parameters an update trains (the adapter's, by name): what EWC, snapshots and rollback
+    act on."""
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
 def snapshot(model) -> dict[str, torch.Tensor]:
+    """Detached copies of the trainable parameters: what :func:`restore` rolls back to."""
     return {n: p.detach().clone() for n, p in trainable(model).items()}
 
 
 def restore(model, state: dict[str, torch.Tensor]) -> None:
+    """Copy ``state`` (from :func:`snapshot`) back into the trainable parameters, in place."""
     with torch.no_grad():
         for n, p in trainable(model).items():
             p.copy_(state[n])
@@ -140,6 +144,8 @@ def random_replay(history: pd.DataFrame, fraction: float, seed: int) -> pd.DataF
 
 @dataclass
 class UpdateResult:
+    """What one update spent (optimizer steps, tokens, seconds) with its losses and, under EWC, the
+    ratio of the EWC gradient to the task gradient per step."""
     steps: int
     tokens: int
     seconds: float

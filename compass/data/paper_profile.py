@@ -41,6 +41,8 @@ def hub_source(source: str, configs: tuple[str, ...] = ("default",)) -> dict:
 
 
 def is_benchmark(source: str) -> bool:
+    """Whether a pool pair's ``source`` is one of the benchmarks (E_t or a test set) rather than
+    training data."""
     return source in BENCHMARK_SOURCES
 
 
@@ -97,4 +99,5 @@ def benchmark_pairs(items: dict[str, list[dict]]) -> list[dict]:
 
 
 def pool_id(item: dict, source: str) -> str:
+    """The pool id of a benchmark item, ``<lang>/<source>/<item id>``."""
     return f"{item['language']}/{source}/{item['id']}"

@@ -286,6 +286,9 @@ class CompassGenerationLM(HFLM):
         return tuple(until), int(kwargs["max_gen_toks"])
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        """Greedy requests in batches of ``gen_batch_size`` through :func:`greedy_generate`, grouped
+        as lm-eval groups them; other requests and models go to HFLM unchanged. Results keep the
+        order of ``requests``."""
         if self.backend != "causal" or self.think_end_token is not None:
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
         # grouped by the request's own kwargs, as lm-eval's Collator groups them, so that at the

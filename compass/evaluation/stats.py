@@ -58,19 +58,26 @@ class Metric:
 
     @property
     def difference_columns(self) -> tuple[str, str, str]:
+        """The difference column and its interval's two columns, e.g. ``gain_pp``,
+        ``gain_ci_low_pp``."""
         d, u = self.difference, self.unit
         return f"{d}{u}", f"{d}_ci_low{u}", f"{d}_ci_high{u}"
 
     @property
     def summary_columns(self) -> tuple[str, ...]:
+        """Columns of one method's summary: item count, mean score and its interval."""
         return ("n", self.name, "ci_low", "ci_high")
 
     @property
     def gain_columns(self) -> tuple[str, ...]:
+        """Columns of a gain over zero-shot: the difference with its interval, p-value and effect
+        size."""
         return (*self.difference_columns, "p_value", "cohens_dz")
 
     @property
     def baseline_columns(self) -> tuple[str, ...]:
+        """Columns of a comparison with a baseline method, with the Holm-adjusted p-value and
+        verdict."""
         return ("n", self.name, f"baseline_{self.name}", *self.difference_columns, "p_value",
                 "p_holm", "significant", "cohens_dz")
 
