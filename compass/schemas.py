@@ -35,6 +35,8 @@ class SchemaError(ValueError):
 
 
 def check_record(record: dict, required: tuple[str, ...], where: str) -> dict:
+    """``record`` unchanged when it has every ``required`` field; SchemaError at ``where`` names
+    what is missing."""
     missing = [name for name in required if name not in record]
     if missing:
         raise SchemaError(f"{where}: record is missing field(s) {missing}; has {sorted(record)}")

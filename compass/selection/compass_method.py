@@ -31,6 +31,8 @@ RULES = ("own", "spill", "widened")
 
 
 def cluster_weights(pool, gap: str, tau: int, eps: float, budget: int = 0) -> np.ndarray:
+    """Each cluster's share of the budget under the ``gap`` reading (``sampling.gap``); an unknown
+    reading raises ValueError."""
     if gap == "fill_to_target":
         train_counts = np.bincount(pool.train_labels, minlength=pool.k)
         return fill_to_target_weights(pool.p_target(), train_counts, budget)
@@ -115,6 +117,9 @@ def place(quota: np.ndarray, orders: list[list[int]], neighbours: list[list[int]
 
 def select_compass(pool, cfg, seed: int, gap: str = "coverage_gap",
                    method: str = "compass") -> Selection:
+    """COMPASS: seats per target cluster from the gap weights (largest remainder), filled in
+    ``sampling.within_cluster`` order within the radii, spilled to neighbouring clusters, then
+    widened beyond the radii if the budget is still not met; near-duplicates are skipped."""
     sm = cfg.sampling
     budget = sm.budget
     require_budget(budget, len(pool.aux), "decontaminated auxiliary items")
