@@ -141,6 +141,8 @@ def paper_coverage(cfg, pairs: list[dict] | None):
 
 
 def run(cfg) -> dict:
+    """The check stage: every param checked (ConfigError, one line per problem), then its constant
+    output written so the stages after it can depend on it."""
     verdict = check_params(cfg)
     io.write_json(paths.params_check(), {"params": verdict["params"]})
     return verdict

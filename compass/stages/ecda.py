@@ -14,6 +14,9 @@ from compass.stages.sampling import target_pool
 
 
 def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
+    """The continual (COMPASS-ECDA) stage: the simulated stream of ``ecda.language`` served from its
+    trained COMPASS adapter by every ECDA method, with the drift calibration, controls and tables
+    written; needs that language among the targets and 'compass' among the methods."""
     from peft import PeftModel
 
     from compass.continual import runner

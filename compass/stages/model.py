@@ -8,6 +8,8 @@ from compass import model_catalog as catalog
 
 
 def prepare_model(cfg, name: str) -> dict:
+    """The model stage: the offline model converted to a plain Hugging Face folder, or for any other
+    model a record of the source it loads from; returns the report it writes."""
     if name == catalog.OFFLINE_MODEL and name not in cfg.train.model_sources:
         from compass.training import models
 
