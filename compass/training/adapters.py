@@ -56,6 +56,8 @@ def encode_example(tokenizer, prompt: str, response: str, max_length: int, turn=
 
 
 def collate(examples: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded tensors of ``examples``: ``pad_id`` in the ids, IGNORE (-100) in the labels so
+    padding adds no loss, and an attention mask of the real tokens."""
     width = max(len(e["input_ids"]) for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
@@ -162,6 +164,8 @@ def predicted_tokens(batch: dict) -> int:
 
 # ---- loss --------------------------------------------------------------------------------------
 def causal_lm_parts(model):
+    """(base model, its decoder stack, its output head) of a model with or without a PEFT wrapper:
+    scoring runs the decoder and the head apart, to keep only the logits it needs."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return base, base.model, base.get_output_embeddings()
 
@@ -554,6 +558,7 @@ def serve_adapter(model, final: Path, base_name: str) -> Path:
 
 # ---- registry ----------------------------------------------------------------------------------
 def adapter_name(lang: str, method: str) -> str:
+    """The PEFT adapter name of (language, method): one model can hold several adapters at once."""
     return f"{lang}__{method}"
 
 
@@ -596,6 +601,7 @@ class AdapterRegistry:
             model.delete_adapter(name)
 
     def exists(self, lang: str, method: str) -> bool:
+        """Whether the first seed's adapter of (language, method) has been trained and saved."""
         return (self.path(lang, method) / "adapter_config.json").exists()
 
     def attach(self, base_model, entries: list[tuple[str, str]]):
@@ -617,4 +623,5 @@ class AdapterRegistry:
 
     @staticmethod
     def activate(model, lang: str, method: str) -> None:
+        """Make the loaded adapter of (language, method) the active one of ``model``."""
         model.set_adapter(adapter_name(lang, method))

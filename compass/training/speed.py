@@ -32,6 +32,7 @@ LOGITS_PER_CHUNK = 2 ** 25  # chunked: rows per block = this / vocabulary (128 M
 
 
 def check_fused_loss(kind: str) -> str:
+    """``kind`` when it is one of FUSED_LOSSES, else ValueError naming the allowed ones."""
     if kind not in FUSED_LOSSES:
         raise ValueError(f"train.fused_loss {kind!r} is not allowed; choose one of "
                          f"{list(FUSED_LOSSES)}")
@@ -66,6 +67,7 @@ def chunked_cross_entropy(base, head, hidden: torch.Tensor, targets: torch.Tenso
 
 @functools.cache
 def liger_available() -> bool:
+    """Whether liger-kernel is installed (checked once): the ``liger`` fused loss needs it."""
     return importlib.util.find_spec("liger_kernel") is not None
 
 
@@ -104,6 +106,8 @@ def head_cross_entropy(base, head, hidden: torch.Tensor, targets: torch.Tensor,
 
 
 def decoder_layers(model) -> list:
+    """The decoder layers of a model with or without a PEFT wrapper (``model.layers``), or an empty
+    list for an architecture that has none there."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     layers = getattr(getattr(base, "model", None), "layers", None)
     return list(layers) if layers is not None else []
