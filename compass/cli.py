@@ -17,12 +17,17 @@ from compass import config
 
 
 def main(argv=None) -> int:
+    """Run one command (see ``--help``); returns the exit status: 0 done, 2 bad params or model."""
     parser = argparse.ArgumentParser(prog="python -m compass.cli")
-    parser.add_argument("command", choices=["precision", "pool", "check", "model", "book", "profile"])
-    parser.add_argument("name", nargs="?", help="profile: the preset to activate (profiles/NAME.yaml)")
-    parser.add_argument("--force", action="store_true", help="profile: overwrite an edited params.yaml")
+    parser.add_argument("command",
+                        choices=["precision", "pool", "check", "model", "book", "profile"])
+    parser.add_argument("name", nargs="?",
+                        help="profile: the preset to activate (profiles/NAME.yaml)")
+    parser.add_argument("--force", action="store_true",
+                        help="profile: overwrite an edited params.yaml")
     parser.add_argument("--params", default=None, help="params.yaml to read (default: the repo's)")
-    parser.add_argument("--dry", action="store_true", help="check: validate before DVC runs (no results written)")
+    parser.add_argument("--dry", action="store_true",
+                        help="check: validate before DVC runs (no results written)")
     parser.add_argument("--model", help="model: which of train.models to prepare")
     args = parser.parse_args(argv)
     try:

@@ -72,7 +72,8 @@ def stage_graph(root: Path) -> dict[str, set[str]]:
 
     with Repo(str(root)) as repo:
         graph = repo.index.graph
-        return {s.name: {d.name for d in graph.successors(s)} for s in graph.nodes}  # dvc.yaml at the root
+        # dvc.yaml at the root
+        return {s.name: {d.name for d in graph.successors(s)} for s in graph.nodes}
 
 
 def stale(root: Path, graph: dict[str, set[str]], targets=()) -> list[str]:
@@ -281,6 +282,8 @@ class _JobFuture(Future):
 
 
 def main(argv=None) -> int:
+    """Command line of :func:`fan_out`: 0 when every stage was recorded, 1 when one failed, 2 when
+    the fan-out itself stopped (:class:`ClusterError`)."""
     parser = argparse.ArgumentParser(prog="python -m compass.cluster",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("stages", nargs="*", help="limit to these stages and their inputs")

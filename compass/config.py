@@ -232,6 +232,8 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> Confi
 
 
 def apply_override(raw: dict, dotted: str, value) -> None:
+    """Set ``dotted`` (e.g. ``sampling.budget``) in the raw params mapping, creating the sections
+    on the way; ``raw`` is changed in place and nothing is checked until :func:`from_dict`."""
     node = raw
     keys = dotted.split(".")
     for key in keys[:-1]:

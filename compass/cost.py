@@ -1,4 +1,5 @@
-"""What a full run costs, from params alone: adapters, tokens, requests and GPU-hours per base model.
+"""What a full run costs, from params alone: adapters, tokens, requests and GPU-hours per base
+model.
 
 ``python -m compass.cost [--params FILE] [--gpu FILE]`` prints the table and the assumptions behind
 it; :func:`cost_table` and :func:`assumptions` give the same to the book.
@@ -76,7 +77,8 @@ ATTENTION_TOKENS = 8e9 / (32 * 4096)  # ~61,035: at a context of this many token
 # default for a model whose shape is not in SHAPES
 SHAPES = {  # (decoder layers, d_model) from each model's config.json
     "gemma-3-270m": (18, 640), "phi-4-mini": (32, 3072), "llama-3.1-8b": (32, 4096),
-    "llama-3.1-8b-instruct": (32, 4096), "qwen2.5-7b": (28, 3584), "qwen2.5-7b-instruct": (28, 3584)}
+    "llama-3.1-8b-instruct": (32, 4096), "qwen2.5-7b": (28, 3584),
+    "qwen2.5-7b-instruct": (28, 3584)}
 
 
 def attention_tokens(name: str) -> float:
@@ -86,12 +88,13 @@ def attention_tokens(name: str) -> float:
         return ATTENTION_TOKENS
     layers, d_model = SHAPES[name]
     return model_size(name) * 1e9 / (layers * d_model)
-H200 = "measured on one H200 (bf16, LoRA r=16 on every linear layer, random-init Llama-3.1-8B shape)"
+H200 = ("measured on one H200 (bf16, LoRA r=16 on every linear layer, random-init Llama-3.1-8B "
+        "shape)")
 FALLBACK = {  # key -> (value at REFERENCE_B, where it comes from)
     "train_tokens_per_s": (9_080.0, f"{H200}: training at batch 4 x 1,024 tokens (measured there)"),
     "score_items_per_s": (3.2, f"{H200}: one 4-choice item per forward call, unbatched"),
-    "gen_tokens_per_s": (30.0, "ASSUMPTION, nothing measured: 30 generated tokens/s for one sequence "
-                               "at batch 1 on an 8B model with plain transformers"),
+    "gen_tokens_per_s": (30.0, "ASSUMPTION, nothing measured: 30 generated tokens/s for one "
+                               "sequence at batch 1 on an 8B model with plain transformers"),
 }
 RATE_KEYS = ("train_tokens_per_s", "score_items_per_s", "score_tokens_per_s", "gen_tokens_per_s",
              "prefill_tokens_per_s")
@@ -143,8 +146,9 @@ def rates(gpu: str | Path | dict | None = None) -> dict[str, Rate]:
         elif key == "prefill_tokens_per_s":
             train = out["train_tokens_per_s"]
             out[key] = Rate(PREFILL_PER_TRAIN * train.value, train.params_b,
-                            f"ESTIMATE: {PREFILL_PER_TRAIN:g} x the training rate (a LoRA step costs "
-                            "about two forward passes: no gradients for the frozen weights)")
+                            f"ESTIMATE: {PREFILL_PER_TRAIN:g} x the training rate (a LoRA step "
+                            "costs about two forward passes: no gradients for the frozen "
+                            "weights)")
         else:
             value, source = FALLBACK[key]
             out[key] = Rate(value, REFERENCE_B, source)
@@ -183,8 +187,10 @@ def _read_gpu(gpu) -> tuple[dict, str]:
             raise ConfigError(f"throughput file {path} must hold a JSON object")
     for key in (*MEASURED_KEYS, "params_b"):
         value = data.get(key)
-        if key in data and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-            raise ConfigError(f"{where or 'throughputs'}: {key} = {value!r} must be a positive number")
+        if key in data and (isinstance(value, bool) or not isinstance(value, (int, float))
+                            or value <= 0):
+            raise ConfigError(f"{where or 'throughputs'}: {key} = {value!r} must be a positive "
+                              "number")
     return data, where
 
 
@@ -303,7 +309,8 @@ def _mc_items(cfg: Config) -> tuple[int, int]:
     """(items per language, choices per item) of the multiple-choice evaluation."""
     if protocol_of(cfg).hub_benchmarks:
         return cfg.evaluation.max_items or GMMLU_ITEMS[cfg.data.test_set], GMMLU_CHOICES
-    return cfg.evaluation.max_items or cfg.data.split.max_test_items, cfg.data.split.n_distractors + 1
+    return (cfg.evaluation.max_items or cfg.data.split.max_test_items,
+            cfg.data.split.n_distractors + 1)
 
 
 def _prefill_seconds(tokens: int, rate: float, attention: float = ATTENTION_TOKENS) -> float:
@@ -382,13 +389,15 @@ def assumptions(cfg: Config, gpu: str | Path | dict | None = None,
         f"Multiple-choice scoring: {r['score_tokens_per_s'].value:,.0f} tokens/s (context + "
         f"continuation tokens) at {r['score_tokens_per_s'].params_b:g}B, "
         f"{r['score_tokens_per_s'].source}.",
-        f"Generation: {r['gen_tokens_per_s'].value:g} tokens/s at {r['gen_tokens_per_s'].params_b:g}B, "
+        f"Generation: {r['gen_tokens_per_s'].value:g} tokens/s at "
+        f"{r['gen_tokens_per_s'].params_b:g}B, "
         f"{r['gen_tokens_per_s'].source}."
         + ("" if r["gen_tokens_per_s"].source != FALLBACK["gen_tokens_per_s"][1] else
            " Batched generation is much faster: put a measured gen_tokens_per_s in gpu.json "
            "(benchmarks/bench_gpu.py writes one) to replace it."),
         f"Prompt reading (prefill): {r['prefill_tokens_per_s'].value:,.0f} tokens/s at "
-        f"{r['prefill_tokens_per_s'].params_b:g}B, {r['prefill_tokens_per_s'].source}; a prompt of L "
+        f"{r['prefill_tokens_per_s'].params_b:g}B, {r['prefill_tokens_per_s'].source}; "
+        "a prompt of L "
         f"tokens costs L x (1 + L / A) tokens' time (attention grows with L; A is each model's "
         "params / (layers x d_model): "
         + ", ".join(f"{m} {attention_tokens(m):,.0f}" for m in cfg.train.models) + ").",
@@ -407,8 +416,8 @@ def assumptions(cfg: Config, gpu: str | Path | dict | None = None,
         "and writes up to long_context.max_new_tokens at the generation rate (decoding over a long "
         "cache is slower: a lower bound).",
         "Zero-shot is scored once per language per model, each adapter on its own language.",
-        "Not counted: embedding and selection (CPU), held-out NLL items, lm-eval check items, model "
-        "loading, checkpointing, and data downloads.",
+        "Not counted: embedding and selection (CPU), held-out NLL items, lm-eval check items, "
+        "model loading, checkpointing, and data downloads.",
     ]
     sizes = [name for name in cfg.train.models if name not in catalog.PARAMETERS_B]
     if sizes:
@@ -505,10 +514,12 @@ def format_table(table: pd.DataFrame) -> str:
             return f"{value:.3f}" if value >= 0.001 else "<0.001"
         return f"{int(value):,}"
 
-    shown = pd.DataFrame({model: [cell(c, row[c]) for c in COLUMNS] for model, row in table.iterrows()},
+    shown = pd.DataFrame({model: [cell(c, row[c]) for c in COLUMNS]
+                          for model, row in table.iterrows()},
                          index=list(COLUMNS.values()))
     try:
-        return shown.to_markdown(colalign=("left",) + ("right",) * shown.shape[1], disable_numparse=True)
+        return shown.to_markdown(colalign=("left",) + ("right",) * shown.shape[1],
+                                 disable_numparse=True)
     except ImportError:
         return shown.to_string()
 
@@ -531,14 +542,16 @@ def report(cfg: Config, gpu: str | Path | dict | None = None,
 
 
 def main(argv=None) -> int:
+    """Print the cost report for the params; returns 2 when the params are invalid."""
     from compass import config
 
     parser = argparse.ArgumentParser(prog="python -m compass.cost",
-                                     description="GPU-hours and tokens of a full run, from params alone")
+                                     description="GPU-hours and tokens of a full run, "
+                                                 "from params alone")
     parser.add_argument("--params", default=None, help="params.yaml to read (default: the repo's)")
     parser.add_argument("--gpu", default=None,
-                        help=f"measured throughputs (default: {GPU_RESULTS.relative_to(paths.ROOT)} "
-                             "when it exists)")
+                        help="measured throughputs (default: "
+                             f"{GPU_RESULTS.relative_to(paths.ROOT)} when it exists)")
     parser.add_argument("--lengths", default=None,
                         help="measured prompt lengths (default: "
                              "benchmarks/results/prompt_lengths.json when it exists)")

@@ -68,6 +68,7 @@ def oneruler() -> frozenset[str]:
 
 
 def test_set_languages(test_set: str) -> frozenset[str]:
+    """The target languages the configured Global-MMLU test set (``lite`` or ``full``) covers."""
     return global_mmlu_lite() if test_set == "lite" else global_mmlu_full()
 
 
@@ -99,15 +100,16 @@ def refusals(targets, test_set: str, aya_rows: dict[str, int] | None = None) -> 
     full, lite = sorted(global_mmlu_full()), global_mmlu_lite()
     for lang in targets:
         if lang not in global_mmlu_full():
-            out.append(f"target {lang!r}: Global-MMLU has no {lang!r} (its dev split is E_t); remove "
-                       f"it from languages.targets (Global-MMLU covers {', '.join(full)})")
+            out.append(f"target {lang!r}: Global-MMLU has no {lang!r} (its dev split is E_t); "
+                       f"remove it from languages.targets (Global-MMLU covers {', '.join(full)})")
         elif test_set == "lite" and lang not in lite:
             out.append(f"target {lang!r}: Global-MMLU-Lite has no {lang!r} (data.test_set = lite "
                        f"covers {', '.join(sorted(lite))}); set data.test_set: full, or remove it "
                        "from languages.targets")
         elif aya_rows is not None and not aya_rows.get(lang):
             out.append(f"target {lang!r}: data.aux_dataset has no {lang!r} rows, which the paper "
-                       "protocol uses as the existing training data; remove it from languages.targets")
+                       "protocol uses as the existing training data; remove it from "
+                       "languages.targets")
     return out
 
 
@@ -116,6 +118,6 @@ def describe(frame: pd.DataFrame) -> pd.DataFrame:
     shown = frame.copy()
     for column in COLUMNS[:-1]:
         shown[column] = shown[column].map({True: "yes", False: "no"})
-    shown["aya_rows"] = shown["aya_rows"].map(lambda n: "after the pool stage" if n is None or n != n
-                                              else f"{int(n):,}")
+    shown["aya_rows"] = shown["aya_rows"].map(lambda n: "after the pool stage"
+                                              if n is None or n != n else f"{int(n):,}")
     return shown

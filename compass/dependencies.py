@@ -124,11 +124,15 @@ def code_path(module: str) -> str:
 
 
 def notebook_source(path: Path) -> str:
+    """The code cells of a notebook file joined into one source text (what its imports are read
+    from)."""
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
 
 
 def relative(path: Path) -> str:
+    """``path`` relative to the repository, with forward slashes: how dvc.yaml names a
+    dependency."""
     return path.resolve().relative_to(paths.ROOT).as_posix()
 
 
@@ -234,6 +238,7 @@ def param_problems(reads: dict[str, set[str]], dvc_yaml: dict | None = None,
 
 
 def load_dvc_yaml() -> dict:
+    """The repository's dvc.yaml, parsed."""
     import yaml
 
     return yaml.safe_load((paths.ROOT / "dvc.yaml").read_text(encoding="utf-8"))
@@ -321,6 +326,8 @@ def _indent(line: str) -> int:
 
 
 def main(argv=None) -> int:
+    """Compare dvc.yaml's code deps with the imports (or rewrite or explain them); the exit status
+    is 1 when they differ."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="rewrite dvc.yaml's code deps")
     parser.add_argument("--why", metavar="STAGE", choices=sorted(STAGE_ENTRIES),

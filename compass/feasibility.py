@@ -46,7 +46,8 @@ def _with(node, keys: list[str], value):
     from dataclasses import replace
 
     head = keys[0]
-    return replace(node, **{head: value if len(keys) == 1 else _with(getattr(node, head), keys[1:], value)})
+    return replace(node, **{head: value if len(keys) == 1
+                            else _with(getattr(node, head), keys[1:], value)})
 
 
 class _Problems:
@@ -89,7 +90,8 @@ def _splits(problems: _Problems, own: list[dict]):
         if len(topics) < 2:
             raise problems.refuse(
                 f"its {len(own)} pairs all have one topic ({topics[0]!r}), and a multiple-choice "
-                "item takes its distractors from other topics, so a target needs at least 2") from None
+                "item takes its distractors from other topics, so a target needs at least 2"
+            ) from None
         if "distractors" not in str(err):
             raise problems.refuse(f"{err} with data.split {_split_text(cfg)}") from None
         most = distractor_capacity(own, split_language(own, cfg.data.split, cfg.seed))
@@ -213,7 +215,8 @@ def target_report(cfg, lang: str, pairs: list[dict], vectors=None) -> dict:
     budgeted = [n for m, n in sizes.items() if m not in CONTROLS]
     report["selected"] = min(budgeted) if budgeted else 0
     for method, rules in placed.items():
-        report[f"{method} own/spill/widened"] = "/".join(str(rules[r]) for r in ("own", "spill", "widened"))
+        report[f"{method} own/spill/widened"] = "/".join(str(rules[r])
+                                                         for r in ("own", "spill", "widened"))
     return report
 
 

@@ -78,7 +78,8 @@ def is_hub_id(source: str) -> bool:
     return not Path(source).expanduser().exists() and bool(HUB_NAME.match(source))
 
 
-def _source_asset(kind: str, source: str, why: str, param: str, configs: tuple[str, ...] = ()) -> Asset:
+def _source_asset(kind: str, source: str, why: str, param: str,
+                  configs: tuple[str, ...] = ()) -> Asset:
     repo_type = "dataset" if kind == "dataset" else "model"
     repo_id, revision = hub_ids.split(source)
     if is_hub_id(repo_id):
@@ -101,21 +102,23 @@ def required(cfg: Config) -> list[Asset]:
     for name in t.models:
         if name == catalog.OFFLINE_MODEL and name not in t.model_sources:
             continue
-        assets.append(_source_asset("model", catalog.source(name, t.model_sources), f"base model {name}",
-                                    "train.model_sources"))
+        assets.append(_source_asset("model", catalog.source(name, t.model_sources),
+                                    f"base model {name}", "train.model_sources"))
     encoder = cfg.encoder.name
     if encoder != OFFLINE_ENCODER:
         if "/" not in encoder and not Path(encoder).expanduser().exists():
-            encoder = f"sentence-transformers/{encoder}"  # as sentence-transformers resolves a bare name
+            # as sentence-transformers resolves a bare name
+            encoder = f"sentence-transformers/{encoder}"
         assets.append(_source_asset("model", encoder, "encoder", "encoder.name"))
     if protocol_of(cfg).hub_benchmarks:
         d = cfg.data
         targets = tuple(cfg.targets)
-        assets.append(_source_asset("dataset", d.aux_dataset, "auxiliary pool (Aya)", "data.aux_dataset",
-                                    (DEFAULT_CONFIG,)))
+        assets.append(_source_asset("dataset", d.aux_dataset, "auxiliary pool (Aya)",
+                                    "data.aux_dataset", (DEFAULT_CONFIG,)))
         if d.test_set == "full":
-            assets.append(_source_asset("dataset", d.target_dataset, "Global-MMLU dev (E_t) and test",
-                                        "data.target_dataset", targets))
+            assets.append(_source_asset("dataset", d.target_dataset,
+                                        "Global-MMLU dev (E_t) and test", "data.target_dataset",
+                                        targets))
         else:
             assets.append(_source_asset("dataset", d.target_dataset, "Global-MMLU dev (E_t)",
                                         "data.target_dataset", targets))
@@ -150,7 +153,8 @@ def _merge(assets: list[Asset]) -> list[Asset]:
 
 
 def hub_cache() -> Path:
-    """huggingface_hub's cache folder: HF_HUB_CACHE, else HF_HOME/hub (as huggingface_hub reads it)."""
+    """huggingface_hub's cache folder: HF_HUB_CACHE, else HF_HOME/hub (as huggingface_hub reads
+    it)."""
     for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
         if os.environ.get(var):
             return Path(os.environ[var]).expanduser()
@@ -203,8 +207,8 @@ def _model_problem(repo_id: str, revision: str | None = None) -> str | None:
                 return f"the cached snapshot's {index.name} is unreadable ({err})"
             lacking = sorted(s for s in shards if not (folder / s).is_file())
             if lacking:
-                return (f"the cached snapshot {folder} lacks {len(lacking)} of {len(shards)} weight "
-                        f"shards (e.g. {lacking[0]}; an interrupted download?)")
+                return (f"the cached snapshot {folder} lacks {len(lacking)} of {len(shards)} "
+                        f"weight shards (e.g. {lacking[0]}; an interrupted download?)")
             return None
     return (f"the cached snapshot {folder} has no weights ({' / '.join(WEIGHTS)}, or their "
             ".index.json): only some files were fetched")
@@ -254,7 +258,8 @@ def _dataset_problem(asset: Asset) -> str | None:
 def problem(asset: Asset) -> str | None:
     """Why ``asset`` cannot be loaded offline, or None when it can. Reads local files only."""
     if asset.local:
-        return None if Path(asset.repo_id).expanduser().exists() else "this local path does not exist"
+        return None if Path(asset.repo_id).expanduser().exists() \
+            else "this local path does not exist"
     if asset.kind == "dataset":
         return _dataset_problem(asset)
     return _model_problem(asset.repo_id, asset.revision)
@@ -337,9 +342,12 @@ def fetch(assets: list[Asset]) -> None:
 
 
 def main(argv=None) -> int:
+    """Check (or with ``--fetch`` first download) the hub assets the params need; returns 2 when the
+    params are invalid or an asset is missing offline."""
     from compass import config
 
-    parser = argparse.ArgumentParser(prog="python -m compass.hub_assets", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m compass.hub_assets",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--params", default=None, help="params.yaml to read (default: the repo's)")
     parser.add_argument("--fetch", action="store_true", help="download what is missing (network)")
     args = parser.parse_args(argv)

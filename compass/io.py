@@ -19,7 +19,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
+                               dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -31,6 +32,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_text(path, text: str) -> None:
+    """Write UTF-8 text atomically: a reader never sees a half-written file."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
@@ -64,7 +66,8 @@ def write_json(path, obj, digits: int | None = SIGNIFICANT_DIGITS) -> None:
     """JSON with sorted keys and floats to ``digits`` significant digits (None: as they are)."""
     if digits is not None:
         obj = _rounded(obj, digits)
-    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True, default=_plain) + "\n")
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True,
+                                default=_plain) + "\n")
 
 
 def _plain(value):
@@ -76,6 +79,8 @@ def _plain(value):
 
 
 def read_json(path):
+    """Parse a JSON file; a missing file says which stage writes it, a corrupt one raises
+    SchemaError."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; run the stage that writes it (dvc repro)")
@@ -86,12 +91,15 @@ def read_json(path):
 
 
 def write_jsonl(path, records: Iterable[dict]) -> None:
+    """Write one JSON object per line (UTF-8, non-ASCII kept), atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def read_jsonl(path, required: tuple[str, ...] = ()) -> list[dict]:
+    """The records of a JSON-lines file (blank lines skipped), each checked for the ``required``
+    fields; errors name the file and line."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; run the stage that writes it (dvc repro)")
@@ -103,7 +111,8 @@ def read_jsonl(path, required: tuple[str, ...] = ()) -> list[dict]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise SchemaError(f"{path}:{lineno} is not valid JSON (corrupt file?): {err}") from None
+                raise SchemaError(f"{path}:{lineno} is not valid JSON (corrupt file?): "
+                                  f"{err}") from None
             records.append(check_record(record, required, f"{path}:{lineno}"))
     return records
 
@@ -133,12 +142,15 @@ def read_csv(path, required: tuple[str, ...] = (), numeric: bool = False) -> pd.
 
 
 def write_npz(path, **arrays) -> None:
+    """Write arrays to an uncompressed .npz, atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
 
 
 def read_npz(path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file, loaded eagerly and without pickle (a corrupt file raises
+    SchemaError)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; run the stage that writes it (dvc repro)")

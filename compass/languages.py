@@ -39,6 +39,7 @@ def require_available(code: str, available: list[str] | set[str], role: str = "l
 
 
 def display_name(code: str) -> str:
+    """The English name of a language tag (e.g. ``de`` -> German), for table rows and prose."""
     return langcodes.Language.get(code).display_name()
 
 

@@ -20,6 +20,7 @@ GOAL_HOURS = 24.0  # the paper preset on one 8-GPU node in at most a day (issue'
 
 @dataclass(frozen=True)
 class Job:
+    """One GPU stage: its hours on one GPU and the stages it must wait for."""
     name: str  # a DVC stage address, e.g. train@phi-4-mini-ja
     hours: float
     after: tuple[str, ...] = ()

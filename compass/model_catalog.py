@@ -22,6 +22,8 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a name is a folder and a D
 
 
 def known_names(model_sources: dict | None = None) -> list[str]:
+    """Every base model name the params may use: the offline model, the paper's, and the ones
+    ``train.model_sources`` adds."""
     return sorted({OFFLINE_MODEL, *PAPER_MODELS, *(model_sources or {})})
 
 

@@ -20,6 +20,8 @@ from compass.io import atomic_path
 
 
 def notebook_path(name: str):
+    """The notebook file for ``name`` (with or without ``.ipynb``); FileNotFoundError lists the
+    notebooks there are."""
     name = name if name.endswith(".ipynb") else f"{name}.ipynb"
     source = paths.notebook(name)
     if not source.exists():
@@ -35,7 +37,8 @@ def run(name: str, lang: str | None = None, overrides: dict | None = None,
     stage's own run (writes data/); otherwise the run is redirected to a scratch folder unless
     COMPASS_DATA_DIR already names a data folder."""
     source = notebook_path(name)
-    cfg = config.load(overrides=overrides)  # a bad override fails here, in one line, not in the kernel
+    # a bad override fails here, in one line, not in the kernel
+    cfg = config.load(overrides=overrides)
     if model is not None:
         config.require_model(cfg, model)
     stem = "_".join(part for part in (source.stem, model, lang) if part)
@@ -45,7 +48,8 @@ def run(name: str, lang: str | None = None, overrides: dict | None = None,
         scratch.redirect_exploration(stem)
     target = paths.executed_notebook(source.name, lang, model)
     if dry_run:
-        where = "data/" if pipeline or os.environ.get(scratch.DATA_DIR_ENV) else f"data/scratch/{stem}/"
+        where = "data/" if pipeline or os.environ.get(scratch.DATA_DIR_ENV) \
+            else f"data/scratch/{stem}/"
         print(f"would run {source.relative_to(paths.ROOT)} (lang={lang}, model={model}, "
               f"overrides={overrides or {}}); results in {where}")
         return None
@@ -82,6 +86,8 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def main(argv=None):
+    """Command line of :func:`run`; a bad param or notebook name exits with one line, not a
+    traceback."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook")
     parser.add_argument("--lang")

@@ -28,6 +28,7 @@ def cache_dir() -> Path:
 
 
 def embedding_store(encoder_name: str) -> Path:
+    """The SQLite embedding cache of one encoder and prefix (``/`` in hub ids made file-safe)."""
     safe = encoder_name.replace("/", "__")
     return cache_dir() / "embeddings" / f"{safe}.sqlite"
 
@@ -38,6 +39,7 @@ def pool_file() -> Path:
 
 
 def pool_summary() -> Path:
+    """The pool stage's summary: pairs per language, the encoder and its dimension."""
     return data_root() / "pool" / "summary.json"
 
 
@@ -47,6 +49,8 @@ def benchmarks_dir() -> Path:
 
 
 def benchmark_file(lang: str) -> Path:
+    """Paper profile: one target's benchmark items (E_t, test, MMLU-ProX-Lite) as the pool stage
+    loaded them."""
     return benchmarks_dir() / f"{lang}.json"
 
 
@@ -66,6 +70,7 @@ def precision_record() -> Path:
 
 
 def models_dir() -> Path:
+    """Base models as the model stage prepared or recorded them, one folder or report per name."""
     return data_root() / "models"
 
 
@@ -103,10 +108,12 @@ def adapter_snapshot(lang: str, model: str, method: str, step: int) -> Path:
 
 
 def evaluation_dir(lang: str, model: str) -> Path:
+    """The evaluate stage's tables and per-sample logs for one (language, model)."""
     return model_results_dir(lang, model) / "evaluation"
 
 
 def evaluation_metrics(lang: str, model: str) -> Path:
+    """The evaluate stage's metrics for one (language, model), read by the book."""
     return model_results_dir(lang, model) / "evaluation_metrics.json"
 
 
@@ -116,46 +123,59 @@ def long_context_dir(lang: str, model: str) -> Path:
 
 
 def long_context_metrics(lang: str, model: str) -> Path:
+    """The long-context stage's metrics for one (language, model), read by the book."""
     return model_results_dir(lang, model) / "long_context_metrics.json"
 
 
 def language_dir(lang: str) -> Path:
+    """Everything of one target language: its data splits, sampling, and per-model results."""
     return data_root() / "languages" / lang
 
 
 def splits_file(lang: str) -> Path:
+    """The data stage's split of one target's pairs into dev (E_t), train and test (schema
+    SPLIT)."""
     return language_dir(lang) / "data" / "splits.csv"
 
 
 def test_items_file(lang: str) -> Path:
+    """The data stage's multiple-choice test items of one target (schema MC_ITEM)."""
     return language_dir(lang) / "data" / "test_items.jsonl"
 
 
 def data_metrics(lang: str) -> Path:
+    """The data stage's metrics for one target, read by the book's data tables."""
     return language_dir(lang) / "data" / "metrics.json"
 
 
 def sampling_dir(lang: str) -> Path:
+    """The sampling stage's outputs for one target: clusters, selections, metrics."""
     return language_dir(lang) / "sampling"
 
 
 def selections_dir(lang: str) -> Path:
+    """One folder per selection method under the target's sampling outputs."""
     return sampling_dir(lang) / "selections"
 
 
 def selection_dir(lang: str, method: str) -> Path:
+    """What one selection method picked for one target: its manifest and cluster report."""
     return selections_dir(lang) / method
 
 
 def manifest_file(lang: str, method: str) -> Path:
+    """The pool pairs one method selected for one target (id, language, cluster, score): what
+    training reads."""
     return selection_dir(lang, method) / "manifest.csv"
 
 
 def cluster_report_file(lang: str, method: str) -> Path:
+    """Per target cluster: shares, eligible items, COMPASS's quota and what one method selected."""
     return selection_dir(lang, method) / "cluster_report.csv"
 
 
 def sampling_metrics(lang: str) -> Path:
+    """The sampling stage's metrics for one target (clustering, and each method's selection)."""
     return sampling_dir(lang) / "metrics.json"
 
 
@@ -180,6 +200,8 @@ def executed_notebooks_dir() -> Path:
 
 
 def executed_notebook(name: str, lang: str | None = None, model: str | None = None) -> Path:
+    """Where papermill writes notebook ``name`` run for ``model`` and ``lang``: each part that is
+    given joins the stem, so each run has a file of its own."""
     stem = "_".join(part for part in (Path(name).stem, model, lang) if part)
     return executed_notebooks_dir() / f"{stem}.ipynb"
 
@@ -195,6 +217,7 @@ def ecda_calibration(lang: str) -> Path:
 
 
 def ecda_metrics(lang: str) -> Path:
+    """The ECDA stage's metrics for one language (triggers, rollbacks, the stream's settings)."""
     return data_root() / "ecda" / f"{lang}_metrics.json"
 
 
@@ -209,4 +232,5 @@ def stage_timings() -> Path:
 
 
 def notebook(name: str) -> Path:
+    """A notebook of the repository by file name (with ``.ipynb``)."""
     return NOTEBOOKS / name

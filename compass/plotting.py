@@ -58,7 +58,8 @@ def cluster_map(pool, selections: dict, seed: int, methods=("compass", "random")
             blocks.append((method, pool.aux_vectors[rows], pool.aux["cluster"].to_numpy()[rows]))
     vectors = np.concatenate([b[1] for b in blocks])
     perplexity = float(min(30, max(5, (len(vectors) - 1) // 3)))
-    xy = TSNE(n_components=2, random_state=seed, init="pca", perplexity=perplexity).fit_transform(vectors)
+    xy = TSNE(n_components=2, random_state=seed, init="pca",
+              perplexity=perplexity).fit_transform(vectors)
     frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1],
                           "source": np.concatenate([[b[0]] * len(b[1]) for b in blocks]),
                           "cluster": np.concatenate([b[2] for b in blocks]).astype(str)})
@@ -156,7 +157,8 @@ def nll_by_step(by_step: pd.DataFrame, lang: str, subset: str = "all", method: s
         if name == method:
             continue
         gap = frame[(frame["method"] == name)].sort_values("step")
-        right.plot(gap["step"], gap["compass_minus"], marker="o", color=colours[name], label=f"vs {name}")
+        right.plot(gap["step"], gap["compass_minus"], marker="o", color=colours[name],
+                   label=f"vs {name}")
         right.fill_between(gap["step"], gap["compass_minus_ci_low"], gap["compass_minus_ci_high"],
                            color=colours[name], alpha=0.12)
     right.axhline(0, color="grey", lw=1)
@@ -200,7 +202,8 @@ def nll_gap_overview(frame: pd.DataFrame):
         ax = plt.gca()
         order = data.groupby("method")["change"].mean().sort_values().index.tolist()
         y = {m: i for i, m in enumerate(order)}
-        for k, (subset, colour) in enumerate(zip(("gap", "covered"), sns.color_palette(n_colors=2))):
+        for k, (subset, colour) in enumerate(zip(("gap", "covered"),
+                                                 sns.color_palette(n_colors=2))):
             rows = data[data["subset"] == subset]
             if rows.empty:
                 continue
@@ -225,8 +228,8 @@ def training_curves(logs: dict[str, pd.DataFrame], lang: str):
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     sns.lineplot(frame, x="step", y="loss", hue="method", marker="o", errorbar=("pi", 100), ax=ax)
     seeds = frame["seed"].nunique() if "seed" in frame else 1
-    ax.set(title=f"{lang}: training loss per method" + (f" (mean of {seeds} seeds, band: their range)"
-                                                        if seeds > 1 else ""),
+    ax.set(title=f"{lang}: training loss per method"
+           + (f" (mean of {seeds} seeds, band: their range)" if seeds > 1 else ""),
            ylabel="completion cross-entropy")
     ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left", title="method")
     return fig
@@ -245,7 +248,8 @@ def drift_over_time(drift: pd.DataFrame, delta: float, lang: str):
     else:
         ax.axhline(delta, color="red", ls="--", lw=1, label=f"delta = {delta}")
     fired = ecda[ecda["trigger"] & (ecda["t"] > 0)]
-    ax.scatter(fired["t"], fired["js"], marker="*", s=220, color="red", zorder=5, label="ECDA update")
+    ax.scatter(fired["t"], fired["js"], marker="*", s=220, color="red", zorder=5,
+               label="ECDA update")
     ax.set(xlabel="time step", ylabel="JS divergence (clusters)", title=f"{lang}: drift per window")
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
     return fig

@@ -24,10 +24,12 @@ HEADER = """\
 
 
 def available() -> list[str]:
+    """The preset names there are (the stems of profiles/*.yaml)."""
     return sorted(p.stem for p in paths.PROFILES.glob("*.yaml"))
 
 
 def preset(name: str):
+    """The file of preset ``name``; ConfigError lists the presets there are."""
     source = paths.PROFILES / f"{name}.yaml"
     if not source.exists():
         raise config.ConfigError(f"profile {name!r} does not exist; choose one of {available()} "

@@ -10,7 +10,8 @@ PAIR  (one line of data/pool/pairs.jsonl; the auxiliary pool and the target spli
 
 SPLIT  (data/languages/<lang>/data/splits.csv; one row per target-language pair)
     id, split ('dev' = target usage sample E_t, 'train' = existing target training data,
-    'test' = source of the multiple-choice items), topic, group (prompt group: never straddles splits)
+    'test' = source of the multiple-choice items), topic, group (prompt group: never straddles
+    splits)
 
 MC_ITEM  (data/languages/<lang>/data/test_items.jsonl; multiple-choice evaluation items)
     id        str   item id (the pair id for the tiny profile, sample_id / question_id for paper)
@@ -34,6 +35,8 @@ class SchemaError(ValueError):
 
 
 def check_record(record: dict, required: tuple[str, ...], where: str) -> dict:
+    """``record`` unchanged when it has every ``required`` field; SchemaError at ``where`` names
+    what is missing."""
     missing = [name for name in required if name not in record]
     if missing:
         raise SchemaError(f"{where}: record is missing field(s) {missing}; has {sorted(record)}")

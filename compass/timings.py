@@ -33,7 +33,8 @@ def read() -> pd.DataFrame:
     path = paths.stage_timings()
     if not path.exists():
         return pd.DataFrame(columns=["stage", "kind", "finished", "seconds"])
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
     frame = pd.DataFrame(rows)
     if "kind" not in frame:
         frame["kind"] = "stage"

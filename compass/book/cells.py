@@ -6,6 +6,8 @@ import pandas as pd
 
 
 def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A frame as a GitHub-flavoured markdown table, floats at ``floatfmt``, ending in a newline
+    so that generated pages can concatenate tables."""
     return frame.to_markdown(index=False, floatfmt=floatfmt) + "\n"
 
 
@@ -38,4 +40,5 @@ def seed_wins(r) -> str:
 
 
 def rate(value, low, high) -> str:
+    """A rate with its interval, ``value [low, high]`` at three decimals (a trust table cell)."""
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"

@@ -10,6 +10,8 @@ from compass.book.trust import stream_forgetting_answer
 
 
 def continual_table(cfg) -> str:
+    """The continual chapter's markdown: a sentence on the stream (triggers, rollbacks, the planted
+    regression) and its tables, read from the ECDA stage's ``summary.csv`` and metrics."""
     lang = cfg.ecda.language
     frame = io.read_csv(paths.ecda_dir(lang) / "summary.csv", numeric=True)
     metrics = io.read_json(paths.ecda_metrics(lang))

@@ -10,6 +10,8 @@ from compass.languages import display_name
 
 
 def data_tables(cfg) -> str:
+    """Markdown: the auxiliary pool's pairs per language, then each target's splits (the data and
+    pool stages' metrics)."""
     summary = io.read_json(paths.pool_summary())
     pool = pd.DataFrame([{"language": k, "name": display_name(k), "pairs": v}
                          for k, v in summary["languages"].items()])
@@ -20,6 +22,8 @@ def data_tables(cfg) -> str:
 
 
 def sampling_tables(cfg) -> str:
+    """Markdown: each target's clustering and selection overview, then every method's selection
+    per target, from the sampling stage's metrics."""
     rows, overview, notes = [], [], []
     for lang in cfg.targets:
         m = io.read_json(paths.sampling_metrics(lang))

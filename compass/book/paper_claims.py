@@ -30,6 +30,7 @@ from compass.book.paper_runs import (
 
 # ---------------------------------------------------------------- claims
 def claim_row(claim, model, paper, run, decided, how) -> dict:
+    """One row of the claims table; ``decided`` is the (verdict, reason) pair the rule returned."""
     return {"paper's claim": claim, "base model": model, "paper": paper, "this run": run,
             "reproduces?": f"**{decided[0]}**: {decided[1]}", "how measured": how}
 
@@ -160,6 +161,7 @@ def ecda_claims(cfg) -> list[dict]:
 
 
 def claim_rows(cfg) -> list[dict]:
+    """Every claim row the book checks: the gains, the method comparisons, then the ECDA claims."""
     return gain_claims(cfg) + method_claims(cfg) + ecda_claims(cfg)
 
 

@@ -33,6 +33,7 @@ class Estimate:
     high: float
 
     def cell(self, fmt: str = "+.1f", unit: str = " pp") -> str:
+        """The estimate as ``value [low, high]`` with ``unit`` (pp by default, signed)."""
         return f"{self.value:{fmt}}{unit} [{self.low:{fmt}}, {self.high:{fmt}}]"
 
 

@@ -24,10 +24,12 @@ def csv_or_empty(file: Path) -> pd.DataFrame:
 
 
 def json_or_empty(file: Path) -> dict:
+    """A stage's JSON, or an empty mapping where the file is missing (a part that did not run)."""
     return io.read_json(file) if file.exists() else {}
 
 
 def methods_with_zero_shot(cfg) -> list[str]:
+    """The configured methods with zero-shot first, once: the column order of the paper tables."""
     return list(dict.fromkeys(["zero_shot", *cfg.train.methods]))
 
 
@@ -143,6 +145,7 @@ def measured_table(cfg) -> str:
 
 
 def data_line(cfg) -> str:
+    """Markdown: the data sets of this run, each with the revision it is pinned to."""
     d = cfg.data
     return (f"Aya {pinned(d.aux_dataset)}; Global-MMLU {pinned(d.target_dataset)} (dev: the "
             f"usage sample E_t), Global-MMLU-Lite {pinned(d.target_lite_dataset)}, MMLU-ProX-Lite "

@@ -161,6 +161,8 @@ def cultural_table(cfg, model: str) -> str:
 
 
 def cultural_section(cfg) -> str:
+    """Markdown: per base model, accuracy on the culturally sensitive and agnostic items, with the
+    note on how the cells were computed."""
     body = "".join(model_section(m, cultural_table(cfg, m)) for m in cfg.train.models)
     return (body + "\nCells: accuracy on the items Global-MMLU annotated as culturally sensitive "
             "(CS) or agnostic (CA), with the change against zero-shot in pp on the same items "
@@ -195,6 +197,7 @@ def prox_table(cfg, model: str) -> str:
 
 
 def prox_section(cfg) -> str:
+    """Markdown: per base model, the MMLU-ProX-Lite exact match, or why it was not run."""
     if not cfg.prox_languages():
         why = (" (the fixtures hold no MMLU-ProX-Lite rows with the categories its few-shot "
                "prompts need)" if on_fixtures(cfg) else "")
@@ -238,6 +241,7 @@ def long_context_table(cfg, model: str) -> tuple[str, list[str]]:
 
 
 def long_context_section(cfg) -> str:
+    """Markdown: per base model, the long-context (OneRuler) accuracy, with its notes."""
     parts, notes = [], []
     for model in cfg.train.models:
         text, more = long_context_table(cfg, model)

@@ -47,6 +47,8 @@ def pinned(source) -> str:
 
 
 def profile_page(cfg) -> str:
+    """Markdown bullets: what this build ran (profile, data, targets, pool, clustering, precision,
+    training and stage times), from the pool summary and the params."""
     summary = io.read_json(paths.pool_summary())
     targets = ", ".join(f"{display_name(t)} (`{t}`)" for t in cfg.targets)
     return (

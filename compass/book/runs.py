@@ -17,6 +17,7 @@ def runs(cfg) -> list[tuple[str, str, str]]:
 
 
 def labels(cfg) -> list[str]:
+    """The column labels of :func:`runs`, in its order."""
     return [label for label, _, _ in runs(cfg)]
 
 

@@ -44,6 +44,8 @@ def reductions(summary: pd.DataFrame) -> str:
 
 
 def stream_forgetting_answer(cfg) -> str:
+    """:func:`stream_forgetting` as a sentence for the trust page, with which methods forgot less
+    than naive updates when forgetting was shown."""
     verdict, detail = stream_forgetting(cfg)
     answer = {"yes": "Yes", "not shown": "No"}.get(verdict, verdict.capitalize())
     if verdict == "yes":  # then the question the paper asks: who forgot less
@@ -53,6 +55,7 @@ def stream_forgetting_answer(cfg) -> str:
 
 
 def stream_forgetting_text(cfg) -> str:
+    """:func:`stream_forgetting` as ``verdict: detail`` (a table cell)."""
     verdict, detail = stream_forgetting(cfg)
     return f"{verdict}: {detail}" if detail else verdict
 

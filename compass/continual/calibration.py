@@ -20,7 +20,8 @@ This module measures both rules on simulated windows, for the table the continua
 The permutation threshold is computed per draw with :data:`SIM_PERMUTATIONS` permutations (the
 monitor uses ``ecda.n_permutations``); the table's ``delta`` of the calibrated rule is the median
 threshold over the no-drift draws. Everything is deterministic given the seed. The negative control
-on the real stream (windows from the T0 population) is :func:`compass.continual.controls.drift_null`.
+on the real stream (windows from the T0 population) is
+:func:`compass.continual.controls.drift_null`.
 """
 from __future__ import annotations
 
@@ -129,11 +130,13 @@ class Calibration:
 
 def calibrate(reference_labels: np.ndarray, k: int, window: int, false_alarm_rate: float = 0.05,
               draws: int = 2000, seed: int = 0, reference_size: int | None = None,
-              fixed_delta: float = PAPER_DELTA, strengths=STRENGTHS, n_focus: int = 2) -> Calibration:
+              fixed_delta: float = PAPER_DELTA, strengths=STRENGTHS,
+              n_focus: int = 2) -> Calibration:
     """Both rules on simulated windows for a monitor whose reference is ``reference_labels``
     (size ``reference_size``, by default their number) and whose windows hold ``window`` inputs."""
     if not 0.0 < false_alarm_rate < 1.0:
-        raise ValueError(f"false_alarm_rate = {false_alarm_rate!r} must lie strictly between 0 and 1")
+        raise ValueError(f"false_alarm_rate = {false_alarm_rate!r} must lie strictly "
+                         "between 0 and 1")
     conformal_threshold(np.zeros(SIM_PERMUTATIONS), false_alarm_rate)  # enough permutations?
     p = reference_distribution(reference_labels, k)
     n_ref = len(reference_labels) if reference_size is None else int(reference_size)
@@ -147,7 +150,8 @@ def calibrate(reference_labels: np.ndarray, k: int, window: int, false_alarm_rat
                        window, n_ref, draws, null, shifted_sims)
 
 
-def calibrate_for(ecda_cfg, reference_labels: np.ndarray, k: int, window: int, seed: int) -> Calibration:
+def calibrate_for(ecda_cfg, reference_labels: np.ndarray, k: int, window: int,
+                  seed: int) -> Calibration:
     """:func:`calibrate` with the ``ecda`` params: target rate, draws, shift topics; the fixed
     delta compared with is the configured number, or the paper's 0.05 when delta is calibrated."""
     fixed = PAPER_DELTA if ecda_cfg.delta == "calibrated" else float(ecda_cfg.delta)

@@ -42,7 +42,8 @@ def _stream_outcomes(rng, steps: int, n_items: int, redraw: float, profile: str)
 
 
 def _old_definition(outcomes: dict, steps: int) -> float:
-    """Final minus the best version's mean, per earlier window (what the table used to report)."""
+    """Final minus the best version's mean per earlier window: the biased definition, to
+    contrast with backward transfer."""
     diffs = []
     for j in range(steps - 1):
         best = max(range(j, steps), key=lambda t: outcomes[(f"v{t}", f"test{j}")].mean())
@@ -51,7 +52,8 @@ def _old_definition(outcomes: dict, steps: int) -> float:
 
 
 def forgetting_null(steps: int = 4, n_items: int = 12, redraw: float = 0.3, simulations: int = 400,
-                    seed: int = 0, n_bootstrap: int = 400, confidence: float = 0.95) -> pd.DataFrame:
+                    seed: int = 0, n_bootstrap: int = 400,
+                    confidence: float = 0.95) -> pd.DataFrame:
     """Per update profile (every step, once, never): the mean forgetting (pp) the table reports
     over ``simulations`` null streams, the old definition's mean, and how often the table's
     interval excluded 0 (the false-positive rate, with its Clopper-Pearson interval)."""

@@ -60,8 +60,9 @@ def conformal_threshold(null_js: np.ndarray, false_alarm_rate: float) -> float:
     n = len(null_js)
     rank = math.ceil((n + 1) * (1.0 - false_alarm_rate))
     if rank > n:
-        raise ValueError(f"{n} null draws cannot calibrate a false-alarm rate of {false_alarm_rate}:"
-                         f" need at least {math.ceil(1 / false_alarm_rate) - 1}")
+        raise ValueError(f"{n} null draws cannot calibrate a false-alarm rate of "
+                         f"{false_alarm_rate}: need at least "
+                         f"{math.ceil(1 / false_alarm_rate) - 1}")
     return float(np.sort(null_js)[rank - 1])
 
 
@@ -95,6 +96,8 @@ def js_divergence(p: np.ndarray, q: np.ndarray, base: float = 2.0) -> float:
 
 @dataclass(frozen=True)
 class MMDResult:
+    """What :func:`mmd_permutation_test` found: the statistic with its permutation p-value, and the
+    kernel bandwidth and permutation count that produced them."""
     statistic: float  # biased MMD^2 estimate
     p_value: float
     bandwidth: float
@@ -155,6 +158,7 @@ class DriftMonitor:
                                           np.random.default_rng([self.seed, 1]))
         mmd = mmd_permutation_test(self.reference_vectors, vectors, self.n_permutations, self.seed)
         fired = {"js": js > delta, "mmd": mmd.p_value < self.alpha}
-        trigger = fired["js"] or fired["mmd"] if self.trigger_on == "either" else fired[self.trigger_on]
+        trigger = (fired["js"] or fired["mmd"]) if self.trigger_on == "either" \
+            else fired[self.trigger_on]
         return {"js": js, "delta": delta, "mmd": mmd.statistic, "p_value": mmd.p_value,
                 "js_fired": fired["js"], "mmd_fired": fired["mmd"], "trigger": bool(trigger)}

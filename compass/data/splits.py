@@ -95,7 +95,8 @@ def distractor_capacity(pairs: list[dict], splits: pd.DataFrame) -> int:
                default=0)
 
 
-def make_test_items(pairs: list[dict], splits: pd.DataFrame, cfg: "SplitConfig", seed: int) -> list[dict]:
+def make_test_items(pairs: list[dict], splits: pd.DataFrame, cfg: "SplitConfig",
+                    seed: int) -> list[dict]:
     """Multiple-choice items from the test split: the true response and ``n_distractors``
     responses from other topics of the same language, in a seeded order. Distractors come only
     from the splits no adapter trains on (:func:`_distractor_pool`)."""

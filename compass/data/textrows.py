@@ -1,4 +1,5 @@
-"""Rows of local text tables (CSV, TSV, JSON lines, JSON arrays) with the file and line in every error.
+"""Rows of local text tables (CSV, TSV, JSON lines, JSON arrays) with the file and line in every
+error.
 
 The `datasets` builders report a cut or malformed file as a generic parser error with no file or
 line, refuse a UTF-8 byte-order mark in the header and give header-only files no clear message.
@@ -23,7 +24,8 @@ def _not_utf8(path: Path, err: UnicodeDecodeError) -> SchemaError:
 
 
 def iter_records(path: str | Path, delimiter: str = ","):
-    """``(line, fields)`` for each non-blank record of a delimited file; ``line`` is where it starts.
+    """``(line, fields)`` for each non-blank record of a delimited file; ``line`` is where it
+    starts.
 
     Parsing is strict, so a file cut inside a quoted field raises (the lenient default would
     return the partial field as if it were whole).
@@ -48,8 +50,8 @@ def iter_records(path: str | Path, delimiter: str = ","):
 
 def _bad_record(path: Path, start: int, err: csv.Error) -> SchemaError:
     if "unexpected end of data" in str(err):
-        return SchemaError(f"{path} line {start}: the file ends inside a quoted field that opens in "
-                           f"the record starting on this line (file cut short?)")
+        return SchemaError(f"{path} line {start}: the file ends inside a quoted field that opens "
+                           f"in the record starting on this line (file cut short?)")
     return SchemaError(f"{path} line {start}: not a valid delimited record ({err})")
 
 
@@ -81,8 +83,9 @@ def read_table(path: str | Path, delimiter: str = ",", check_header=None):
 def _as_row(path: Path, line: int, header: list[str], fields: list[str]) -> dict:
     if len(fields) < len(header):
         raise SchemaError(
-            f"{path} line {line}: {len(fields)} field(s) where the header has {len(header)}; the row "
-            f"ends after column {header[len(fields) - 1]!r} and lacks {header[len(fields):]}"
+            f"{path} line {line}: {len(fields)} field(s) where the header has {len(header)}; "
+            f"the row ends after column {header[len(fields) - 1]!r} and lacks "
+            f"{header[len(fields):]}"
         )
     if len(fields) > len(header):
         raise SchemaError(

@@ -25,6 +25,8 @@ FOLDER_LANGUAGE = {
 
 
 def corpus_dir() -> Path:
+    """The YAML folder of the installed chatterbot-corpus package; ImportError says how to install
+    it."""
     try:
         import chatterbot_corpus
     except ImportError:

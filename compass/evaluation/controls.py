@@ -40,11 +40,14 @@ def gap_controls(predictions: pd.DataFrame, assignment: pd.DataFrame, method: st
     d = np.atleast_2d(scores[method]).mean(axis=0) - np.atleast_2d(scores[baseline]).mean(axis=0)
     is_gap = np.r_[np.ones(len(gap), bool), np.zeros(len(covered), bool)]
     rng = np.random.default_rng(seed)
-    null = [interaction_p_value(d, rng.permutation(is_gap), n_permutations, rng) < alpha for _ in range(draws)]
+    null = [interaction_p_value(d, rng.permutation(is_gap), n_permutations, rng) < alpha
+            for _ in range(draws)]
     detected = []
     for _ in range(draws):
-        resampled = np.r_[rng.choice(d[is_gap], is_gap.sum()), rng.choice(d[~is_gap], (~is_gap).sum())]
-        detected.append(interaction_p_value(resampled - planted * is_gap, is_gap, n_permutations, rng) < alpha)
+        resampled = np.r_[rng.choice(d[is_gap], is_gap.sum()),
+                          rng.choice(d[~is_gap], (~is_gap).sum())]
+        detected.append(interaction_p_value(resampled - planted * is_gap, is_gap, n_permutations,
+                                            rng) < alpha)
     fp, fp_low, fp_high = rate_ci(np.array(null), confidence)
     power, p_low, p_high = rate_ci(np.array(detected), confidence)
     return {"method": method, "baseline": baseline, "metric": metric, "draws": draws,

@@ -187,7 +187,8 @@ def greedy_generate(model, tokenizer, prompts: list[str], max_new_tokens: int,
     if bad:
         raise ValueError(f"prompts must be strings; prompt {bad[0]} is "
                          f"{type(prompts[bad[0]]).__name__}")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) \
+            or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
@@ -266,7 +267,8 @@ class CompassGenerationLM(HFLM):
     goes to ``HFLM.generate_until`` unchanged."""
 
     def __init__(self, *args, gen_batch_size: int = 16, **kwargs):
-        if isinstance(gen_batch_size, bool) or not isinstance(gen_batch_size, int) or gen_batch_size < 1:
+        if isinstance(gen_batch_size, bool) or not isinstance(gen_batch_size, int) \
+                or gen_batch_size < 1:
             raise ValueError(f"gen_batch_size must be an integer >= 1, got {gen_batch_size!r}")
         super().__init__(*args, **kwargs)
         self.gen_batch_size = gen_batch_size
@@ -284,6 +286,9 @@ class CompassGenerationLM(HFLM):
         return tuple(until), int(kwargs["max_gen_toks"])
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        """Greedy requests in batches of ``gen_batch_size`` through :func:`greedy_generate`, grouped
+        as lm-eval groups them; other requests and models go to HFLM unchanged. Results keep the
+        order of ``requests``."""
         if self.backend != "causal" or self.think_end_token is not None:
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
         # grouped by the request's own kwargs, as lm-eval's Collator groups them, so that at the

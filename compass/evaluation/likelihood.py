@@ -34,8 +34,8 @@ def subset_ids(assignment: pd.DataFrame, ids: Sequence[str]) -> dict[str, list[s
     gap_of = dict(zip(assignment["id"].astype(str), assignment["gap"].astype(bool)))
     missing = [i for i in ids if i not in gap_of]
     if missing:
-        raise KeyError(f"{len(missing)} test item(s) have no cluster assignment (e.g. {missing[:3]}); "
-                       "rerun the sampling stage for this language")
+        raise KeyError(f"{len(missing)} test item(s) have no cluster assignment "
+                       f"(e.g. {missing[:3]}); rerun the sampling stage for this language")
     return {"all": ids, "gap": [i for i in ids if gap_of[i]],
             "covered": [i for i in ids if not gap_of[i]]}
 
@@ -61,7 +61,8 @@ def per_method(predictions: pd.DataFrame, metric: str, ids: Sequence[str]) -> di
 
 def several_seeds(predictions: pd.DataFrame) -> bool:
     """Whether some method was trained with more than one seed (a ``seed`` column)."""
-    return "seed" in predictions and bool((predictions.groupby("method")["seed"].nunique() > 1).any())
+    return "seed" in predictions and bool((predictions.groupby("method")["seed"].nunique()
+                                           > 1).any())
 
 
 def likelihood_tables(predictions: pd.DataFrame, assignment: pd.DataFrame,
@@ -144,7 +145,8 @@ def by_step_table(per_step: pd.DataFrame, assignment: pd.DataFrame, method: str 
                        "compass_minus_ci_high": np.nan}
                 if zero is not None:  # against the base model: paired over items
                     c_low, c_high = ((0.0, 0.0) if name == "zero_shot" else
-                                     stats.paired_bootstrap_ci(x, zero, confidence, n_resamples, seed))
+                                     stats.paired_bootstrap_ci(x, zero, confidence, n_resamples,
+                                                               seed))
                     row.update(change=float(x.mean() - zero.mean()), change_ci_low=c_low,
                                change_ci_high=c_high)
                 if method in scores and name != method:
@@ -168,14 +170,16 @@ def gap_interaction(predictions: pd.DataFrame, assignment: pd.DataFrame, method:
         return pd.DataFrame()
     ids = groups["gap"] + groups["covered"]
     is_gap = np.r_[np.ones(len(groups["gap"]), bool), np.zeros(len(groups["covered"]), bool)]
-    scores = {m: np.atleast_2d(v).mean(axis=0) for m, v in per_method(predictions, metric, ids).items()}
+    scores = {m: np.atleast_2d(v).mean(axis=0)
+              for m, v in per_method(predictions, metric, ids).items()}
     rows = []
     for other, ref in scores.items():
         if other == method:
             continue
         d = scores[method] - ref
         rows.append({"metric": metric, "method": method, "baseline": other,
-                     "gap_change": float(d[is_gap].mean()), "covered_change": float(d[~is_gap].mean()),
+                     "gap_change": float(d[is_gap].mean()),
+                     "covered_change": float(d[~is_gap].mean()),
                      "difference": float(d[is_gap].mean() - d[~is_gap].mean()),
                      "p_value": interaction_p_value(d, is_gap, n_permutations,
                                                     np.random.default_rng(seed)),

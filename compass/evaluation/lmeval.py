@@ -31,7 +31,8 @@ def check_generator(generator: str, gen_batch_size: int = 16) -> None:
     if generator not in GENERATORS:
         raise ValueError(f"unknown generator {generator!r}; allowed: "
                          f"{', '.join(repr(g) for g in GENERATORS)}")
-    if isinstance(gen_batch_size, bool) or not isinstance(gen_batch_size, int) or gen_batch_size < 1:
+    if isinstance(gen_batch_size, bool) or not isinstance(gen_batch_size, int) \
+            or gen_batch_size < 1:
         raise ValueError(f"gen_batch_size must be an integer >= 1, got {gen_batch_size!r}")
 
 
@@ -49,7 +50,8 @@ def write_local_task(items: list[dict], name: str, folder: str | Path) -> Path:
         "doc_to_text": "{{question}}",
         "doc_to_choice": "{{choices}}",
         "doc_to_target": "{{answer}}",
-        "target_delimiter": "\n",  # same tokens as compass.evaluation.scoring (context + "\n" + choice)
+        # same tokens as compass.evaluation.scoring (context + "\n" + choice)
+        "target_delimiter": "\n",
         "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
                         {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}],
     }
@@ -95,7 +97,8 @@ def run(model, tokenizer, tasks: list[str], include_path: str | Path | None = No
 
 
 def per_item_choices(result: dict, task: str) -> pd.DataFrame:
-    """lm-eval's chosen option (acc and acc_norm) for each logged sample of a multiple-choice task."""
+    """lm-eval's chosen option (acc and acc_norm) for each logged sample of a multiple-choice
+    task."""
     rows = []
     for sample in result["samples"][task]:
         lls = np.array([float(r[0]) for r in sample["filtered_resps"]])

@@ -4,7 +4,8 @@ one (language, base model), scored for zero-shot and every adapter on the same s
 The haystack is a book no adapter saw: OneRuler's book for the language (a novel, distributed in
 OneRuler's MIT-licensed repository), read in order from its start, as OneRuler does. The
 adapters train on prompt/response pairs and selected multilingual data, never on these books (the
-base model may have read them in pretraining, the same for zero-shot and every adapter). ``long_context.books``
+base model may have read them in pretraining, the same for zero-shot and every adapter).
+``long_context.books``
 is "bundled" (the first ~16 KB of each book, carried in the package: contexts up to a few
 thousand tokens) or a folder of OneRuler's full books (``<folder>/<lang>/*.txt`` or
 ``<folder>/<lang>.txt``; relative to the repository). When a context needs more text than the

@@ -68,6 +68,8 @@ class MethodRuns:
         self.check = {}
 
     def __call__(self, method: str, model) -> None:
+        """Score ``model`` (the adapter of ``method``, or the base model) on every benchmark and
+        keep its rows; the lm-eval cross-check runs for one method only."""
         from compass.evaluation import paper_tasks, scoring
 
         cfg, e, lang = self.cfg, self.cfg.evaluation, self.lang
@@ -102,6 +104,8 @@ class MethodRuns:
 
 
 def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool = True) -> dict:
+    """Evaluate the base model and every trained adapter of ``model_name`` on ``lang`` (paper
+    protocol) and write the evaluate stage's results; returns what :func:`write_results` returns."""
     from compass.evaluation.sweep import AdapterSweep
     from compass.training import chat, models
     from compass.training.adapters import AdapterRegistry

@@ -185,7 +185,8 @@ def global_mmlu_rows(items) -> list[dict]:
             rows.append(dict(item.get("row") or item))
             continue
         if len(item["choices"]) != 4:
-            raise ValueError(f"Global-MMLU item {item['id']!r}: {len(item['choices'])} choices, not 4")
+            raise ValueError(f"Global-MMLU item {item['id']!r}: {len(item['choices'])} choices, "
+                             "not 4")
         rows.append({"sample_id": item["id"], "subject": item["topic"],
                      "subject_category": item["category"], "question": item["question"],
                      **dict(zip(GLOBAL_MMLU_OPTIONS, item["choices"])),
@@ -299,7 +300,8 @@ def _write_task(template: str, lang: str, folder, rows: list[dict], fewshot: lis
         kept.update(test_docs)
         if "test" not in files:
             files["test"] = _write_rows(out, test_split, rows)
-            files["fewshot"] = _write_rows(out, fewshot_split or "fewshot", fewshot) if fewshot else None
+            files["fewshot"] = _write_rows(out, fewshot_split or "fewshot", fewshot) \
+                if fewshot else None
         data_files = {test_split: files["test"]}
         if fewshot_split and files["fewshot"]:
             data_files[fewshot_split] = files["fewshot"]
@@ -349,7 +351,8 @@ def write_prox_lite_task(items, fewshot_items, lang: str, folder, max_gen_toks: 
     """lm-eval's ``mmlu_prox_lite_{lang}`` over local rows: generate_until, chain-of-thought
     few-shot from ``fewshot_items`` (the validation split, first 5 of the same category), its
     localized 'the answer is (X)' regex filter and exact_match. Only max_gen_toks is changed.
-    Rows: hub rows or loader items (:func:`prox_rows`). Returns ``compass_mmlu_prox_lite_{lang}``."""
+    Rows: hub rows or loader items (:func:`prox_rows`). Returns
+    ``compass_mmlu_prox_lite_{lang}``."""
     return _write_task(PROX_LITE, lang, folder, prox_rows(items), prox_rows(fewshot_items or []),
                        generation={"max_gen_toks": int(max_gen_toks)})
 
@@ -397,8 +400,9 @@ def _run(model, tokenizer, folder, name: str, num_fewshot: int, batch_size: int,
     short = {leaf: info["fewshot"] for leaf, info in manifest["leaves"].items()
              if info["fewshot"] < num_fewshot}
     if short:
-        raise ValueError(f"{name}: {num_fewshot}-shot needs {num_fewshot} few-shot rows per subtask "
-                         f"(lm-eval filters them with the subtask's process_docs); too few in "
+        raise ValueError(f"{name}: {num_fewshot}-shot needs {num_fewshot} few-shot rows per "
+                         f"subtask (lm-eval filters them with the subtask's process_docs); too "
+                         f"few in "
                          f"{short}")
     with _offline():
         result = lmeval.run(model, tokenizer, [name], include_path=path, num_fewshot=num_fewshot,
@@ -495,7 +499,8 @@ def cross_check_global_mmlu(model, tokenizer, frame: pd.DataFrame,
                     for ll, ref in zip(fast, frame["loglikelihoods"])]})
     per_item["same_choice"] = per_item["fast_pred"].to_numpy() == frame["pred"].to_numpy()
     return {"items": len(per_item), "same_choice": int(per_item["same_choice"].sum()),
-            "max_abs_loglikelihood_diff": float(per_item["ll_diff"].max()) if len(per_item) else 0.0,
+            "max_abs_loglikelihood_diff": (float(per_item["ll_diff"].max()) if len(per_item)
+                                           else 0.0),
             "per_item": per_item}
 
 

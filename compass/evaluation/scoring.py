@@ -110,7 +110,8 @@ def _picked_logprobs(base, head, hidden: torch.Tensor, targets: torch.Tensor) ->
         # log_softmax as lm-eval and the plain scorer take it: torch's fp32 log_softmax over a
         # 262k vocabulary is biased by up to ~6e-5 per token against fp64 (gather - logsumexp
         # is not), so logsumexp would move Gemma-3-270M's sums ~5e-4 away from lm-eval's
-        logp = torch.log_softmax(output_logits(base, head, hidden[start:start + chunk]).float(), dim=-1)
+        logp = torch.log_softmax(output_logits(base, head, hidden[start:start + chunk]).float(),
+                                 dim=-1)
         out.append(logp.gather(1, targets[start:start + chunk, None])[:, 0])
     return torch.cat(out) if out else hidden.new_zeros(0, dtype=torch.float32)
 
@@ -149,7 +150,8 @@ def choice_loglikelihoods(model, tokenizer, question: str, choices: list[str]) -
             rows.append(row)
             cols.append(first + j)
             targets.append(token)
-    logp = torch.log_softmax(output_logits(base, head, hidden[torch.tensor(rows), torch.tensor(cols)])
+    logp = torch.log_softmax(output_logits(base, head,
+                                           hidden[torch.tensor(rows), torch.tensor(cols)])
                              .float(), dim=-1)
     picked = logp[torch.arange(len(targets)), torch.tensor(targets, device=device)].cpu().numpy()
     np.add.at(scores, np.array(rows), picked)
@@ -194,7 +196,8 @@ def _plan(tokenizer, items: list[dict], prefix_reuse: bool | None) -> list[_Item
         n_shared = len(_common_prefix([ctx for ctx, _ in encoded])) - 1 if encoded else 0
         saving = n_shared * (len(encoded) - 1)
         use = saving >= MIN_PREFIX_SAVING if prefix_reuse is None else bool(prefix_reuse)
-        planned.append(_Item(index, encoded, n_shared if use and n_shared > 0 and len(encoded) > 1 else 0))
+        planned.append(_Item(index, encoded,
+                             n_shared if use and n_shared > 0 and len(encoded) > 1 else 0))
     return planned
 
 
@@ -223,7 +226,8 @@ class _Head:
             targets += cont
             owners += [request] * len(cont)
         device = hidden.device
-        self.states.append(hidden[torch.tensor(rows, device=device), torch.tensor(cols, device=device)])
+        self.states.append(hidden[torch.tensor(rows, device=device),
+                                  torch.tensor(cols, device=device)])
         self.targets.append(torch.tensor(targets, device=device))
         self.owners += owners
         self.pending += len(owners)
@@ -236,7 +240,8 @@ class _Head:
             return
         states, targets = torch.cat(self.states), torch.cat(self.targets)
         n = self.pending if n is None else n
-        picked = _picked_logprobs(self.base, self.head, states[:n], targets[:n]).double().cpu().numpy()
+        picked = _picked_logprobs(self.base, self.head, states[:n],
+                                  targets[:n]).double().cpu().numpy()
         owners = np.array(self.owners[:n])
         np.add.at(self.flat, owners, picked)
         items = self.item_of[owners]
@@ -251,7 +256,8 @@ class _Head:
         return [self.flat[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
 
 
-def _run_full(decoder, items_full: list[_Item], offsets, budget: int, pad: int, device, head: _Head):
+def _run_full(decoder, items_full: list[_Item], offsets, budget: int, pad: int, device,
+              head: _Head):
     """Each choice of these items as its own sequence: sorted by length, right-padded, no mask."""
     requests = [(offsets[p.index] + c, ctx + cont, len(ctx) - 1, cont)
                 for p in items_full for c, (ctx, cont) in enumerate(p.encoded)]
@@ -265,7 +271,8 @@ def _run_full(decoder, items_full: list[_Item], offsets, budget: int, pad: int, 
         for row, (_, seq, _, _) in enumerate(batch):
             ids[row, :len(seq)] = torch.tensor(seq)
         hidden = decoder(input_ids=ids.to(device), use_cache=False).last_hidden_state
-        head.add(hidden, [(row, first, cont, request) for row, (request, _, first, cont) in enumerate(batch)])
+        head.add(hidden, [(row, first, cont, request)
+                          for row, (request, _, first, cont) in enumerate(batch)])
 
 
 def _prefix_groups(items_prefix: list[_Item], budget: int) -> list[list[_Item]]:
@@ -325,9 +332,11 @@ def _run_prefix(decoder, config, items_prefix: list[_Item], offsets, budget: int
             ids[row, :len(tail)] = torch.tensor(tail)
             positions[row] = torch.arange(lengths[b], lengths[b] + width_t)
         if ragged:
-            mask = torch.cat([mask[owners], torch.ones((len(tails), width_t), dtype=torch.long)], dim=1)
+            mask = torch.cat([mask[owners], torch.ones((len(tails), width_t), dtype=torch.long)],
+                             dim=1)
             masks = {"attention_mask": mask.to(device)}
-        hidden = decoder(input_ids=ids.to(device), position_ids=positions.to(device), use_cache=True,
+        hidden = decoder(input_ids=ids.to(device), position_ids=positions.to(device),
+                         use_cache=True,
                          **masks, **{cache_kw: cache}).last_hidden_state
         del cache
         head.add(hidden, spans)
@@ -344,7 +353,8 @@ def batched_loglikelihoods(model, tokenizer, items: list[dict], batch_tokens: in
     that saves at least MIN_PREFIX_SAVING tokens; True / False force it on / off."""
     base, decoder, head = causal_lm_parts(model)
     device = next(model.parameters()).device
-    budget = int(batch_tokens or DEFAULT_BATCH_TOKENS.get(device.type, DEFAULT_BATCH_TOKENS["cuda"]))
+    budget = int(batch_tokens or DEFAULT_BATCH_TOKENS.get(device.type,
+                                                          DEFAULT_BATCH_TOKENS["cuda"]))
     planned = _plan(tokenizer, items, prefix_reuse)
     pad = _pad_id(tokenizer)
     with tqdm(total=len(items), desc=desc, disable=not show_progress_bar) as bar:
@@ -383,7 +393,8 @@ def score_items(model, tokenizer, items: list[dict], desc: str = "scoring",
         pred, pred_norm = int(np.argmax(ll)), int(np.argmax(ll / lengths))
         rows.append({"id": item["id"], "topic": item["topic"], "category": item.get("category", ""),
                      "answer": item["answer"], "pred": pred, "pred_norm": pred_norm,
-                     "acc": int(pred == item["answer"]), "acc_norm": int(pred_norm == item["answer"]),
+                     "acc": int(pred == item["answer"]),
+                     "acc_norm": int(pred_norm == item["answer"]),
                      "loglikelihoods": [round(float(x), 5) for x in ll],
                      **answer_likelihood(tokenizer, item, float(ll[item["answer"]]))})
     return pd.DataFrame(rows)

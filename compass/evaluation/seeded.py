@@ -40,7 +40,8 @@ Measured size and power (tests/test_seeded.py, :func:`size_and_power`): rejectio
 null at p < 0.05 with 3 seeds. Seed luck shifting every item alike, 40 items: 5.1% (the earlier
 two-level bootstrap, resampling 3 seeds as if they were many: 12.3%; an item-only t test on the
 seed means: 91%). The items' own differences dominating: 5.9% at 20 items (the exact paired t test
-on the same draws: 6.0%), 5.1% at 80 (bootstrap: 8.1%, 5.2%). One method's 6 seeds labelled 3 and 3: 4.8% (bootstrap: 12.4%). Over a grid of the
+on the same draws: 6.0%), 5.1% at 80 (bootstrap: 8.1%, 5.2%). One method's 6 seeds labelled 3
+and 3: 4.8% (bootstrap: 12.4%). Over a grid of the
 shares of the variance held by seed luck, items and noise (20,000 runs each): at most 5.1% with 3
 seeds (5.2% with 2, 5.4% with 5), and conservative, down to 2.7% at 80 items (1.7% at 10), where
 noise (seed x item) holds half the variance or more. Power at 3 seeds x 40 items, seed SD 0.3 per

@@ -58,19 +58,26 @@ class Metric:
 
     @property
     def difference_columns(self) -> tuple[str, str, str]:
+        """The difference column and its interval's two columns, e.g. ``gain_pp``,
+        ``gain_ci_low_pp``."""
         d, u = self.difference, self.unit
         return f"{d}{u}", f"{d}_ci_low{u}", f"{d}_ci_high{u}"
 
     @property
     def summary_columns(self) -> tuple[str, ...]:
+        """Columns of one method's summary: item count, mean score and its interval."""
         return ("n", self.name, "ci_low", "ci_high")
 
     @property
     def gain_columns(self) -> tuple[str, ...]:
+        """Columns of a gain over zero-shot: the difference with its interval, p-value and effect
+        size."""
         return (*self.difference_columns, "p_value", "cohens_dz")
 
     @property
     def baseline_columns(self) -> tuple[str, ...]:
+        """Columns of a comparison with a baseline method, with the Holm-adjusted p-value and
+        verdict."""
         return ("n", self.name, f"baseline_{self.name}", *self.difference_columns, "p_value",
                 "p_holm", "significant", "cohens_dz")
 
@@ -521,7 +528,8 @@ def compare_to_baselines(correct: Mapping[str, ArrayLike], method: str = "compas
 
 
 def rate_ci(fired: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Share of simulated draws that fired (a control's false-positive rate or power), with its Clopper-Pearson (exact binomial) interval."""
+    """Share of simulated draws that fired (a control's false-positive rate or power), with its
+    Clopper-Pearson (exact binomial) interval."""
     fired = np.asarray(fired, bool)
     ci = _st.binomtest(int(fired.sum()), len(fired)).proportion_ci(confidence, method="exact")
     return float(fired.mean()), float(ci.low), float(ci.high)

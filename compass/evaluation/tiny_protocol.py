@@ -43,6 +43,9 @@ class Scorer:
 
     def __call__(self, model, method: str, label: str, seed: int | None = None,
                  pairs_only: bool = False) -> pd.DataFrame:
+        """Score ``model`` under ``label`` (every MC item and answer-only pair, or with
+        ``pairs_only`` only the pairs' correct answers) and return the likelihood rows; MC rows are
+        kept in :attr:`frames`."""
         from compass.evaluation import scoring
 
         seed = self.seed if seed is None else seed
@@ -106,6 +109,8 @@ def lm_eval_check(cfg, lang: str, model_name: str, attached, registry, tokenizer
 
 
 def evaluate_language(cfg, lang: str, model_name: str, show_progress_bar: bool = True) -> dict:
+    """Evaluate the base model and every trained adapter of ``model_name`` on ``lang`` (tiny
+    protocol: likelihood scoring), write the evaluate stage's results and return its tables."""
     from compass.training import chat, models
     from compass.training.adapters import AdapterRegistry
 

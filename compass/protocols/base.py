@@ -13,7 +13,8 @@ class Protocol:
     ``describes_paper`` says whether the book opens on the paper's claims and tables (only the
     paper protocol measures what the paper measured); ``hub_benchmarks`` says whether targets are
     scored on hub benchmarks (Global-MMLU, MMLU-ProX-Lite), whose assets, coverage and prompt
-    lengths are checked and costed before a run. ``mc_items_are_nll_pairs``: every multiple-choice item's
+    lengths are checked and costed before a run. ``mc_items_are_nll_pairs``: every
+    multiple-choice item's
     answer is also a held-out pair whose NLL is measured (so nll_items >= max_items);
     ``scores_one_seed``: the evaluation scores one seed's final adapters (no step curve)."""
 

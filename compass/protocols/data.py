@@ -50,6 +50,8 @@ class PaperData:
         return pairs
 
     def split_target(self, cfg, lang: str, own: list[dict]):
+        """(splits, test items, number of benchmark rows the loader dropped) of one target: the
+        splits from its own pairs, the items from the benchmark file the pool stage wrote."""
         from compass import io, paths
 
         benchmarks = io.read_json(paths.benchmark_file(lang))
@@ -57,6 +59,8 @@ class PaperData:
         return splits, items, len(benchmarks["dropped"])  # rows with an empty option: counted
 
     def languages_to_check(self, cfg) -> tuple[str, ...]:
+        """The targets whose benchmark file exists: a dry check before the pool covers only
+        those."""
         from compass import paths
 
         return tuple(lang for lang in cfg.targets  # a dry check: targets new since the pool

@@ -10,6 +10,8 @@ from compass.protocols.base import Protocol
 
 @dataclass(frozen=True)
 class PaperProtocol(Protocol):
+    """The paper's protocol: hub benchmarks (Global-MMLU, MMLU-ProX-Lite) scored through lm-eval,
+    one seed's final adapters: it measures what the paper measured."""
     name: str = "paper"
     describes_paper: bool = True
     hub_benchmarks: bool = True
@@ -17,4 +19,5 @@ class PaperProtocol(Protocol):
     scores_one_seed: bool = True
 
     def prox_languages(self, cfg) -> tuple[str, ...]:
+        """The targets MMLU-ProX-Lite scores, as the params name them."""
         return tuple(cfg.prox_languages())

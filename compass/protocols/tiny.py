@@ -9,6 +9,9 @@ from compass.protocols.base import Protocol
 
 @dataclass(frozen=True)
 class TinyProtocol(Protocol):
+    """The offline protocol: chatterbot-corpus pairs, multiple-choice items built from each target's
+    own pairs (each answer also an NLL pair), every seed and step scored; nothing it finds describes
+    the paper."""
     name: str = "tiny"
     describes_paper: bool = False
     hub_benchmarks: bool = False

@@ -15,7 +15,8 @@ no code; the book's sampling chapter says which reading each method uses):
   clusters whenever B is larger than the existing train data; this reading fills it.
 
 Seats are proportional to the weights with largest-remainder (Hamilton) rounding; what a cluster
-cannot fill spills to its nearest clusters (``compass_method.py`` places them and says by which rule).
+cannot fill spills to its nearest clusters (``compass_method.py`` places them and says by which
+rule).
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def coverage_gap_weights(p_target: np.ndarray, p_train: np.ndarray) -> np.ndarra
     return w if w.sum() > 0 else np.asarray(p_target, float).copy()
 
 
-def fill_to_target_weights(p_target: np.ndarray, train_counts: np.ndarray, budget: int) -> np.ndarray:
+def fill_to_target_weights(p_target: np.ndarray, train_counts: np.ndarray,
+                           budget: int) -> np.ndarray:
     """Items each cluster lacks so that train + selection matches p_target; p_target if none."""
     n = np.asarray(train_counts, float)
     w = np.maximum(0.0, np.asarray(p_target, float) * (n.sum() + budget) - n)

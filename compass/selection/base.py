@@ -23,6 +23,8 @@ class SelectionError(ValueError):
 
 @dataclass
 class Selection:
+    """What a selection method returns: the picked pool items, the per-cluster report, and facts
+    specific to the method (written into the sampling metrics)."""
     method: str
     manifest: pd.DataFrame  # MANIFEST_COLUMNS, in selection order
     report: pd.DataFrame  # REPORT_COLUMNS, one row per target cluster
@@ -30,10 +32,13 @@ class Selection:
 
     @property
     def size(self) -> int:
+        """Number of items selected."""
         return len(self.manifest)
 
 
 def require_budget(budget: int, available: int, what: str) -> None:
+    """Refuse (SelectionError) a budget the eligible pool cannot fill, saying how far to lower
+    it."""
     if budget > available:
         raise SelectionError(
             f"budget {budget} is larger than the eligible pool ({available} {what}); "
@@ -51,6 +56,8 @@ class DedupTaker:
         self.skipped = 0
 
     def offer(self, index: int) -> bool:
+        """Take item ``index`` unless it is a near-duplicate of one already taken (cosine above the
+        threshold, so the vectors must be L2-normalised); returns whether it was taken."""
         v = self.vectors[index]
         n = len(self.taken)
         if n and float((self._kept[:n] @ v).max()) > self.threshold:
@@ -74,6 +81,7 @@ class DedupTaker:
 
 
 def manifest_from(pool, indices, scores) -> pd.DataFrame:
+    """The manifest of the pool items at ``indices`` (in that order) with each one's ``score``."""
     rows = pool.aux.iloc[list(indices)]
     return pd.DataFrame({
         "id": rows["id"].to_numpy(), "language": rows["language"].to_numpy(),

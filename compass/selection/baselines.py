@@ -27,6 +27,7 @@ def _take(pool, cfg, order, budget, what):
 
 
 def select_random(pool, cfg, seed: int) -> Selection:
+    """A uniform random sample of the decontaminated pool, near-duplicates skipped."""
     budget = cfg.sampling.budget
     require_budget(budget, len(pool.aux), "decontaminated auxiliary items")
     rng = rng_for(seed, pool.target, "random")
@@ -39,6 +40,7 @@ def select_random(pool, cfg, seed: int) -> Selection:
 
 
 def select_all(pool, cfg, seed: int) -> Selection:
+    """Every decontaminated auxiliary item, with no budget (all-data mixing)."""
     picked = np.arange(len(pool.aux))
     manifest = manifest_from(pool, picked, 1.0 - pool.aux["distance"].to_numpy())
     return Selection("all", manifest, cluster_report(pool, manifest),
@@ -46,6 +48,8 @@ def select_all(pool, cfg, seed: int) -> Selection:
 
 
 def select_langsim(pool, cfg, seed: int) -> Selection:
+    """The auxiliary languages most similar to the target by URIEL features, until at least
+    ``langsim.n_languages`` are chosen and they hold the budget, sampled at random within them."""
     from compass.selection.typology import rank_languages
 
     budget = cfg.sampling.budget
@@ -71,11 +75,14 @@ def select_langsim(pool, cfg, seed: int) -> Selection:
     sim = dict(zip(ranking["language"], ranking["similarity"]))
     scores = [sim[lang] for lang in pool.aux["language"].to_numpy()[picked]]
     manifest = manifest_from(pool, picked, scores)
-    info = {"languages": chosen, "ranking": ranking.to_dict("records"), "duplicates_skipped": skipped}
+    info = {"languages": chosen, "ranking": ranking.to_dict("records"),
+            "duplicates_skipped": skipped}
     return Selection("langsim", manifest, cluster_report(pool, manifest), info)
 
 
 def select_dsir(pool, cfg, seed: int) -> Selection:
+    """DSIR: pool items drawn by importance weight of their hashed n-grams towards E_t (Gumbel
+    top-k), near-duplicates skipped."""
     from compass.selection.dsir import gumbel_top_k, log_importance_weights
 
     budget = cfg.sampling.budget
@@ -107,6 +114,7 @@ def select_oracle(pool, cfg, seed: int) -> Selection:
     rows = pool.dev.assign(cluster=labels, distance=1.0 - cosine)
     rows = rows[np.isin(labels, gaps)].sort_values(["distance", "id"]).head(cfg.sampling.budget)
     manifest = pd.DataFrame({"id": rows["id"].to_numpy(), "language": rows["language"].to_numpy(),
-                             "cluster": rows["cluster"].to_numpy(), "score": 1.0 - rows["distance"].to_numpy()})
+                             "cluster": rows["cluster"].to_numpy(),
+                             "score": 1.0 - rows["distance"].to_numpy()})
     return Selection("oracle", manifest, cluster_report(pool, manifest),
                      {"note": "positive control: the target's own E_t pairs in the gap clusters"})

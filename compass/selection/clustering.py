@@ -91,8 +91,8 @@ def k_range(n_items: int, k_min: int, k_max: int, min_cluster_size: int) -> tupl
     low = min(k_min, high)
     if (low, high) == (k_min, k_max):
         return low, high, ""
-    return low, high, (f"K range [{k_min}, {k_max}] clipped to [{low}, {high}]: {n_items} E_t items "
-                       f"hold at most {fit} clusters of {min_cluster_size} on average")
+    return low, high, (f"K range [{k_min}, {k_max}] clipped to [{low}, {high}]: {n_items} E_t "
+                       f"items hold at most {fit} clusters of {min_cluster_size} on average")
 
 
 def kmeans_by_silhouette(vectors: np.ndarray, k_min: int, k_max: int, seed: int,

@@ -24,12 +24,15 @@ import numpy as np
 from compass.selection.allocation import GAPS
 from compass.selection.allocation import (coverage_gap_weights, fill_to_target_weights,
                                           inverse_count_weights, largest_remainder)
-from compass.selection.base import DedupTaker, Selection, cluster_report, manifest_from, require_budget
+from compass.selection.base import (DedupTaker, Selection, cluster_report, manifest_from,
+                                    require_budget)
 
 RULES = ("own", "spill", "widened")
 
 
 def cluster_weights(pool, gap: str, tau: int, eps: float, budget: int = 0) -> np.ndarray:
+    """Each cluster's share of the budget under the ``gap`` reading (``sampling.gap``); an unknown
+    reading raises ValueError."""
     if gap == "fill_to_target":
         train_counts = np.bincount(pool.train_labels, minlength=pool.k)
         return fill_to_target_weights(pool.p_target(), train_counts, budget)
@@ -64,7 +67,8 @@ def _cluster_order(pool, members: np.ndarray, mode: str, distance: np.ndarray,
 
 def spill_order(centroids: np.ndarray, weights: np.ndarray) -> list[list[int]]:
     """For each cluster, the other clusters its unfilled seats go to: the under-covered ones
-    (weight > 0) by centroid cosine, nearest first, then the rest the same way (ties: lower index)."""
+    (weight > 0) by centroid cosine, nearest first, then the rest the same way (ties: lower
+    index)."""
     sims = centroids @ centroids.T
     k = len(centroids)
     out = []
@@ -111,7 +115,11 @@ def place(quota: np.ndarray, orders: list[list[int]], neighbours: list[list[int]
     return picks, int(short.sum())
 
 
-def select_compass(pool, cfg, seed: int, gap: str = "coverage_gap", method: str = "compass") -> Selection:
+def select_compass(pool, cfg, seed: int, gap: str = "coverage_gap",
+                   method: str = "compass") -> Selection:
+    """COMPASS: seats per target cluster from the gap weights (largest remainder), filled in
+    ``sampling.within_cluster`` order within the radii, spilled to neighbouring clusters, then
+    widened beyond the radii if the budget is still not met; near-duplicates are skipped."""
     sm = cfg.sampling
     budget = sm.budget
     require_budget(budget, len(pool.aux), "decontaminated auxiliary items")

@@ -83,7 +83,8 @@ def parallel_texts() -> dict[str, dict[str, list[str]]]:
               for lang in languages}
     keys = sorted(set.intersection(*(set(p) for p in pieces.values())) - {"none"})
     templates = {lang: [_plain(pieces[lang][k]) for k in keys] for lang in languages}
-    nouns = pd.read_csv(paths.ONERULER / "vocab" / "100_noun_list_translated.tsv", sep="\t", dtype=str)
+    nouns = pd.read_csv(paths.ONERULER / "vocab" / "100_noun_list_translated.tsv", sep="\t",
+                        dtype=str)
     words = {lang: nouns[lang].fillna("").str.strip().tolist()
              for lang in ["en", *[c for c in nouns.columns if c not in ("en", "definition")]]}
     return {"templates": templates, "nouns": words}

@@ -8,6 +8,7 @@ from compass.selection.allocation import shares
 
 
 def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    """Total variation distance between two distributions over the same clusters (0 to 1)."""
     return float(0.5 * np.abs(p - q).sum())
 
 

@@ -22,6 +22,8 @@ from compass.data.embed import center_by_language
 
 @dataclass
 class TargetPool:
+    """One target's view of the pool for selection: E_t, its existing training data and the
+    decontaminated auxiliary candidates, embedded and assigned to the target's clusters."""
     target: str
     dev: pd.DataFrame  # PAIR rows of the target usage sample E_t
     train: pd.DataFrame  # PAIR rows of the existing target training data
@@ -32,17 +34,21 @@ class TargetPool:
     clusters: TargetClusters
     dev_labels: np.ndarray
     train_labels: np.ndarray
-    decontamination: pd.DataFrame  # per auxiliary language: candidates, near-copies, translations, kept
+    # per auxiliary language: candidates, near-copies, translations, kept
+    decontamination: pd.DataFrame
     target_mean: np.ndarray | None = None  # the mean E_t was centred by (None: no centring)
 
     @property
     def k(self) -> int:
+        """Number of target clusters."""
         return self.clusters.k
 
     def p_target(self) -> np.ndarray:
+        """E_t's share of each cluster (the target usage distribution)."""
         return shares(self.dev_labels, self.k)
 
     def p_train(self) -> np.ndarray:
+        """The existing training data's share of each cluster."""
         return shares(self.train_labels, self.k)
 
     def assign_target(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,8 @@ _MODULES = {"baselines": baselines, "compass_method": compass_method}
 def selector(method: str):
     """The selection function registered under ``method``."""
     if method not in SELECTORS:
-        raise SelectionError(f"selection method {method!r} does not exist; choose from {list(METHODS)}")
+        raise SelectionError(f"selection method {method!r} does not exist; choose from "
+                             f"{list(METHODS)}")
     module, name, fixed = SELECTORS[method]
     return partial(getattr(_MODULES[module], name), **fixed)
 

@@ -103,7 +103,8 @@ def _resource_filename(module_name: str, relative_path: str) -> str:
 
 def _pkg_resources_shim() -> types.ModuleType:
     shim = types.ModuleType("pkg_resources")
-    shim.__doc__ = "compass.selection.typology's minimal stand-in for setuptools' removed pkg_resources."
+    shim.__doc__ = ("compass.selection.typology's minimal stand-in for setuptools' removed "
+                    "pkg_resources.")
     shim.resource_filename = _resource_filename
     shim.__compass_shim__ = True
     return shim

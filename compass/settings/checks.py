@@ -10,16 +10,22 @@ class ConfigError(ValueError):
 
 
 def one_of(value, allowed, where) -> None:
+    """ConfigError unless ``value`` is one of ``allowed``; ``where`` is the setting's dotted
+    name."""
     if value not in allowed:
         raise ConfigError(f"{where} = {value!r} is not allowed; choose one of {list(allowed)}")
 
 
 def integer(value, where, minimum=1) -> None:
+    """ConfigError unless ``value`` is an int >= ``minimum`` (a bool is refused, though Python
+    counts it as an int)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{where} = {value!r} must be an integer >= {minimum}")
 
 
 def number(value, where, low=0.0, high=1.0, open_range=False) -> None:
+    """ConfigError unless ``value`` is a number (not a bool) in [low, high], or in (low, high) with
+    ``open_range``."""
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     inside = is_number and ((low < value < high) if open_range else (low <= value <= high))
     if not inside:
@@ -28,6 +34,7 @@ def number(value, where, low=0.0, high=1.0, open_range=False) -> None:
 
 
 def boolean(value, where) -> None:
+    """ConfigError unless ``value`` is a YAML boolean (true or false; 0 and 1 are refused)."""
     if not isinstance(value, bool):
         raise ConfigError(f"{where} = {value!r}: true or false")
 
@@ -43,6 +50,7 @@ def hub_source(value, where) -> None:
 
 
 def non_empty_text(value, where) -> None:
+    """ConfigError unless ``value`` is a non-empty string."""
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where} = {value!r}: a non-empty text")
 

@@ -47,14 +47,17 @@ def section(cls, help: str = ""):
 
 
 def number(default, help: str, low=0.0, high=1.0, **checks):
+    """A numeric setting checked to lie in [low, high] (``open=True`` in the checks: exclusive)."""
     return setting(default, help, kind="number", low=low, high=high, **checks)
 
 
 def integer(default, help: str, low=1, **checks):
+    """An integer setting checked to be >= ``low``."""
     return setting(default, help, kind="int", low=low, **checks)
 
 
 def choice(default, help: str, choices, **checks):
+    """A setting whose value must be one of ``choices``."""
     return setting(default, help, choices=choices, **checks)
 
 

@@ -62,6 +62,8 @@ def tracing(file: str | Path | None) -> None:
 
 
 def trace_from_environment() -> None:
+    """Start tracing when COMPASS_TRACE_PARAMS names a folder (run once, when compass.config is
+    imported): each process writes the params it reads to a file of its own."""
     folder = os.environ.get("COMPASS_TRACE_PARAMS")
     if folder:
         tracing(Path(folder) / f"{os.environ.get('COMPASS_TRACE_STAGE') or os.getpid()}.txt")

@@ -1,7 +1,7 @@
 """Stage `check`: every param checked against the data before any stage that writes results runs.
 
 DVC deletes a stage's previous outputs before running it, so a bad value caught inside a stage
-(e.g. a budget larger than the pool) used to cost the user their results and come wrapped in a
+(e.g. a budget larger than the pool) would cost the user their results and come wrapped in a
 papermill traceback. This stage runs right after `pool`, before everything else, and fails with
 one line per problem: params first, then every target language through the functions its data and
 sampling stages will run (compass.feasibility). Its output's bytes never change, so passing it
@@ -60,7 +60,8 @@ def check_params(cfg, hub: bool = False, dry: bool = False) -> dict:
             hub_assets.check(cfg)
         except hub_assets.MissingHubAssets as err:  # what will run, then what it needs
             raise hub_assets.MissingHubAssets(
-                f"benchmarks per target:\n{coverage.describe(covered).to_string(index=False)}\n{err}"
+                "benchmarks per target:\n"
+                f"{coverage.describe(covered).to_string(index=False)}\n{err}"
             ) from None
     table = None
     if pairs is not None:
@@ -126,7 +127,8 @@ def paper_coverage(cfg, pairs: list[dict] | None):
     from compass.data.paper_profile import AYA_SOURCE
     from compass.feasibility import Infeasible
 
-    aya = None if pairs is None else Counter(p["language"] for p in pairs if p["source"] == AYA_SOURCE)
+    aya = None if pairs is None else Counter(p["language"] for p in pairs
+                                             if p["source"] == AYA_SOURCE)
     lines = coverage.refusals(cfg.targets, cfg.data.test_set, aya)
     uncovered = [lang for lang in cfg.prox_languages() if lang not in coverage.mmlu_prox_lite()]
     if uncovered:
@@ -139,6 +141,8 @@ def paper_coverage(cfg, pairs: list[dict] | None):
 
 
 def run(cfg) -> dict:
+    """The check stage: every param checked (ConfigError, one line per problem), then its constant
+    output written so the stages after it can depend on it."""
     verdict = check_params(cfg)
     io.write_json(paths.params_check(), {"params": verdict["params"]})
     return verdict

@@ -16,6 +16,8 @@ def split_target(cfg, lang: str, own: list[dict]) -> tuple[pd.DataFrame, list[di
 
 
 def prepare_language(cfg, lang: str) -> dict:
+    """The data stage for one target: its splits and multiple-choice test items from the pool, and
+    their counts as metrics (refused when the pool lacks the target)."""
     pairs = data_mod.read_pool()
     config_mod.require_target(cfg, data_mod.language_counts(pairs), lang)
     own = [p for p in pairs if p["language"] == lang]

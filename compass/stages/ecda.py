@@ -14,6 +14,9 @@ from compass.stages.sampling import target_pool
 
 
 def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
+    """The continual (COMPASS-ECDA) stage: the simulated stream of ``ecda.language`` served from its
+    trained COMPASS adapter by every ECDA method, with the drift calibration, controls and tables
+    written; needs that language among the targets and 'compass' among the methods."""
     from peft import PeftModel
 
     from compass.continual import runner
@@ -56,7 +59,8 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
 
     base, tokenizer = models.load(cfg.ecda.model, trust_remote_code=cfg.train.trust_remote_code,
                                   dtype=cfg.train.dtype, model_sources=cfg.train.model_sources)
-    model = PeftModel.from_pretrained(base, str(AdapterRegistry(cfg.ecda.model).path(lang, "compass")),
+    model = PeftModel.from_pretrained(base,
+                                      str(AdapterRegistry(cfg.ecda.model).path(lang, "compass")),
                                       is_trainable=True)
     model.eval()
     turn = chat.turn_for(cfg.train.chat_template, cfg.ecda.model, tokenizer)  # as it was trained
@@ -69,7 +73,8 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
     for name, frame in tables.items():  # wall seconds go to the timing log, not tracked files
         io.write_csv(folder / f"{name}.csv", frame.drop(columns=["seconds"], errors="ignore"))
     for _, row in tables["summary"].iterrows():
-        timings.record(f"ecda {lang}/{row['method']}", row.get("seconds"), updates=row.get("updates"))
+        timings.record(f"ecda {lang}/{row['method']}", row.get("seconds"),
+                       updates=row.get("updates"))
     for name, state in out["states"].items():  # the adapter each method serves at the end
         ecda.restore(model, state.weights)
         serve_adapter(model, folder / "served" / name, cfg.ecda.model)
@@ -92,7 +97,8 @@ def run_ecda(cfg, show_progress_bar: bool = True) -> dict:
                                                   n_items=cfg.ecda.test_items_per_step,
                                                   seed=cfg.seed).to_dict("records"),
                "triggers": int(out["drift"].query("method == 'ecda' and t > 0")["trigger"].sum()),
-               "rollbacks": int((out["events"]["event"] == "rolled_back").sum()) if len(out["events"]) else 0,
+               "rollbacks": (int((out["events"]["event"] == "rolled_back").sum())
+                             if len(out["events"]) else 0),
                "scoring": cfg.ecda.scoring,
                **{key: summary[key].to_dict() for key in ("forgetting_pp", "final_accuracy")
                   if key in summary},  # accuracy: only where the stream scores choices
@@ -151,7 +157,8 @@ def shift_language_pairs(cfg, pairs: list[dict]) -> pd.DataFrame:
     from compass.data.paper_profile import is_benchmark
 
     other = shift_language(cfg, pairs)
-    return pd.DataFrame([p for p in pairs if p["language"] == other and not is_benchmark(p["source"])])
+    return pd.DataFrame([p for p in pairs
+                         if p["language"] == other and not is_benchmark(p["source"])])
 
 
 def planted_metrics(row: dict | None) -> dict | None:

@@ -23,6 +23,8 @@ def _no_scores(lang: str, model_name: str, note: str) -> dict:
 
 
 def run_long_context(cfg, lang: str, model_name: str, show_progress_bar: bool = True) -> dict:
+    """The long-context stage for one (language, model): samples, predictions, summary and metrics
+    written, or a note of why nothing was scored."""
     scored = score_language(cfg, lang, model_name, show_progress_bar)
     if "samples" not in scored:
         return _no_scores(lang, model_name, scored["note"])

@@ -8,6 +8,8 @@ from compass import model_catalog as catalog
 
 
 def prepare_model(cfg, name: str) -> dict:
+    """The model stage: the offline model converted to a plain Hugging Face folder, or for any other
+    model a record of the source it loads from; returns the report it writes."""
     if name == catalog.OFFLINE_MODEL and name not in cfg.train.model_sources:
         from compass.training import models
 
@@ -15,7 +17,8 @@ def prepare_model(cfg, name: str) -> dict:
     else:
         source = catalog.source(name, cfg.train.model_sources)
         report = {"model": name, "source": source,
-                  "note": "loaded from the Hugging Face cache or the folder named; nothing converted"}
+                  "note": "loaded from the Hugging Face cache or the folder named; nothing "
+                          "converted"}
         io.write_json(paths.model_dir(name) / "source.json", report)
     io.write_json(paths.model_report(name), report)
     return report

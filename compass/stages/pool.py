@@ -33,14 +33,17 @@ def build_pool(cfg, show_progress_bar: bool = True, pairs: list[dict] | None = N
         (duplicates.append(p["id"]) if p["id"] in seen else seen.add(p["id"]))
     if duplicates:
         raise ValueError(f"the pool has {len(duplicates)} duplicate pair id(s), e.g. "
-                         f"{sorted(set(duplicates))[:5]}: ids must be unique (check the data sources)")
+                         f"{sorted(set(duplicates))[:5]}: ids must be unique (check the data "
+                         "sources)")
     io.write_json(paths.benchmarks_dir() / "index.json",  # the tiny profile has no benchmark files
-                  {"profile": protocol.name, "languages": sorted(p.stem for p in paths.benchmarks_dir()
-                                                             .glob("*.json") if p.stem != "index")})
+                  {"profile": protocol.name,
+                   "languages": sorted(p.stem for p in paths.benchmarks_dir().glob("*.json")
+                                       if p.stem != "index")})
     start = time.perf_counter()
     limit = cfg.encoder.max_chars or None
-    vectors = embed_texts([pair_text(p)[:limit] for p in pairs], cfg.encoder.name, cfg.encoder.prefix,
-                          cfg.encoder.batch_size, show_progress_bar=show_progress_bar)
+    vectors = embed_texts([pair_text(p)[:limit] for p in pairs], cfg.encoder.name,
+                          cfg.encoder.prefix, cfg.encoder.batch_size,
+                          show_progress_bar=show_progress_bar)
     seconds = time.perf_counter() - start
     summary = {"pairs": len(pairs), "languages": data_mod.language_counts(pairs),
                "encoder": cfg.encoder.name, "dim": int(vectors.shape[1])}

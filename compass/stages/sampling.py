@@ -40,6 +40,8 @@ def target_pool(cfg, lang: str, pairs: list[dict] | None = None, vectors: PoolVe
 
 
 def run_sampling(cfg, lang: str, methods=None, show_progress_bar: bool = True) -> dict:
+    """The sampling stage for one target: gap clusters, each test item's cluster, and every method's
+    selection (manifest and cluster report) with the sampling metrics."""
     from tqdm.auto import tqdm
 
     from compass.selection import gaps

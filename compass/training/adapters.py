@@ -56,6 +56,8 @@ def encode_example(tokenizer, prompt: str, response: str, max_length: int, turn=
 
 
 def collate(examples: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded tensors of ``examples``: ``pad_id`` in the ids, IGNORE (-100) in the labels so
+    padding adds no loss, and an attention mask of the real tokens."""
     width = max(len(e["input_ids"]) for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
@@ -125,7 +127,8 @@ def batch_indices(n_examples: int, step: int, batch_size: int, seed: int) -> np.
 
 
 def batch_of(encoded: list[dict], step: int, batch_size: int, seed: int, pad_id: int,
-             device, packed: bool = False, shard: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
+             device, packed: bool = False,
+             shard: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
     """Micro-batch ``step`` of ``encoded`` as tensors on ``device``, padded or ``packed``
     (:func:`collate_packed`; the same examples and loss): the one place that turns
     :func:`batch_indices` into a batch, so adapter training, continual updates and the Fisher
@@ -161,6 +164,8 @@ def predicted_tokens(batch: dict) -> int:
 
 # ---- loss --------------------------------------------------------------------------------------
 def causal_lm_parts(model):
+    """(base model, its decoder stack, its output head) of a model with or without a PEFT wrapper:
+    scoring runs the decoder and the head apart, to keep only the logits it needs."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return base, base.model, base.get_output_embeddings()
 
@@ -217,7 +222,8 @@ def packing_supported(model, examples: list[dict]) -> bool:
         model.train(was_training)
     base.compass_packing_ok = ok
     if not ok:
-        warnings.warn(f"{type(base).__name__} does not keep packed examples apart; training pads instead")
+        warnings.warn(f"{type(base).__name__} does not keep packed examples apart; training "
+                      "pads instead")
     return ok
 
 
@@ -336,7 +342,8 @@ def memory_plan(base_model, train_cfg, name: str):
     from compass.training import memory
 
     gib = getattr(train_cfg, "device_memory_gib", None)
-    device_bytes = gib * memory.GIB if gib else torch.cuda.get_device_properties(device).total_memory
+    device_bytes = gib * memory.GIB if gib \
+        else torch.cuda.get_device_properties(device).total_memory
     share = train_cfg.batch_size // distributed.world()[1]
     plan = memory.plan(base_model.config, device_bytes, share, train_cfg.max_length,
                        memory.Setting.from_train(train_cfg), name=name,
@@ -453,7 +460,8 @@ def run_digest(train_cfg, examples: list[dict], seed: int, init_adapter, snapsho
     the snapshot steps and the training code. Equal digests train equal adapters."""
     import hashlib
 
-    h = hashlib.sha256(json.dumps({"config": asdict(train_cfg), "seed": seed, "init": str(init_adapter),
+    h = hashlib.sha256(json.dumps({"config": asdict(train_cfg), "seed": seed,
+                                   "init": str(init_adapter),
                                    "steps": list(snapshot_steps),
                                    "examples": [[e["prompt"], e["response"]] for e in examples]},
                                   sort_keys=True, default=str).encode())
@@ -518,7 +526,8 @@ def adapted_summary(model) -> dict:
     names = names if isinstance(names, str) else sorted(names)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return {"target_modules": names, "kinds": list(targets.adapted_kinds(base, names)),
-            "trainable_parameters": int(sum(p.numel() for p in model.parameters() if p.requires_grad))}
+            "trainable_parameters": int(sum(p.numel() for p in model.parameters()
+                                            if p.requires_grad))}
 
 
 def serve_adapter(model, final: Path, base_name: str) -> Path:
@@ -549,6 +558,7 @@ def serve_adapter(model, final: Path, base_name: str) -> Path:
 
 # ---- registry ----------------------------------------------------------------------------------
 def adapter_name(lang: str, method: str) -> str:
+    """The PEFT adapter name of (language, method): one model can hold several adapters at once."""
     return f"{lang}__{method}"
 
 
@@ -558,9 +568,11 @@ class AdapterRegistry:
 
     def __init__(self, model: str | None = None, path_of=None):
         if path_of is None and model is None:
-            raise ValueError("AdapterRegistry needs the base model's name (adapters are keyed by it)")
+            raise ValueError("AdapterRegistry needs the base model's name (adapters are keyed "
+                             "by it)")
         self._model = model
-        self._path_of = path_of or (lambda lang, method: paths.adapter_dir(lang, model, method) / "adapter")
+        self._path_of = path_of or (lambda lang, method:
+                                    paths.adapter_dir(lang, model, method) / "adapter")
 
     def path(self, lang: str, method: str, replicate: int = 0, step: int | None = None) -> Path:
         """The adapter of the first training seed, of seed ``replicate`` (train.seeds), or the
@@ -589,6 +601,7 @@ class AdapterRegistry:
             model.delete_adapter(name)
 
     def exists(self, lang: str, method: str) -> bool:
+        """Whether the first seed's adapter of (language, method) has been trained and saved."""
         return (self.path(lang, method) / "adapter_config.json").exists()
 
     def attach(self, base_model, entries: list[tuple[str, str]]):
@@ -597,15 +610,18 @@ class AdapterRegistry:
 
         missing = [e for e in entries if not self.exists(*e)]
         if missing:
-            raise FileNotFoundError(f"no trained adapter for {missing}; run `dvc repro` (train stages)")
+            raise FileNotFoundError(f"no trained adapter for {missing}; run `dvc repro` "
+                                    "(train stages)")
         first, *rest = entries
         model = PeftModel.from_pretrained(base_model, str(self.path(*first)),
                                           adapter_name=adapter_name(*first))
         for lang, method in rest:
-            model.load_adapter(str(self.path(lang, method)), adapter_name=adapter_name(lang, method))
+            model.load_adapter(str(self.path(lang, method)),
+                               adapter_name=adapter_name(lang, method))
         model.eval()
         return model
 
     @staticmethod
     def activate(model, lang: str, method: str) -> None:
+        """Make the loaded adapter of (language, method) the active one of ``model``."""
         model.set_adapter(adapter_name(lang, method))

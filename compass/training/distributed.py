@@ -35,6 +35,8 @@ def world() -> tuple[int, int]:
 
 
 def is_main() -> bool:
+    """Whether this is rank 0, the process that writes files and logs (True outside a launched
+    group)."""
     return world()[0] == 0
 
 
@@ -76,6 +78,7 @@ def sum_gradients(params: list[torch.Tensor]) -> None:
 
 
 def barrier() -> None:
+    """Wait for every process of a launched group; nothing to wait for in a single process."""
     if world()[1] > 1:
         import torch.distributed as dist
 
@@ -90,7 +93,8 @@ def finish() -> None:
         dist.destroy_process_group()
 
 
-def launch_command(module: str, args: list[str], processes: int, port: int | None = None) -> list[str]:
+def launch_command(module: str, args: list[str], processes: int,
+                   port: int | None = None) -> list[str]:
     """``accelerate launch`` running ``python -m module args`` in ``processes`` processes on this
     machine (torchrun underneath: GPUs, or CPU processes with gloo)."""
     import sys
@@ -104,6 +108,8 @@ def launch_command(module: str, args: list[str], processes: int, port: int | Non
 
 
 def free_port() -> int:
+    """A TCP port free on this machine now, for the launched group's rendezvous (another program may
+    still take it before the group binds it)."""
     import socket
 
     with socket.socket() as s:

@@ -70,7 +70,8 @@ def result_of(cfg, lang: str, model_name: str, summaries: dict, examples: dict) 
             io.read_csv(out / "train_log.csv").assign(seed=cfg.seed + replicate))
     logs = {method: pd.concat(frames, ignore_index=True) for method, frames in logs.items()}
     table = pd.DataFrame([{"method": m, "seed": cfg.seed + r, "examples": examples[m],
-                           "steps": s["steps"], "tokens": s["tokens"], "first loss": s["first_loss"],
+                           "steps": s["steps"], "tokens": s["tokens"],
+                           "first loss": s["first_loss"],
                            "final loss": s["final_loss"], "seconds": s["seconds"],
                            "tokens/s": s["tokens_per_second"]} for (m, r), s in summaries.items()])
     return {"summaries": summaries, "logs": logs, "table": table}

@@ -29,7 +29,8 @@ def train_in_processes(cfg, lang: str, model_name: str, methods=None,
                        show_progress_bar: bool = True) -> dict:
     """:func:`compass.training.language.train_here` in train.processes data-parallel processes
     on this machine (``accelerate launch``; compass.training.distributed), returning what the
-    first process returns. The processes get this process's float type (one decision, not one per process).
+    first process returns. The processes get this process's float type (one decision, not one
+    per process).
     The job and its result travel as JSON, never as pickles: a file another process or machine
     wrote is data, not code."""
     import subprocess

@@ -168,9 +168,11 @@ class ActivationProfile:
     fixed_sq: float = 0.0
 
     def layer_bytes(self, micro: int, length: int) -> float:
+        """Bytes one decoder layer saves for backward for ``micro`` rows of ``length`` tokens."""
         return micro * length * (self.per_layer + self.per_layer_sq * length)
 
     def total(self, layers: int, micro: int, length: int) -> float:
+        """Bytes all ``layers`` decoder layers and the parts outside them save for backward."""
         fixed = micro * length * (self.fixed + self.fixed_sq * length)
         return layers * self.layer_bytes(micro, length) + fixed
 
@@ -187,6 +189,7 @@ class Activations:
     misfit: float = 0.0
 
     def of(self, checkpointing: bool) -> ActivationProfile:
+        """The profile with gradient checkpointing on or off."""
         return self.checkpointed if checkpointing else self.plain
 
 
@@ -347,10 +350,13 @@ class Setting:
                    attention=attention, padded=True, dora=bool(getattr(train_cfg, "dora", False)))
 
     def key(self, config) -> str:
+        """The key under which this setting's activations are measured and stored for ``config``'s
+        architecture."""
         return activation_key(config, self.rank, self.dropout, self.target_modules, self.dtype,
                               self.adapter_dtype, self.attention, self.padded, self.dora)
 
     def adapter_bytes(self) -> int:
+        """Bytes per adapter parameter: 4 in float32, else those of the training float type."""
         return 4 if self.adapter_dtype == "float32" else DTYPE_BYTES[self.dtype]
 
 
@@ -448,10 +454,12 @@ class Parts:
 
     @property
     def total(self) -> float:
+        """The whole estimated peak, in bytes."""
         return (self.weights + self.lora_optimizer + self.activations + self.logits
                 + self.backward + self.context)
 
     def describe(self) -> str:
+        """The parts in GiB on one line, for refusals and logs."""
         gib = {k: v / GIB for k, v in dataclasses.asdict(self).items()}
         return (f"weights {gib['weights']:.1f}, LoRA+AdamW {gib['lora_optimizer']:.1f}, "
                 f"activations {gib['activations']:.1f}, logits {gib['logits']:.1f}, "

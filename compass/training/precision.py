@@ -38,14 +38,18 @@ EMULATED_RATIO = 3.0  # bf16/fp32 matmul time above which native-flagged bf16 co
 
 @dataclass(frozen=True)
 class Precision:
+    """The float type chosen for ``train.dtype: auto`` on one device, with the reason: what the
+    precision stage records and the training reads."""
     device: str
     dtype: str  # "float32" | "bfloat16"
     reason: str  # one sentence a reader of the build page understands
 
     def torch_dtype(self) -> torch.dtype:
+        """The chosen float type as a torch dtype."""
         return getattr(torch, self.dtype)
 
     def as_dict(self) -> dict:
+        """The decision as a plain mapping (device, dtype, reason)."""
         return asdict(self)
 
 

@@ -32,8 +32,10 @@ LOGITS_PER_CHUNK = 2 ** 25  # chunked: rows per block = this / vocabulary (128 M
 
 
 def check_fused_loss(kind: str) -> str:
+    """``kind`` when it is one of FUSED_LOSSES, else ValueError naming the allowed ones."""
     if kind not in FUSED_LOSSES:
-        raise ValueError(f"train.fused_loss {kind!r} is not allowed; choose one of {list(FUSED_LOSSES)}")
+        raise ValueError(f"train.fused_loss {kind!r} is not allowed; choose one of "
+                         f"{list(FUSED_LOSSES)}")
     return kind
 
 
@@ -58,12 +60,14 @@ def chunked_cross_entropy(base, head, hidden: torch.Tensor, targets: torch.Tenso
     total = hidden.new_zeros((), dtype=torch.float32)
     for start in range(0, hidden.shape[0], rows):
         block = slice(start, start + rows)
-        total = total + checkpoint(block_loss_sum, hidden[block], targets[block], use_reentrant=False)
+        total = total + checkpoint(block_loss_sum, hidden[block], targets[block],
+                                   use_reentrant=False)
     return total / max(1, hidden.shape[0])
 
 
 @functools.cache
 def liger_available() -> bool:
+    """Whether liger-kernel is installed (checked once): the ``liger`` fused loss needs it."""
     return importlib.util.find_spec("liger_kernel") is not None
 
 
@@ -102,6 +106,8 @@ def head_cross_entropy(base, head, hidden: torch.Tensor, targets: torch.Tensor,
 
 
 def decoder_layers(model) -> list:
+    """The decoder layers of a model with or without a PEFT wrapper (``model.layers``), or an empty
+    list for an architecture that has none there."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     layers = getattr(getattr(base, "model", None), "layers", None)
     return list(layers) if layers is not None else []
@@ -115,7 +121,8 @@ def training_speedups(model, gradient_checkpointing: bool = False, compile: bool
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     layers = decoder_layers(model) if compile else []
     if compile and not layers:
-        _warn_once(f"train.compile: {type(base).__name__} has no model.layers to compile; runs eager")
+        _warn_once(f"train.compile: {type(base).__name__} has no model.layers to compile; "
+                   "runs eager")
     # transformers >= 5.24 renames gradient checkpointing to activation checkpointing
     if hasattr(base, "activation_checkpointing_enable"):
         enable = functools.partial(base.activation_checkpointing_enable,

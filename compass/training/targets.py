@@ -52,7 +52,8 @@ def resolve(model, requested) -> list[str] | str:
         if name in present:
             chosen = name
         else:
-            holders = [fused for fused, kinds in FUSED.items() if name in kinds and fused in present]
+            holders = [fused for fused, kinds in FUSED.items()
+                       if name in kinds and fused in present]
             if not holders:
                 raise ValueError(
                     f"train.target_modules: {name!r} is not a linear sublayer of this "
