@@ -13,6 +13,8 @@ runs each stage elsewhere and lets the coordinator record it:
 3. when it succeeds, the coordinator copies that stage's entry of the job's ``dvc.lock`` into
    its own (only the coordinator writes it, atomically) and checks the outputs out of the shared
    cache; a failed job is reported with its log, its dependents are skipped, the others finish.
+   A SLURM job that is preempted or runs out of time is requeued in the same worktree
+   (``StageJob``), where the train stage resumes from its checkpoint.
 
 DVC's run-cache cannot do step 3: it skips stages with ``persist`` outputs, which the train
 stage has (an interrupted run resumes). Running the same command again runs only what is still
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from submitit.helpers import Checkpointable, DelayedSubmission
 
 from compass import io, paths
 
@@ -62,8 +65,32 @@ def _dvc(*args: str, cwd: Path, log: Path | None = None, env=None) -> subprocess
     with open(log, "a", encoding="utf-8") as handle:
         handle.write(f"$ dvc {' '.join(args)}\n")
         handle.flush()
-        return subprocess.run(command, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
-                              text=True, env=env)
+        with subprocess.Popen(command, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
+                              text=True, env=env) as process:
+            try:
+                process.wait()
+            except BaseException:  # the job is interrupted: nothing of the stage runs on
+                _kill_tree(process.pid)
+                raise
+        return subprocess.CompletedProcess(command, process.returncode)
+
+
+def _kill_tree(pid: int) -> None:
+    """A process and everything it started (a stage's command, its notebook kernel), so that
+    none goes on writing into a worktree that a requeued job resumes in."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        family = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for process in family:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=10)
 
 
 def stage_graph(root: Path) -> dict[str, set[str]]:
@@ -138,13 +165,19 @@ def _cache_dir(root: Path) -> Path:
 
 
 def run_job(root: Path, stage: str, upstream: list[str], folder: Path, log: Path,
-            gpu: int | None = None) -> dict:
+            gpu: int | None = None, resume: bool = False) -> dict:
     """One stage in its own worktree of ``root``'s HEAD sharing ``root``'s DVC cache; returns
-    the stage's new ``dvc.lock`` entry. Runs wherever it is called (a thread, a SLURM job)."""
-    if folder.exists():
-        _remove_worktree(root, folder)
-    subprocess.run(["git", "worktree", "add", "--detach", "-f", str(folder), "HEAD"], cwd=root,
-                   capture_output=True, text=True, check=True)
+    the stage's new ``dvc.lock`` entry. Runs wherever it is called (a thread, a SLURM job).
+
+    ``resume``: the job was requeued, so its worktree, holding what the interrupted run
+    persisted (the train stage's checkpoint), is used again rather than made afresh. An
+    interrupted run (SystemExit, KeyboardInterrupt: not an Exception) keeps its worktree."""
+    if not (resume and (folder / ".git").exists()):
+        if folder.exists():
+            _remove_worktree(root, folder)
+        subprocess.run(["git", "worktree", "add", "--detach", "-f", str(folder), "HEAD"],
+                       cwd=root, capture_output=True, text=True, check=True)
+    interrupted = True
     try:
         with open(folder / ".dvc" / "config.local", "w", encoding="utf-8") as handle:
             handle.write(f"[cache]\n    dir = {_cache_dir(root)}\n")
@@ -162,9 +195,31 @@ def run_job(root: Path, stage: str, upstream: list[str], folder: Path, log: Path
         if done.returncode != 0:
             raise ClusterError(f"{stage} failed (see {log})")
         lock = yaml.safe_load((folder / "dvc.lock").read_text(encoding="utf-8"))
+        interrupted = False
         return lock["stages"][stage]
+    except Exception:
+        interrupted = False  # a failure, not a preemption: the rerun starts afresh
+        raise
     finally:
-        _remove_worktree(root, folder)
+        if not interrupted:
+            _remove_worktree(root, folder)
+
+
+class StageJob(Checkpointable):
+    """A stage as a SLURM job that SLURM may preempt or time out. submitit then calls
+    ``checkpoint``, which requeues the same stage with ``resume``: it runs again in the kept
+    worktree, and the train stage resumes from its persisted checkpoint."""
+
+    def __call__(self, root: Path, stage: str, upstream: list[str], folder: Path, log: Path,
+                 gpu: int | None = None, resume: bool = False) -> dict:
+        return run_job(root, stage, upstream, folder, log, gpu, resume=resume)
+
+    def checkpoint(self, root: Path, stage: str, upstream: list[str], folder: Path, log: Path,
+                   gpu: int | None = None, resume: bool = False) -> DelayedSubmission:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"requeued: {stage} resumes in {folder}\n")
+        return DelayedSubmission(StageJob(), root, stage, upstream, folder, log, gpu,
+                                 resume=True)
 
 
 def _remove_worktree(root: Path, folder: Path) -> None:
@@ -258,8 +313,8 @@ def _slurm_submitter(folder: Path, slurm: dict | None):
     names = {"partition": "slurm_partition", "account": "slurm_account"}
     executor.update_parameters(**{names.get(k, k): v for k, v in options.items()})
 
-    def submit(fn, *args):
-        return _JobFuture(executor.submit(fn, *args))
+    def submit(fn, *args):  # fn is run_job: SLURM gets the requeueable StageJob around it
+        return _JobFuture(executor.submit(StageJob(), *args))
 
     return submit
 

@@ -5,8 +5,10 @@ is missing."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,74 @@ def test_the_slurm_executor_runs_a_job_through_submitit(tmp_path, monkeypatch):
                               slurm={"cluster": "debug", "timeout_min": 5},
                               progress=lambda line: None)
     assert outcome.done == ["a"] and (root / "a.txt").read_text().startswith("a(")
+
+
+TRAIN_YAML = """
+stages:
+  train:
+    cmd: python train.py
+    deps: [train.py]
+    outs:
+      - ckpt:
+          persist: true
+      - result.txt
+"""
+TRAIN = """
+import os, pathlib, time
+ckpt = pathlib.Path("ckpt")
+ckpt.mkdir(exist_ok=True)
+state = ckpt / "step"
+start = int(state.read_text()) if state.exists() else 0
+for step in range(start, 4):
+    state.write_text(str(step + 1))
+    if step == 1 and start == 0:
+        pathlib.Path(os.environ["CHECKPOINTED"]).touch()
+        time.sleep(300)  # until preempted
+pathlib.Path("result.txt").write_text(f"steps 1-{start} from the checkpoint\\n")
+"""
+
+
+def _train_project(root: Path) -> Path:
+    root.mkdir(parents=True)
+    run = lambda *cmd: subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True)  # noqa: E731
+    (root / "dvc.yaml").write_text(TRAIN_YAML)
+    (root / "train.py").write_text(TRAIN)
+    (root / ".gitignore").write_text("/ckpt\n/result.txt\n")
+    run("git", "init", "-q")
+    run(DVC, "init", "-q")
+    run("git", "add", "-A")
+    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project")
+    return root
+
+
+def test_a_preempted_slurm_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path,
+                                                                            monkeypatch):
+    """submitit's local executor sends the job SLURM's preemption signal after the stage wrote a
+    checkpoint: submitit calls StageJob.checkpoint and requeues; the job runs again in the kept
+    worktree, the stage resumes there, and its lock entry is recorded as usual."""
+    submitit = pytest.importorskip("submitit")
+    psutil = pytest.importorskip("psutil")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    marker = tmp_path / "checkpointed"
+    monkeypatch.setenv("CHECKPOINTED", str(marker))
+    root = _train_project(tmp_path / "project")
+    folder, log = tmp_path / "project.job-train", tmp_path / "train.log"
+    executor = submitit.LocalExecutor(folder=str(tmp_path / "submitit"))
+    executor.update_parameters(timeout_min=5)
+    job = executor.submit(cluster.StageJob(), root, "train", [], folder, log, None)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert time.monotonic() < deadline and not job.done(), log.read_text()
+        time.sleep(0.2)
+    # SLURM's warning before a preemption or the time limit, sent to the job's task (submitit's
+    # local controller does not forward it itself)
+    for task in psutil.Process(job._process.pid).children():
+        task.send_signal(signal.SIGUSR2)
+    entry = job.result()
+    assert "requeued: train resumes" in log.read_text()
+    assert not folder.exists()  # finished: the worktree is gone
+    cluster.record(root, "train", entry)
+    assert (root / "result.txt").read_text() == "steps 1-2 from the checkpoint\n"
+    assert (root / "ckpt" / "step").read_text() == "4"
+    status = subprocess.run([DVC, "status"], cwd=root, capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout
