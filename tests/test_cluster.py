@@ -185,3 +185,57 @@ def test_a_preempted_slurm_job_is_requeued_and_resumes_from_its_checkpoint(tmp_p
     assert (root / "ckpt" / "step").read_text() == "4"
     status = subprocess.run([DVC, "status"], cwd=root, capture_output=True, text=True)
     assert "up to date" in status.stdout, status.stdout
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A one-node SLURM cluster on this machine (tests/slurm_cluster.py), or a skip saying why."""
+    pytest.importorskip("submitit")
+    from tests import slurm_cluster
+
+    reason = slurm_cluster.unavailable()
+    if reason:
+        pytest.skip(f"no local SLURM cluster: {reason}")
+    with slurm_cluster.local_cluster(tmp_path_factory.mktemp("slurm")) as env:
+        yield env
+
+
+def test_a_real_slurm_cluster_runs_the_fan_out(tmp_path, monkeypatch, slurm):
+    """sbatch, srun and submitit's SLURM executor: every stage of the diamond as a job on the
+    one-node cluster, with a serial `dvc repro`'s outputs."""
+    _env(monkeypatch, tmp_path)
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
+    (tmp_path / "fixed").touch()
+    serial, root = _project(tmp_path / "serial"), _project(tmp_path / "parallel")
+    outcome = cluster.fan_out(root, workers=2, executor="slurm",
+                              slurm={"cluster": "slurm", "partition": "local",
+                                     "timeout_min": 5, "cpus_per_task": 1},
+                              progress=lambda line: None)
+    assert outcome.done[0] == "a" and sorted(outcome.done) == ["a", "b@x", "b@y", "c"], outcome
+    subprocess.run([DVC, "repro"], cwd=serial, capture_output=True, check=True)
+    assert _outputs(root) == _outputs(serial)
+
+
+def test_a_job_slurm_preempts_is_requeued_and_resumes(tmp_path, monkeypatch, slurm):
+    """SLURM's own warning signal (scancel --signal=USR2, as before the time limit) reaches the
+    job; submitit requeues it through scontrol, and the stage resumes from its checkpoint."""
+    import submitit
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
+    marker = tmp_path / "checkpointed"
+    monkeypatch.setenv("CHECKPOINTED", str(marker))
+    root = _train_project(tmp_path / "project")
+    folder, log = tmp_path / "project.job-train", tmp_path / "train.log"
+    executor = submitit.AutoExecutor(folder=str(tmp_path / "submitit"), cluster="slurm")
+    executor.update_parameters(slurm_partition="local", timeout_min=5, cpus_per_task=1)
+    job = executor.submit(cluster.StageJob(), root, "train", [], folder, log, None)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert time.monotonic() < deadline and not job.done(), log.read_text()
+        time.sleep(0.2)
+    subprocess.run(["scancel", "--signal=USR2", job.job_id], check=True)
+    entry = job.result()
+    assert "requeued: train resumes" in log.read_text()
+    cluster.record(root, "train", entry)
+    assert (root / "result.txt").read_text() == "steps 1-2 from the checkpoint\n"
