@@ -7,8 +7,8 @@ runs each stage elsewhere and lets the coordinator record it:
 1. the stale stages and their dependencies come from DVC (``dvc status`` and the stage graph);
 2. a stage whose upstream stages are done gets a workspace of its own: a ``git worktree`` of
    the committed code beside the coordinator's (so relative paths in params hold) that shares
-   the coordinator's DVC cache, with the coordinator's current
-   ``dvc.lock``; its upstream outputs are checked out from the cache and ``dvc repro
+   the coordinator's DVC cache, with the coordinator's current ``dvc.lock`` and
+   ``params.yaml``; its upstream outputs are checked out from the cache and ``dvc repro
    --single-item`` runs it there (one GPU per job: ``CUDA_VISIBLE_DEVICES``);
 3. when it succeeds, the coordinator copies that stage's entry of the job's ``dvc.lock`` into
    its own (only the coordinator writes it, atomically) and checks the outputs out of the shared
@@ -19,7 +19,7 @@ runs each stage elsewhere and lets the coordinator record it:
 DVC's run-cache cannot do step 3: it skips stages with ``persist`` outputs, which the train
 stage has (an interrupted run resumes). Running the same command again runs only what is still
 stale. Jobs get their stage name and paths as arguments, never pickled settings; the code they
-run is the committed code, so the working tree must be clean.
+run is the committed code, so the working tree must be clean (but for params.yaml).
 
     python -m compass.cluster [--workers N] [--gpus N] [--executor local|slurm] [STAGE ...]
 """
@@ -42,6 +42,9 @@ from submitit.helpers import Checkpointable, DelayedSubmission
 from compass import io, paths
 
 JOBS = ".dvc/tmp/cluster"  # worktrees and logs, under the coordinator's workspace
+# the workspace's own, not code: a job gets the coordinator's copy, so they may differ from HEAD
+# (`make repro PROFILE=paper` rewrites params.yaml before the fan-out starts)
+WORKSPACE_FILES = ("dvc.lock", "params.yaml")
 
 
 class ClusterError(RuntimeError):
@@ -149,7 +152,7 @@ def _require_clean(root: Path) -> str:
     """The commit the jobs run: the working tree must hold nothing uncommitted that is code."""
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                             capture_output=True, text=True, check=True).stdout
-    dirty = [line[3:] for line in status.splitlines() if line[3:] != "dvc.lock"]
+    dirty = [line[3:] for line in status.splitlines() if line[3:] not in WORKSPACE_FILES]
     if dirty:
         raise ClusterError(f"the jobs run the committed code, but {len(dirty)} tracked file(s) "
                            f"have changes (e.g. {dirty[0]}): commit or stash them first")
@@ -181,8 +184,9 @@ def run_job(root: Path, stage: str, upstream: list[str], folder: Path, log: Path
     try:
         with open(folder / ".dvc" / "config.local", "w", encoding="utf-8") as handle:
             handle.write(f"[cache]\n    dir = {_cache_dir(root)}\n")
-        if (root / "dvc.lock").exists():
-            shutil.copy2(root / "dvc.lock", folder / "dvc.lock")
+        for name in WORKSPACE_FILES:
+            if (root / name).exists():
+                shutil.copy2(root / name, folder / name)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the worktree's code
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         if gpu is not None:

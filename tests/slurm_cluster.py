@@ -46,7 +46,7 @@ DAEMONS = ("munged", "slurmctld", "slurmd")
 
 def unavailable() -> str | None:
     """Why no local cluster can start here, or None."""
-    missing = [d for d in DAEMONS if shutil.which(d) is None and not Path(f"/usr/sbin/{d}").exists()]
+    missing = [d for d in DAEMONS if not Path(_daemon(d)).exists()]
     if missing:
         return f"{', '.join(missing)} not installed (make slurm-test installs slurm-wlm and munge)"
     if os.geteuid() != 0:

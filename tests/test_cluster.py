@@ -143,7 +143,9 @@ pathlib.Path("result.txt").write_text(f"steps 1-{start} from the checkpoint\\n")
 
 def _train_project(root: Path) -> Path:
     root.mkdir(parents=True)
-    run = lambda *cmd: subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True)  # noqa: E731
+    def run(*cmd):
+        subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True)
+
     (root / "dvc.yaml").write_text(TRAIN_YAML)
     (root / "train.py").write_text(TRAIN)
     (root / ".gitignore").write_text("/ckpt\n/result.txt\n")
@@ -239,3 +241,25 @@ def test_a_job_slurm_preempts_is_requeued_and_resumes(tmp_path, monkeypatch, slu
     assert "requeued: train resumes" in log.read_text()
     cluster.record(root, "train", entry)
     assert (root / "result.txt").read_text() == "steps 1-2 from the checkpoint\n"
+
+
+def test_the_workspace_params_reach_the_jobs_uncommitted(tmp_path, monkeypatch):
+    """params.yaml is the workspace's (`make repro PROFILE=...` rewrites it), not code: a job
+    runs with the coordinator's copy, and the recorded stage is up to date against it."""
+    _env(monkeypatch, tmp_path)
+    root = _project(tmp_path / "project")
+    (root / "params.yaml").write_text("word: committed\n")
+    text = (root / "dvc.yaml").read_text().replace("deps: [src.txt, step.py]",
+                                                    "deps: [src.txt, step.py]\n    params: [word]")
+    (root / "dvc.yaml").write_text(text)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "p"],
+                   cwd=root, check=True)
+    subprocess.run(["git", "add", "params.yaml"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "p"],
+                   cwd=root, check=True)
+    (root / "params.yaml").write_text("word: edited\n")
+    outcome = cluster.fan_out(root, workers=1, targets=["a"], progress=lambda line: None)
+    assert outcome.done == ["a"]
+    assert "word: edited" in (root / "dvc.lock").read_text()
+    status = subprocess.run([DVC, "status", "a"], cwd=root, capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout
