@@ -36,7 +36,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+# DVC's own YAML 1.2 reading and writing: PyYAML's YAML 1.1 reads a param such as
+# fused_loss: off as false, and DVC would then see the stage's params changed
+from dvc.utils.serialize import dumps_yaml, loads_yaml, parse_yaml_for_update
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 from compass import io, paths
@@ -198,7 +200,7 @@ def run_job(root: Path, stage: str, upstream: list[str], folder: Path, log: Path
         done = _dvc("repro", "--single-item", stage, cwd=folder, log=log, env=env)
         if done.returncode != 0:
             raise ClusterError(f"{stage} failed (see {log})")
-        lock = yaml.safe_load((folder / "dvc.lock").read_text(encoding="utf-8"))
+        lock = loads_yaml((folder / "dvc.lock").read_text(encoding="utf-8"))
         interrupted = False
         return lock["stages"][stage]
     except Exception:
@@ -237,10 +239,10 @@ def record(root: Path, stage: str, entry: dict) -> None:
     """Put one stage's lock entry into the coordinator's dvc.lock (written whole, atomically) and
     check its outputs out of the shared cache."""
     lock_file = root / "dvc.lock"
-    lock = (yaml.safe_load(lock_file.read_text(encoding="utf-8")) if lock_file.exists()
-            else None) or {"schema": "2.0", "stages": {}}
+    lock = (parse_yaml_for_update(lock_file.read_text(encoding="utf-8"), str(lock_file))
+            if lock_file.exists() else None) or {"schema": "2.0", "stages": {}}
     lock.setdefault("stages", {})[stage] = entry
-    io.write_text(lock_file, yaml.safe_dump(lock, sort_keys=False, allow_unicode=True))
+    io.write_text(lock_file, dumps_yaml(lock))
     done = _dvc("checkout", stage, cwd=root)
     if done.returncode != 0:
         raise ClusterError(f"{stage}: recorded, but its outputs did not check out: "

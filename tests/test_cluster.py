@@ -245,7 +245,8 @@ def test_a_job_slurm_preempts_is_requeued_and_resumes(tmp_path, monkeypatch, slu
 
 def test_the_workspace_params_reach_the_jobs_uncommitted(tmp_path, monkeypatch):
     """params.yaml is the workspace's (`make repro PROFILE=...` rewrites it), not code: a job
-    runs with the coordinator's copy, and the recorded stage is up to date against it."""
+    runs with the coordinator's copy, and the recorded stage is up to date against it, also
+    for a value that YAML 1.1 and 1.2 read differently (the lock is DVC's YAML 1.2)."""
     _env(monkeypatch, tmp_path)
     root = _project(tmp_path / "project")
     (root / "params.yaml").write_text("word: committed\n")
@@ -257,9 +258,10 @@ def test_the_workspace_params_reach_the_jobs_uncommitted(tmp_path, monkeypatch):
     subprocess.run(["git", "add", "params.yaml"], cwd=root, check=True)
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "p"],
                    cwd=root, check=True)
-    (root / "params.yaml").write_text("word: edited\n")
+    # "off": a string to YAML 1.2 (DVC), false to YAML 1.1; the lock must keep DVC's reading
+    (root / "params.yaml").write_text('word: "off"\n')
     outcome = cluster.fan_out(root, workers=1, targets=["a"], progress=lambda line: None)
     assert outcome.done == ["a"]
-    assert "word: edited" in (root / "dvc.lock").read_text()
+    assert "word: off" in (root / "dvc.lock").read_text()
     status = subprocess.run([DVC, "status", "a"], cwd=root, capture_output=True, text=True)
     assert "up to date" in status.stdout, status.stdout
