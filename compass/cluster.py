@@ -7,17 +7,19 @@ runs each stage elsewhere and lets the coordinator record it:
 1. the stale stages and their dependencies come from DVC (``dvc status`` and the stage graph);
 2. a stage whose upstream stages are done gets a workspace of its own: a ``git worktree`` of
    the committed code beside the coordinator's (so relative paths in params hold) that shares
-   the coordinator's DVC cache, with the coordinator's current
-   ``dvc.lock``; its upstream outputs are checked out from the cache and ``dvc repro
+   the coordinator's DVC cache, with the coordinator's current ``dvc.lock`` and
+   ``params.yaml``; its upstream outputs are checked out from the cache and ``dvc repro
    --single-item`` runs it there (one GPU per job: ``CUDA_VISIBLE_DEVICES``);
 3. when it succeeds, the coordinator copies that stage's entry of the job's ``dvc.lock`` into
    its own (only the coordinator writes it, atomically) and checks the outputs out of the shared
    cache; a failed job is reported with its log, its dependents are skipped, the others finish.
+   A SLURM job that is preempted or runs out of time is requeued in the same worktree
+   (``StageJob``), where the train stage resumes from its checkpoint.
 
 DVC's run-cache cannot do step 3: it skips stages with ``persist`` outputs, which the train
 stage has (an interrupted run resumes). Running the same command again runs only what is still
 stale. Jobs get their stage name and paths as arguments, never pickled settings; the code they
-run is the committed code, so the working tree must be clean.
+run is the committed code, so the working tree must be clean (but for params.yaml).
 
     python -m compass.cluster [--workers N] [--gpus N] [--executor local|slurm] [STAGE ...]
 """
@@ -34,11 +36,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+# DVC's own YAML 1.2 reading and writing: PyYAML's YAML 1.1 reads a param such as
+# fused_loss: off as false, and DVC would then see the stage's params changed
+from dvc.utils.serialize import dumps_yaml, loads_yaml, parse_yaml_for_update
+from submitit.helpers import Checkpointable, DelayedSubmission
 
 from compass import io, paths
 
 JOBS = ".dvc/tmp/cluster"  # worktrees and logs, under the coordinator's workspace
+# the workspace's own, not code: a job gets the coordinator's copy, so they may differ from HEAD
+# (`make repro PROFILE=paper` rewrites params.yaml before the fan-out starts)
+WORKSPACE_FILES = ("dvc.lock", "params.yaml")
 
 
 class ClusterError(RuntimeError):
@@ -62,8 +70,32 @@ def _dvc(*args: str, cwd: Path, log: Path | None = None, env=None) -> subprocess
     with open(log, "a", encoding="utf-8") as handle:
         handle.write(f"$ dvc {' '.join(args)}\n")
         handle.flush()
-        return subprocess.run(command, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
-                              text=True, env=env)
+        with subprocess.Popen(command, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
+                              text=True, env=env) as process:
+            try:
+                process.wait()
+            except BaseException:  # the job is interrupted: nothing of the stage runs on
+                _kill_tree(process.pid)
+                raise
+        return subprocess.CompletedProcess(command, process.returncode)
+
+
+def _kill_tree(pid: int) -> None:
+    """A process and everything it started (a stage's command, its notebook kernel), so that
+    none goes on writing into a worktree that a requeued job resumes in."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        family = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for process in family:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=10)
 
 
 def stage_graph(root: Path) -> dict[str, set[str]]:
@@ -123,7 +155,7 @@ def _require_clean(root: Path) -> str:
     """The commit the jobs run: the working tree must hold nothing uncommitted that is code."""
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                             capture_output=True, text=True, check=True).stdout
-    dirty = [line[3:] for line in status.splitlines() if line[3:] != "dvc.lock"]
+    dirty = [line[3:] for line in status.splitlines() if line[3:] not in WORKSPACE_FILES]
     if dirty:
         raise ClusterError(f"the jobs run the committed code, but {len(dirty)} tracked file(s) "
                            f"have changes (e.g. {dirty[0]}): commit or stash them first")
@@ -139,18 +171,25 @@ def _cache_dir(root: Path) -> Path:
 
 
 def run_job(root: Path, stage: str, upstream: list[str], folder: Path, log: Path,
-            gpu: int | None = None) -> dict:
+            gpu: int | None = None, resume: bool = False) -> dict:
     """One stage in its own worktree of ``root``'s HEAD sharing ``root``'s DVC cache; returns
-    the stage's new ``dvc.lock`` entry. Runs wherever it is called (a thread, a SLURM job)."""
-    if folder.exists():
-        _remove_worktree(root, folder)
-    subprocess.run(["git", "worktree", "add", "--detach", "-f", str(folder), "HEAD"], cwd=root,
-                   capture_output=True, text=True, check=True)
+    the stage's new ``dvc.lock`` entry. Runs wherever it is called (a thread, a SLURM job).
+
+    ``resume``: the job was requeued, so its worktree, holding what the interrupted run
+    persisted (the train stage's checkpoint), is used again rather than made afresh. An
+    interrupted run (SystemExit, KeyboardInterrupt: not an Exception) keeps its worktree."""
+    if not (resume and (folder / ".git").exists()):
+        if folder.exists():
+            _remove_worktree(root, folder)
+        subprocess.run(["git", "worktree", "add", "--detach", "-f", str(folder), "HEAD"],
+                       cwd=root, capture_output=True, text=True, check=True)
+    interrupted = True
     try:
         with open(folder / ".dvc" / "config.local", "w", encoding="utf-8") as handle:
             handle.write(f"[cache]\n    dir = {_cache_dir(root)}\n")
-        if (root / "dvc.lock").exists():
-            shutil.copy2(root / "dvc.lock", folder / "dvc.lock")
+        for name in WORKSPACE_FILES:
+            if (root / name).exists():
+                shutil.copy2(root / name, folder / name)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the worktree's code
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         if gpu is not None:
@@ -162,10 +201,32 @@ def run_job(root: Path, stage: str, upstream: list[str], folder: Path, log: Path
         done = _dvc("repro", "--single-item", stage, cwd=folder, log=log, env=env)
         if done.returncode != 0:
             raise ClusterError(f"{stage} failed (see {log})")
-        lock = yaml.safe_load((folder / "dvc.lock").read_text(encoding="utf-8"))
+        lock = loads_yaml((folder / "dvc.lock").read_text(encoding="utf-8"))
+        interrupted = False
         return lock["stages"][stage]
+    except Exception:
+        interrupted = False  # a failure, not a preemption: the rerun starts afresh
+        raise
     finally:
-        _remove_worktree(root, folder)
+        if not interrupted:
+            _remove_worktree(root, folder)
+
+
+class StageJob(Checkpointable):
+    """A stage as a SLURM job that SLURM may preempt or time out. submitit then calls
+    ``checkpoint``, which requeues the same stage with ``resume``: it runs again in the kept
+    worktree, and the train stage resumes from its persisted checkpoint."""
+
+    def __call__(self, root: Path, stage: str, upstream: list[str], folder: Path, log: Path,
+                 gpu: int | None = None, resume: bool = False) -> dict:
+        return run_job(root, stage, upstream, folder, log, gpu, resume=resume)
+
+    def checkpoint(self, root: Path, stage: str, upstream: list[str], folder: Path, log: Path,
+                   gpu: int | None = None, resume: bool = False) -> DelayedSubmission:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"requeued: {stage} resumes in {folder}\n")
+        return DelayedSubmission(StageJob(), root, stage, upstream, folder, log, gpu,
+                                 resume=True)
 
 
 def _remove_worktree(root: Path, folder: Path) -> None:
@@ -179,10 +240,10 @@ def record(root: Path, stage: str, entry: dict) -> None:
     """Put one stage's lock entry into the coordinator's dvc.lock (written whole, atomically) and
     check its outputs out of the shared cache."""
     lock_file = root / "dvc.lock"
-    lock = (yaml.safe_load(lock_file.read_text(encoding="utf-8")) if lock_file.exists()
-            else None) or {"schema": "2.0", "stages": {}}
+    lock = (parse_yaml_for_update(lock_file.read_text(encoding="utf-8"), str(lock_file))
+            if lock_file.exists() else None) or {"schema": "2.0", "stages": {}}
     lock.setdefault("stages", {})[stage] = entry
-    io.write_text(lock_file, yaml.safe_dump(lock, sort_keys=False, allow_unicode=True))
+    io.write_text(lock_file, dumps_yaml(lock))
     done = _dvc("checkout", stage, cwd=root)
     if done.returncode != 0:
         raise ClusterError(f"{stage}: recorded, but its outputs did not check out: "
@@ -259,8 +320,8 @@ def _slurm_submitter(folder: Path, slurm: dict | None):
     names = {"partition": "slurm_partition", "account": "slurm_account"}
     executor.update_parameters(**{names.get(k, k): v for k, v in options.items()})
 
-    def submit(fn, *args):
-        return _JobFuture(executor.submit(fn, *args))
+    def submit(fn, *args):  # fn is run_job: SLURM gets the requeueable StageJob around it
+        return _JobFuture(executor.submit(StageJob(), *args))
 
     return submit
 

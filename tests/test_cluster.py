@@ -5,8 +5,10 @@ is missing."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,161 @@ def test_the_slurm_executor_runs_a_job_through_submitit(tmp_path, monkeypatch):
                               slurm={"cluster": "debug", "timeout_min": 5},
                               progress=lambda line: None)
     assert outcome.done == ["a"] and (root / "a.txt").read_text().startswith("a(")
+
+
+TRAIN_YAML = """
+stages:
+  train:
+    cmd: python train.py
+    deps: [train.py]
+    outs:
+      - ckpt:
+          persist: true
+      - result.txt
+"""
+TRAIN = """
+import os, pathlib, time
+ckpt = pathlib.Path("ckpt")
+ckpt.mkdir(exist_ok=True)
+state = ckpt / "step"
+start = int(state.read_text()) if state.exists() else 0
+for step in range(start, 4):
+    state.write_text(str(step + 1))
+    if step == 1 and start == 0:
+        pathlib.Path(os.environ["CHECKPOINTED"]).touch()
+        time.sleep(300)  # until preempted
+pathlib.Path("result.txt").write_text(f"steps 1-{start} from the checkpoint\\n")
+"""
+
+
+def _train_project(root: Path) -> Path:
+    root.mkdir(parents=True)
+    def run(*cmd):
+        subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True)
+
+    (root / "dvc.yaml").write_text(TRAIN_YAML)
+    (root / "train.py").write_text(TRAIN)
+    (root / ".gitignore").write_text("/ckpt\n/result.txt\n")
+    run("git", "init", "-q")
+    run(DVC, "init", "-q")
+    run("git", "add", "-A")
+    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project")
+    return root
+
+
+def test_a_preempted_slurm_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path,
+                                                                            monkeypatch):
+    """submitit's local executor sends the job SLURM's preemption signal after the stage wrote a
+    checkpoint: submitit calls StageJob.checkpoint and requeues; the job runs again in the kept
+    worktree, the stage resumes there, and its lock entry is recorded as usual."""
+    submitit = pytest.importorskip("submitit")
+    psutil = pytest.importorskip("psutil")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    marker = tmp_path / "checkpointed"
+    monkeypatch.setenv("CHECKPOINTED", str(marker))
+    root = _train_project(tmp_path / "project")
+    folder, log = tmp_path / "project.job-train", tmp_path / "train.log"
+    executor = submitit.LocalExecutor(folder=str(tmp_path / "submitit"))
+    executor.update_parameters(timeout_min=5)
+    job = executor.submit(cluster.StageJob(), root, "train", [], folder, log, None)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert time.monotonic() < deadline and not job.done(), log.read_text()
+        time.sleep(0.2)
+    # SLURM's warning before a preemption or the time limit, sent to the job's task (submitit's
+    # local controller does not forward it itself)
+    for task in psutil.Process(job._process.pid).children():
+        task.send_signal(signal.SIGUSR2)
+    entry = job.result()
+    assert "requeued: train resumes" in log.read_text()
+    assert not folder.exists()  # finished: the worktree is gone
+    cluster.record(root, "train", entry)
+    assert (root / "result.txt").read_text() == "steps 1-2 from the checkpoint\n"
+    assert (root / "ckpt" / "step").read_text() == "4"
+    status = subprocess.run([DVC, "status"], cwd=root, capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    """A one-node SLURM cluster on this machine (tests/slurm_cluster.py), or a skip saying why."""
+    pytest.importorskip("submitit")
+    from tests import slurm_cluster
+
+    reason = slurm_cluster.unavailable()
+    if reason:
+        pytest.skip(f"no local SLURM cluster: {reason}")
+    with slurm_cluster.local_cluster(tmp_path_factory.mktemp("slurm")) as env:
+        yield env
+
+
+def test_a_real_slurm_cluster_runs_the_fan_out(tmp_path, monkeypatch, slurm):
+    """sbatch, srun and submitit's SLURM executor: every stage of the diamond as a job on the
+    one-node cluster, with a serial `dvc repro`'s outputs."""
+    _env(monkeypatch, tmp_path)
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
+    (tmp_path / "fixed").touch()
+    serial, root = _project(tmp_path / "serial"), _project(tmp_path / "parallel")
+    outcome = cluster.fan_out(root, workers=2, executor="slurm",
+                              slurm={"cluster": "slurm", "partition": "local",
+                                     "timeout_min": 5, "cpus_per_task": 1},
+                              progress=lambda line: None)
+    assert outcome.done[0] == "a" and sorted(outcome.done) == ["a", "b@x", "b@y", "c"], outcome
+    subprocess.run([DVC, "repro"], cwd=serial, capture_output=True, check=True)
+    assert _outputs(root) == _outputs(serial)
+
+
+def test_a_job_slurm_preempts_is_requeued_and_resumes(tmp_path, monkeypatch, slurm):
+    """SLURM's own warning signal (scancel --signal=USR2, as before the time limit) reaches the
+    job; submitit requeues it through scontrol, and the stage resumes from its checkpoint."""
+    import submitit
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
+    marker = tmp_path / "checkpointed"
+    monkeypatch.setenv("CHECKPOINTED", str(marker))
+    root = _train_project(tmp_path / "project")
+    folder, log = tmp_path / "project.job-train", tmp_path / "train.log"
+    executor = submitit.AutoExecutor(folder=str(tmp_path / "submitit"), cluster="slurm")
+    executor.update_parameters(slurm_partition="local", timeout_min=5, cpus_per_task=1)
+    job = executor.submit(cluster.StageJob(), root, "train", [], folder, log, None)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert time.monotonic() < deadline and not job.done(), log.read_text()
+        time.sleep(0.2)
+    subprocess.run(["scancel", "--signal=USR2", job.job_id], check=True)
+    while not job.done():  # SLURM holds a requeued job back a while (BeginTime): not here
+        reason = subprocess.run(["squeue", "-h", "-j", job.job_id, "-o", "%r"],
+                                capture_output=True, text=True, check=False).stdout
+        if "BeginTime" in reason:
+            subprocess.run(["scontrol", "update", f"JobId={job.job_id}", "StartTime=now"],
+                           capture_output=True, check=False)
+        time.sleep(0.5)
+    entry = job.result()
+    assert "requeued: train resumes" in log.read_text()
+    cluster.record(root, "train", entry)
+    assert (root / "result.txt").read_text() == "steps 1-2 from the checkpoint\n"
+
+
+def test_the_workspace_params_reach_the_jobs_uncommitted(tmp_path, monkeypatch):
+    """params.yaml is the workspace's (`make repro PROFILE=...` rewrites it), not code: a job
+    runs with the coordinator's copy, and the recorded stage is up to date against it, also
+    for a value that YAML 1.1 and 1.2 read differently (the lock is DVC's YAML 1.2)."""
+    _env(monkeypatch, tmp_path)
+    root = _project(tmp_path / "project")
+    (root / "params.yaml").write_text("word: committed\n")
+    text = (root / "dvc.yaml").read_text().replace("deps: [src.txt, step.py]",
+                                                    "deps: [src.txt, step.py]\n    params: [word]")
+    (root / "dvc.yaml").write_text(text)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "p"],
+                   cwd=root, check=True)
+    subprocess.run(["git", "add", "params.yaml"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "p"],
+                   cwd=root, check=True)
+    # "off": a string to YAML 1.2 (DVC), false to YAML 1.1; the lock must keep DVC's reading
+    (root / "params.yaml").write_text('word: "off"\n')
+    outcome = cluster.fan_out(root, workers=1, targets=["a"], progress=lambda line: None)
+    assert outcome.done == ["a"]
+    assert "word: off" in (root / "dvc.lock").read_text()
+    status = subprocess.run([DVC, "status", "a"], cwd=root, capture_output=True, text=True)
+    assert "up to date" in status.stdout, status.stdout
