@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install repro test test-fast test-unit test-integration test-e2e lint lab bench cost clean
+.PHONY: install repro test test-fast test-unit test-integration test-e2e slurm-test lint lab bench cost clean
 install: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
@@ -46,6 +46,11 @@ test-integration: install  ## integration tests only
 
 test-e2e: install       ## end-to-end tests only: the pipeline, notebooks, the book
 	$(PYTEST) -m e2e
+
+slurm-test: install     ## the SLURM executor on a one-node cluster started on this machine (needs root)
+	command -v slurmctld >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y --no-install-recommends slurm-wlm munge)
+	$(BIN)/python -m pytest tests/test_cluster.py -k slurm
 
 lint: install           ## ruff with pyproject.toml's rules
 	$(BIN)/ruff check .

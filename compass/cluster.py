@@ -219,10 +219,13 @@ class StageJob(Checkpointable):
 
     def __call__(self, root: Path, stage: str, upstream: list[str], folder: Path, log: Path,
                  gpu: int | None = None, resume: bool = False) -> dict:
+        """Run the stage in its worktree (kept when SLURM interrupts it) and return its lock
+        entry."""
         return run_job(root, stage, upstream, folder, log, gpu, resume=resume)
 
     def checkpoint(self, root: Path, stage: str, upstream: list[str], folder: Path, log: Path,
                    gpu: int | None = None, resume: bool = False) -> DelayedSubmission:
+        """What submitit requeues on preemption or timeout: the same stage, resuming."""
         with open(log, "a", encoding="utf-8") as handle:
             handle.write(f"requeued: {stage} resumes in {folder}\n")
         return DelayedSubmission(StageJob(), root, stage, upstream, folder, log, gpu,

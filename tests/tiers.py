@@ -21,6 +21,7 @@ FILE_TIERS = {
     "test_calibration.py": "unit",
     "test_chat.py": "unit",
     "test_cluster.py": "integration",
+    "test_cluster_pipeline.py": "e2e",
     "test_config.py": "unit",
     "test_context_window.py": "unit",
     "test_controls.py": "unit",
