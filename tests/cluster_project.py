@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -116,16 +115,13 @@ def _small_pool(root: Path, embedding_cache: Path | None) -> None:
 
 
 def outputs(root: Path) -> dict[str, str]:
-    """Every file under data/ but the volatile ones, by its sha256, with the absolute path of
-    the workspace that wrote it (``root``, or a job's worktree beside it) as ``<workspace>``:
-    the evaluate stage's lm-eval task file names its data file by absolute path."""
-    where = re.compile(re.escape(str(root)).encode() + rb"(\.job-[^/]+)?/")
+    """Every file under data/ but the volatile ones, by its sha256: the bytes of a stage's
+    outputs must not depend on the workspace (a job's worktree) that wrote them."""
     found = {}
     for path in sorted((root / "data").rglob("*")):
         name = path.relative_to(root).as_posix()
         if path.is_file() and not name.startswith(VOLATILE):
-            data = where.sub(b"<workspace>/", path.read_bytes())
-            found[name] = hashlib.sha256(data).hexdigest()
+            found[name] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
 
 

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from transformers import AutoModelForCausalLM
 from peft import get_peft_model
 
 from compass import config
@@ -160,6 +161,20 @@ def test_served_adapter_swap_is_atomic(tok, peft_model, tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         serve_adapter(peft_model, tmp_path / "served", "tiny")
     assert (folder / "adapter_model.safetensors").read_bytes() == before
+
+
+def test_served_adapter_names_its_base_model_not_this_machines_folder(tok, tmp_path):
+    """An adapter's files must not depend on where the workspace is: the config and peft's model
+    card name the base model, never the folder it was loaded from (a DVC output's bytes would
+    differ between clones and cluster worktrees)."""
+    base = tmp_path / "somewhere" / "base-model"
+    tiny_gemma(len(tok)).save_pretrained(base)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                           lora_config(config.TrainConfig()))
+    folder = serve_adapter(model, tmp_path / "served", "tiny")
+    for name in ("adapter_config.json", "README.md"):
+        text = (folder / name).read_text(encoding="utf-8")
+        assert str(base) not in text and "tiny" in text, name
 
 
 def test_stream_schedules_and_determinism():

@@ -100,8 +100,10 @@ def lm_eval_check(cfg, lang: str, model_name: str, attached, registry, tokenizer
     if not n_check:
         return {}
     ours = predictions[predictions["method"] == check_method].head(n_check)
+    # the task file names its rows by absolute path: under the cache, not in the stage's outputs,
+    # whose bytes must not depend on where the workspace is
     check = lmeval.cross_check(attached, tokenizer, plain[:n_check], ours,
-                               paths.evaluation_dir(lang, model_name) / "lm_eval_task",
+                               paths.cache_dir() / "lm_eval_tasks" / model_name / lang,
                                name=f"compass_mc_{lang.replace('-', '_')}",
                                batch_size=cfg.evaluation.lm_eval_batch_size, chat=chat)
     check["method"] = check_method
