@@ -175,6 +175,10 @@ def test_served_adapter_names_its_base_model_not_this_machines_folder(tok, tmp_p
     for name in ("adapter_config.json", "README.md"):
         text = (folder / name).read_text(encoding="utf-8")
         assert str(base) not in text and "tiny" in text, name
+    # served again from a model whose adapter config already holds the name (ECDA's updates)
+    model.peft_config["default"].base_model_name_or_path = "tiny"
+    folder = serve_adapter(model, tmp_path / "served", "tiny")
+    assert str(base) not in (folder / "README.md").read_text(encoding="utf-8")
 
 
 def test_stream_schedules_and_determinism():

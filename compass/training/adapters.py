@@ -540,12 +540,18 @@ def serve_adapter(model, final: Path, base_name: str) -> Path:
     model.save_pretrained(staging)
     config_path = staging / "adapter_config.json"
     adapter_config = json.loads(config_path.read_text())
-    local_path = adapter_config.get("base_model_name_or_path")
+    # peft's model card names the base model by the folder it was loaded from (the model's
+    # config), the adapter config by its own record: both become the name
+    local_paths = {adapter_config.get("base_model_name_or_path"),
+                   getattr(model.get_base_model().config, "_name_or_path", None)} - {None, "",
+                                                                                     base_name}
     adapter_config["base_model_name_or_path"] = base_name  # a name, not this machine's path
-    card = staging / "README.md"  # peft's model card names the base model too
-    if local_path and local_path != base_name and card.exists():
-        card.write_text(card.read_text(encoding="utf-8").replace(local_path, base_name),
-                        encoding="utf-8")
+    card = staging / "README.md"
+    if local_paths and card.exists():
+        text = card.read_text(encoding="utf-8")
+        for local_path in sorted(local_paths, key=len, reverse=True):
+            text = text.replace(local_path, base_name)
+        card.write_text(text, encoding="utf-8")
     if isinstance(adapter_config.get("target_modules"), list):  # peft writes a set: its order
         adapter_config["target_modules"] = sorted(adapter_config["target_modules"])  # varies by run
     config_path.write_text(json.dumps(adapter_config, indent=2))
