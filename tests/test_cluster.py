@@ -49,18 +49,21 @@ open(out, "w").write(f"{name}({len(text)}):" + text[::-1] + "\\n")
 """
 
 
-def _project(root: Path) -> Path:
+def _committed_dvc_project(root: Path, files: dict[str, str]) -> Path:
+    """A git + DVC repository at ``root`` holding ``files`` (name -> text), committed."""
     root.mkdir(parents=True)
-    run = lambda *cmd: subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True)  # noqa: E731
-    (root / "dvc.yaml").write_text(DVC_YAML)
-    (root / "step.py").write_text(STEP)
-    (root / "src.txt").write_text("the source\n")
-    (root / ".gitignore").write_text("/a.txt\n/b_x.txt\n/b_y.txt\n/c.txt\n")
-    run("git", "init", "-q")
-    run(DVC, "init", "-q")
-    run("git", "add", "-A")
-    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project")
+    for name, text in files.items():
+        (root / name).write_text(text)
+    for cmd in (["git", "init", "-q"], [DVC, "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project"]):
+        subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True)
     return root
+
+
+def _project(root: Path) -> Path:
+    return _committed_dvc_project(root, {
+        "dvc.yaml": DVC_YAML, "step.py": STEP, "src.txt": "the source\n",
+        ".gitignore": "/a.txt\n/b_x.txt\n/b_y.txt\n/c.txt\n"})
 
 
 def _outputs(root: Path) -> dict[str, bytes]:
@@ -142,18 +145,8 @@ pathlib.Path("result.txt").write_text(f"steps 1-{start} from the checkpoint\\n")
 
 
 def _train_project(root: Path) -> Path:
-    root.mkdir(parents=True)
-    def run(*cmd):
-        subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=True)
-
-    (root / "dvc.yaml").write_text(TRAIN_YAML)
-    (root / "train.py").write_text(TRAIN)
-    (root / ".gitignore").write_text("/ckpt\n/result.txt\n")
-    run("git", "init", "-q")
-    run(DVC, "init", "-q")
-    run("git", "add", "-A")
-    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project")
-    return root
+    return _committed_dvc_project(root, {"dvc.yaml": TRAIN_YAML, "train.py": TRAIN,
+                                         ".gitignore": "/ckpt\n/result.txt\n"})
 
 
 def test_a_preempted_slurm_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path,

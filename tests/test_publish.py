@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from compass import book, paths
-from tests.cluster_project import POOL_LIMITS, POOL_SCRIPT
+from tests.cluster_project import POOL_SCRIPT
 
 ROOT = paths.ROOT
 BIN = Path(sys.prefix) / "bin"          # the environment running the tests (make's VENV)
@@ -107,7 +107,7 @@ def test_pushed_pool_stage_pulls_into_a_fresh_clone_without_recompute(tmp_path):
     name, url = _default_remote(pushed)
     assert Path(url).resolve() == (tmp_path / "compass-dvc-remote").resolve(), url
     start = time.perf_counter()
-    _run([sys.executable, "-c", POOL_SCRIPT, json.dumps(POOL_LIMITS)], pushed)
+    _run([sys.executable, "-c", POOL_SCRIPT], pushed)
     _run([DVC, "commit", "--force", "pool"], pushed)
     timings["small pool"] = time.perf_counter() - start
     _run(["git", "commit", "--quiet", "--allow-empty", "-am", "pool reproduced"], pushed)
